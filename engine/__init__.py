@@ -1,0 +1,1 @@
+"""Panda & Caviar engine: NumPy networks, search, babysitting, storage and execution."""

@@ -1,0 +1,209 @@
+"""The database schema and its version, in one place.
+
+Studies (Caviar) own trials; a trial has per-epoch metrics and its latest checkpoint. Babysitting
+sessions (Panda) own a tree of per-epoch nodes, each with an optional checkpoint, grouped into
+branches, and a timeline of events. Checkpoints are blobs with their sha256 in one table shared by
+both. Runners (detached processes) record their pid and heartbeat; the UI and the CLI talk to
+them through intents. Uploaded CSV files are stored once, addressed by their sha256.
+
+``migrate`` brings a database of any older version to ``SCHEMA_VERSION``; it runs inside the
+transaction that ``engine.storage.db.connect`` opens.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS uploads (
+    sha256     TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    n_bytes    INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id         INTEGER PRIMARY KEY,
+    blob       BLOB NOT NULL,
+    sha256     TEXT NOT NULL,
+    n_bytes    INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS studies (
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    space_json       TEXT NOT NULL,
+    sampler_json     TEXT NOT NULL,
+    scheduler_json   TEXT NOT NULL,
+    dataset_json     TEXT NOT NULL,
+    seed             INTEGER NOT NULL,
+    n_trials         INTEGER NOT NULL,
+    workers          INTEGER NOT NULL,
+    executor_address TEXT NOT NULL DEFAULT '',
+    parent_id        INTEGER REFERENCES studies(id),
+    box_json         TEXT,
+    status           TEXT NOT NULL DEFAULT 'queued',
+    message          TEXT NOT NULL DEFAULT '',
+    finished_at      REAL
+);
+
+CREATE TABLE IF NOT EXISTS trials (
+    id            INTEGER PRIMARY KEY,
+    study_id      INTEGER NOT NULL REFERENCES studies(id),
+    number        INTEGER NOT NULL,
+    params_json   TEXT NOT NULL,
+    unit_json     TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'waiting',
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error         TEXT NOT NULL DEFAULT '',
+    epochs_done   INTEGER NOT NULL DEFAULT 0,
+    target_epochs INTEGER NOT NULL DEFAULT 0,
+    best_val_acc  REAL,
+    best_val_loss REAL,
+    last_val_acc  REAL,
+    last_val_loss REAL,
+    seconds       REAL NOT NULL DEFAULT 0,
+    checkpoint_id INTEGER REFERENCES checkpoints(id),
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    UNIQUE (study_id, number)
+);
+CREATE INDEX IF NOT EXISTS trials_by_study_state ON trials (study_id, state);
+
+CREATE TABLE IF NOT EXISTS metrics (
+    trial_id      INTEGER NOT NULL REFERENCES trials(id),
+    epoch         INTEGER NOT NULL,
+    train_loss    REAL NOT NULL,
+    train_acc     REAL NOT NULL,
+    val_loss      REAL NOT NULL,
+    val_acc       REAL NOT NULL,
+    learning_rate REAL NOT NULL,
+    seconds       REAL NOT NULL,
+    PRIMARY KEY (trial_id, epoch)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    model_json      TEXT NOT NULL,
+    dataset_json    TEXT NOT NULL,
+    config_json     TEXT NOT NULL,
+    seed            INTEGER NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'idle',
+    head_node_id    INTEGER,
+    branch          INTEGER NOT NULL DEFAULT 0,
+    auto_json       TEXT,
+    source_trial_id INTEGER REFERENCES trials(id),
+    message         TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE IF NOT EXISTS session_nodes (
+    id            INTEGER PRIMARY KEY,
+    session_id    INTEGER NOT NULL REFERENCES sessions(id),
+    parent_id     INTEGER REFERENCES session_nodes(id),
+    branch        INTEGER NOT NULL,
+    epoch         INTEGER NOT NULL,
+    checkpoint_id INTEGER REFERENCES checkpoints(id),
+    config_json   TEXT NOT NULL,
+    train_loss    REAL,
+    train_acc     REAL,
+    val_loss      REAL,
+    val_acc       REAL,
+    learning_rate REAL,
+    seconds       REAL,
+    created_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_by_session ON session_nodes (session_id, branch, epoch);
+
+CREATE TABLE IF NOT EXISTS session_branches (
+    session_id     INTEGER NOT NULL REFERENCES sessions(id),
+    branch         INTEGER NOT NULL,
+    parent_branch  INTEGER,
+    fork_node_id   INTEGER REFERENCES session_nodes(id),
+    abandoned      INTEGER NOT NULL DEFAULT 0,
+    created_at     REAL NOT NULL,
+    PRIMARY KEY (session_id, branch)
+);
+
+CREATE TABLE IF NOT EXISTS session_events (
+    id           INTEGER PRIMARY KEY,
+    session_id   INTEGER NOT NULL REFERENCES sessions(id),
+    at           REAL NOT NULL,
+    kind         TEXT NOT NULL,
+    actor        TEXT NOT NULL DEFAULT 'user',
+    branch       INTEGER NOT NULL,
+    epoch        INTEGER NOT NULL,
+    payload_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON session_events (session_id, id);
+
+CREATE TABLE IF NOT EXISTS runners (
+    kind         TEXT NOT NULL,
+    owner_id     INTEGER NOT NULL,
+    pid          INTEGER NOT NULL,
+    hostname     TEXT NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at   REAL,
+    PRIMARY KEY (kind, owner_id)
+);
+
+CREATE TABLE IF NOT EXISTS intents (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    owner_id     INTEGER NOT NULL,
+    command      TEXT NOT NULL,
+    payload_json TEXT NOT NULL DEFAULT '{}',
+    created_at   REAL NOT NULL,
+    consumed_at  REAL
+);
+CREATE INDEX IF NOT EXISTS intents_pending ON intents (kind, owner_id, consumed_at);
+"""
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer version of Panda & Caviar."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version stored in the database, 0 for a new file."""
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create or upgrade the schema to ``SCHEMA_VERSION`` (call inside a write transaction)."""
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"database schema version {version} is newer than this program's "
+            f"({SCHEMA_VERSION}); upgrade Panda & Caviar or use another database file"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    for statement in _V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
