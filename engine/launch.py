@@ -1,0 +1,101 @@
+"""Start detached runner processes (``python -m engine ...``) that outlive whoever started them.
+
+A runner started from a Streamlit page must survive a browser refresh and a server restart, so it
+is a new session leader (``start_new_session=True``) with no stdin and its output in a log file
+under ``<database dir>/logs/``. A small daemon thread waits on the child so that it never lingers
+as a zombie in a long-lived parent (a zombie would look alive to ``os.kill(pid, 0)``).
+
+``ensure_runner`` checks the slot, spawns and pre-claims the slot for the child's pid in one
+``BEGIN IMMEDIATE`` transaction, so two clicks (or two tabs) never start two runners, and the
+study never shows as "interrupted" while its runner is still importing NumPy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from engine.storage import runners
+from engine.storage.db import now, transaction
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def log_dir_for(db_path: str | os.PathLike) -> Path:
+    """Where runner logs go: ``<directory of the database>/logs``."""
+    return Path(db_path).resolve().parent / "logs"
+
+
+def spawn_runner(
+    args: list[str], *, db_path: str | os.PathLike, log_dir: str | os.PathLike | None = None
+) -> int:
+    """Start ``python -m engine *args --db db_path`` detached; return its pid.
+
+    The child runs in a new session, with stdin from /dev/null, stdout and stderr appended to
+    ``<log_dir>/<args>-<time>.log``, the repository root as working directory and on PYTHONPATH.
+    """
+    db_path = Path(db_path).resolve()
+    logs = Path(log_dir) if log_dir is not None else log_dir_for(db_path)
+    logs.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(args))[:80] or "runner"
+    log_path = logs / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}.log"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine", *map(str, args), "--db", str(db_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
+    return process.pid
+
+
+def ensure_runner(
+    conn: sqlite3.Connection,
+    kind: str,
+    owner_id: int,
+    args: list[str],
+    db_path: str | os.PathLike,
+    log_dir: str | os.PathLike | None = None,
+) -> int | None:
+    """Spawn ``args`` as the runner of ``(kind, owner_id)`` unless a live runner holds the slot.
+
+    Returns the new pid, or None when a live runner already holds the slot. The slot is claimed
+    for the child's pid at once; the child's own ``register_runner`` then succeeds (same pid).
+    """
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT * FROM runners WHERE kind = ? AND owner_id = ?", (kind, owner_id)
+        ).fetchone()
+        if runners._row_alive(row, now()):
+            return None
+        pid = spawn_runner(args, db_path=db_path, log_dir=log_dir)
+        at = now()
+        conn.execute(
+            "INSERT OR REPLACE INTO runners (kind, owner_id, pid, hostname, started_at,"
+            " heartbeat_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            (kind, owner_id, pid, runners._hostname(), at, at),
+        )
+    return pid
+
+
+def ensure_study_runner(
+    conn: sqlite3.Connection, study_id: int, db_path: str | os.PathLike
+) -> int | None:
+    """Spawn ``python -m engine run --study <id>`` unless a live runner holds the study."""
+    return ensure_runner(conn, "study", study_id, ["run", "--study", str(study_id)], db_path)

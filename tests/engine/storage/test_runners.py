@@ -1,0 +1,96 @@
+"""Runner slots (claim, heartbeat, staleness, release) and intents (ordered, taken once)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine.storage import runners
+from engine.storage.db import connect, transaction
+
+
+@pytest.fixture
+def conn(db_path):
+    return connect(db_path)
+
+
+def test_claim_heartbeat_release(conn):
+    assert runners.runner_info(conn, "study", 1) is None
+    assert not runners.runner_alive(conn, "study", 1)
+    assert runners.register_runner(conn, "study", 1)
+    assert runners.runner_alive(conn, "study", 1)
+    info = runners.runner_info(conn, "study", 1)
+    assert info["pid"] == os.getpid() and info["alive"] and info["heartbeat_age"] < 5
+    assert runners.heartbeat(conn, "study", 1)
+    runners.release_runner(conn, "study", 1)
+    assert not runners.runner_alive(conn, "study", 1)
+    assert not runners.heartbeat(conn, "study", 1)
+
+
+def test_second_live_runner_is_refused_and_same_pid_reclaims(conn):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert runners.register_runner(conn, "study", 7, pid=other.pid)
+        assert not runners.register_runner(conn, "study", 7)  # held by a live process
+        assert runners.register_runner(conn, "study", 7, pid=other.pid)  # same pid: ok
+        assert not runners.heartbeat(conn, "study", 7)  # this process does not own it
+        assert runners.register_runner(conn, "session", 7)  # kinds are separate slots
+    finally:
+        other.kill()
+        other.wait()
+    # The holder died: its slot is free at once (pid check), without waiting for staleness.
+    assert not runners.runner_alive(conn, "study", 7)
+    assert runners.register_runner(conn, "study", 7)
+
+
+def test_stale_heartbeat_is_dead(conn):
+    assert runners.register_runner(conn, "session", 3)
+    with transaction(conn):
+        conn.execute(
+            "UPDATE runners SET heartbeat_at = heartbeat_at - ?", (runners.STALE_AFTER + 1,)
+        )
+    assert not runners.runner_alive(conn, "session", 3)
+    assert runners.runner_info(conn, "session", 3)["alive"] is False
+
+
+def test_other_host_is_judged_by_heartbeat_only(conn):
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO runners VALUES ('study', 9, 999999, 'elsewhere', 0, ?, NULL)",
+            (runners.now(),),
+        )
+    assert runners.runner_alive(conn, "study", 9)
+    assert not runners.register_runner(conn, "study", 9)
+
+
+def test_zombie_counts_as_dead():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    assert not runners.pid_alive(child.pid)
+    child.wait()
+    assert runners.pid_alive(os.getpid())
+
+
+def test_intents_are_ordered_and_taken_once(conn):
+    first = runners.post_intent(conn, "study", 1, "stop")
+    second = runners.post_intent(conn, "study", 1, "run_epochs", {"n": 5})
+    runners.post_intent(conn, "study", 2, "stop")
+    assert second > first
+    pending = runners.pending_intents(conn, "study", 1)
+    assert [i["command"] for i in pending] == ["stop", "run_epochs"]
+    assert pending[1]["payload"] == {"n": 5} and pending[1]["consumed_at"] is None
+    taken = runners.take_intents(conn, "study", 1)
+    assert [i["id"] for i in taken] == [first, second]
+    assert all(i["consumed_at"] is not None for i in taken)
+    assert runners.take_intents(conn, "study", 1) == []
+    assert len(runners.pending_intents(conn, "study", 2)) == 1
+
+
+def test_bad_kind_and_command_are_refused(conn):
+    with pytest.raises(ValueError, match="kind"):
+        runners.register_runner(conn, "job", 1)
+    with pytest.raises(ValueError, match="command"):
+        runners.post_intent(conn, "study", 1, "")
