@@ -1,0 +1,246 @@
+"""Charts of a babysitting session: curves of every branch, and the decision boundary.
+
+Pure functions: data from ``engine.babysit.session_curves`` / ``session_events`` (or arrays) in,
+a ``plotly.graph_objects.Figure`` out. Nothing here reads the database or calls Streamlit.
+
+``curves_figure`` draws three rows sharing the epoch axis: loss (log axis), accuracy and the
+learning rate (log axis). Every branch is drawn (the current one thick, abandoned ones faded),
+each branch line starting at the epoch it forked from; markers show knob changes, rollbacks and
+divergences. Validation-loss points carry their node id in ``customdata`` so a click on the
+chart can choose a rollback target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+PALETTE = qualitative.Plotly
+ABANDONED_OPACITY = 0.3
+MARKERS = {  # event kind -> (legend name, marker symbol, colour)
+    "set": ("knob change", "diamond", "#444444"),
+    "rollback": ("rollback", "x-thin-open", "#d62728"),
+    "diverged": ("diverged", "star-triangle-up", "#ff7f0e"),
+}
+METRICS = (  # (row, metric key, label, dash)
+    (1, "train_loss", "train loss", "dot"),
+    (1, "val_loss", "val loss", "solid"),
+    (2, "train_acc", "train acc", "dot"),
+    (2, "val_acc", "val acc", "solid"),
+    (3, "learning_rate", "learning rate", "solid"),
+)
+
+
+def branch_color(branch: int) -> str:
+    return PALETTE[branch % len(PALETTE)]
+
+
+def branch_points(curves: Sequence[dict]) -> dict[int, list[dict]]:
+    """Branch -> its points in epoch order, preceded by the node it forked from (if any)."""
+    by_node = {p["node_id"]: p for c in curves for p in c["points"]}
+    out = {}
+    for c in curves:
+        points = list(c["points"])
+        fork = by_node.get(c.get("fork_node_id"))
+        if fork is None and c.get("parent_branch") is not None:
+            parent = next((p for p in curves if p["branch"] == c["parent_branch"]), None)
+            fork = next(
+                (p for p in (parent or {}).get("points", []) if p["epoch"] == c["fork_epoch"]),
+                None,
+            )
+        if fork is not None and (not points or points[0]["node_id"] != fork["node_id"]):
+            points.insert(0, fork)
+        out[c["branch"]] = points
+    return out
+
+
+def _values(points: list[dict], key: str) -> list[float | None]:
+    return [None if p.get(key) is None else float(p[key]) for p in points]
+
+
+def _marker_point(event: dict, lines: dict[int, list[dict]], by_node: dict[int, dict]):
+    """The (epoch, val_loss, node) where an event's marker goes, or None."""
+    payload = event.get("payload") or {}
+    if event["kind"] == "rollback" and payload.get("to_node") in by_node:
+        node = by_node[payload["to_node"]]
+    else:
+        node = next(
+            (p for p in lines.get(event["branch"], []) if p["epoch"] == event["epoch"]), None
+        )
+    if node is None or node.get("val_loss") is None:
+        return None
+    return node["epoch"], float(node["val_loss"]), node
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:g}"
+
+
+def _event_text(event: dict) -> str:
+    payload = event.get("payload") or {}
+    who = "babysitter" if event.get("actor") == "auto" else "you"
+    if event["kind"] == "set":
+        changes = payload.get("changes", {})
+        parts = [f"{k}: {_fmt(old)} → {_fmt(new)}" for k, (old, new) in changes.items()]
+        return f"{who} changed " + (", ".join(parts) or "nothing")
+    if event["kind"] == "rollback":
+        return (f"{who} rolled back from epoch {payload.get('from_epoch')} to epoch "
+                f"{payload.get('to_epoch')} (new branch {payload.get('new_branch')})")
+    return f"diverged at epoch {event['epoch']}"
+
+
+def curves_figure(
+    curves: Sequence[dict], events: Sequence[dict] = (), *, height: int = 640
+) -> go.Figure:
+    """Loss (log), accuracy and learning rate (log) per epoch for every branch, with markers.
+
+    Traces: per branch, five lines (train/val loss, train/val accuracy, learning rate), in
+    legend group ``branch {b}``; then one marker trace per event kind present (``set``,
+    ``rollback``, ``diverged``) on the loss row.
+    """
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.45, 0.3, 0.25],
+        subplot_titles=("loss", "accuracy", "learning rate"),
+    )
+    lines = branch_points(curves)
+    for c in sorted(curves, key=lambda c: (not c["abandoned"], c["current"], c["branch"])):
+        b = c["branch"]
+        points = lines[b]
+        state = "current" if c["current"] else "abandoned" if c["abandoned"] else ""
+        for row, key, label, dash in METRICS:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["epoch"] for p in points], y=_values(points, key),
+                    customdata=[p["node_id"] for p in points],
+                    mode="lines+markers" if key == "val_loss" else "lines",
+                    name=f"branch {b} {label}" + (f" ({state})" if state else ""),
+                    legendgroup=f"branch {b}", showlegend=key in ("train_loss", "val_loss"),
+                    line={"color": branch_color(b), "dash": dash,
+                          "width": 3 if c["current"] else 1.5},
+                    marker={"size": 5},
+                    opacity=ABANDONED_OPACITY if c["abandoned"] else 1.0,
+                    hovertemplate=(f"branch {b} · epoch %{{x}}<br>{label} %{{y:.4g}}"
+                                   "<extra></extra>"),
+                ),
+                row=row, col=1,
+            )
+    by_node = {p["node_id"]: p for c in curves for p in c["points"]}
+    for kind, (name, symbol, color) in MARKERS.items():
+        found = [(e, _marker_point(e, lines, by_node)) for e in events if e["kind"] == kind]
+        found = [(e, m) for e, m in found if m is not None]
+        if not found:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[m[0] for _, m in found], y=[m[1] for _, m in found],
+                customdata=[m[2]["node_id"] for _, m in found],
+                text=[_event_text(e) for e, _ in found], mode="markers", name=name,
+                marker={"symbol": symbol, "size": 13, "color": color,
+                        "line": {"width": 2, "color": color}},
+                hovertemplate="%{text}<extra></extra>",
+            ),
+            row=1, col=1,
+        )
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=2, col=1)
+    fig.update_yaxes(type="log", row=3, col=1)
+    fig.update_xaxes(title_text="epoch", row=3, col=1)
+    fig.update_layout(
+        height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40}, hovermode="closest",
+        legend={"orientation": "h", "y": -0.12}, clickmode="event+select",
+    )
+    return fig
+
+
+def boundary_figure(
+    xx: np.ndarray,
+    yy: np.ndarray,
+    proba: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    feature_names: Sequence[str] = ("x1", "x2"),
+    height: int = 420,
+) -> go.Figure:
+    """Decision boundary over a grid, with the training points, in original coordinates.
+
+    xx, yy (R, R) the grid; proba (R*R, C) or (R, R, C) class probabilities at the grid points
+    (row-major like xx); X (N, 2) points and y (N,) their classes. Two classes: a contour of
+    P(class 1) from 0 to 1 with the 0.5 line bold. C > 2: a heatmap coloured by the most likely
+    class, paler where the model is less sure. Then one scatter trace per class.
+    """
+    xx, yy = np.asarray(xx), np.asarray(yy)
+    proba = np.asarray(proba).reshape(xx.shape[0], xx.shape[1], -1)
+    n_classes = proba.shape[2]
+    x_axis, y_axis = xx[0, :], yy[:, 0]
+    fig = go.Figure()
+    if n_classes == 2:
+        fig.add_trace(
+            go.Contour(
+                x=x_axis, y=y_axis, z=proba[:, :, 1], zmin=0, zmax=1, colorscale="RdBu",
+                opacity=0.75, contours={"start": 0, "end": 1, "size": 0.1},
+                line={"width": 0.5}, colorbar={"title": f"P({class_names[1]})", "len": 0.8},
+                name="P(class)", hovertemplate="P=%{z:.2f}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Contour(
+                x=x_axis, y=y_axis, z=proba[:, :, 1], showscale=False, contours_coloring="none",
+                contours={"start": 0.5, "end": 0.5, "size": 1}, line={"width": 2.5,
+                                                                         "color": "black"},
+                name="boundary", hoverinfo="skip",
+            )
+        )
+    else:
+        winner = proba.argmax(axis=2)
+        sure = (proba.max(axis=2) - 1 / n_classes) / (1 - 1 / n_classes)  # 0 tie .. 1 certain
+        z = winner + np.clip(sure, 0.0, 0.999)
+        scale = []
+        for k in range(n_classes):
+            scale += [(k / n_classes, _pale(branch_color(k))),
+                      ((k + 1) / n_classes, branch_color(k))]
+        fig.add_trace(
+            go.Heatmap(
+                x=x_axis, y=y_axis, z=z, zmin=0, zmax=n_classes, colorscale=scale,
+                showscale=False, opacity=0.6, customdata=proba.max(axis=2),
+                hovertemplate="most likely: class %{z:.0f} (P=%{customdata:.2f})<extra></extra>",
+                name="most likely class",
+            )
+        )
+    X, y = np.asarray(X), np.asarray(y)
+    for k, name in enumerate(class_names):
+        sel = y == k
+        fig.add_trace(
+            go.Scatter(
+                x=X[sel, 0], y=X[sel, 1], mode="markers", name=str(name),
+                marker={"size": 6, "color": _class_color(k, n_classes),
+                        "line": {"width": 1, "color": "white"}},
+            )
+        )
+    fig.update_layout(
+        height=height, margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        xaxis={"title": feature_names[0], "range": [x_axis[0], x_axis[-1]]},
+        yaxis={"title": feature_names[1], "range": [y_axis[0], y_axis[-1]]},
+        legend={"orientation": "h", "y": -0.15},
+    )
+    return fig
+
+
+def _class_color(k: int, n_classes: int) -> str:
+    if n_classes == 2:  # match the RdBu contour: class 0 red, class 1 blue
+        return ("#b2182b", "#2166ac")[k]
+    return branch_color(k)
+
+
+def _pale(hex_color: str, amount: float = 0.85) -> str:
+    """Mix a '#rrggbb' colour with white."""
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    mix = [round(c + (255 - c) * amount) for c in (r, g, b)]
+    return "#" + "".join(f"{c:02x}" for c in mix)
