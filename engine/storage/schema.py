@@ -107,8 +107,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     head_node_id    INTEGER,
     branch          INTEGER NOT NULL DEFAULT 0,
     auto_json       TEXT,
-    source_trial_id INTEGER REFERENCES trials(id),
-    message         TEXT NOT NULL DEFAULT ''
+    source_trial_id INTEGER,
+    message         TEXT NOT NULL DEFAULT '',
+    remaining_epochs INTEGER,
+    n_params        INTEGER NOT NULL DEFAULT 0,
+    retention_json  TEXT NOT NULL DEFAULT '{}'
 );
 
 CREATE TABLE IF NOT EXISTS session_nodes (

@@ -1,0 +1,39 @@
+"""Panda: babysit one model, epoch by epoch, steered by a person (or the automatic babysitter).
+
+The facade the dashboard and the CLI use. A session lives in SQLite (``engine.babysit.store``);
+commands are validated and applied by ``engine.babysit.commands``; a detached runner
+(``engine.babysit.runner``, ``python -m engine babysit serve ID``) executes the queued ones and is
+the one writer of results; ``engine.babysit.views`` reads. See docs/CONTRACTS.md, "engine.babysit".
+
+The names below load on first use, so ``python -m engine babysit --help`` (which imports
+``engine.babysit.cli``) stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "COMMANDS": "commands", "execute": "commands", "load_state_at": "commands",
+    "validate": "commands",
+    "adopt_trial": "create", "new_session": "create",
+    "ensure_runner": "runner", "send": "runner", "serve": "runner",
+    "CheckpointPruned": "store", "SessionNotFound": "store",
+    "list_sessions": "views", "load_head_state": "views", "session_curves": "views",
+    "session_dataset": "views", "session_events": "views", "session_view": "views",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"engine.babysit.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'engine.babysit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,111 @@
+"""Pure rules: which checkpoints the budget keeps, when the babysitter acts, setting checks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.babysit.policy import (
+    auto_trigger,
+    best_node,
+    check_auto,
+    check_retention,
+    retained_nodes,
+    rising_epochs,
+)
+
+RETENTION = {"max_params_keep_all": 1000, "keep_last": 4, "keep_every": 5}
+
+
+def chain(val_losses, branch=0, start_epoch=0, first_id=1, parent=None):
+    """Nodes of one branch with the given val losses (None allowed), each with a checkpoint."""
+    nodes = []
+    for i, v in enumerate(val_losses):
+        node_id = first_id + i
+        nodes.append({
+            "id": node_id, "parent_id": parent, "branch": branch, "epoch": start_epoch + i,
+            "checkpoint_id": 100 + node_id, "val_loss": v,
+        })
+        parent = node_id
+    return nodes
+
+
+def test_small_models_keep_everything():
+    nodes = chain([None] + [1.0] * 30)
+    assert retained_nodes(nodes, n_params=1000, retention=RETENTION) == {n["id"] for n in nodes}
+
+
+def test_large_models_keep_root_last_every_kth_and_best():
+    losses = [None] + [1.0 - 0.01 * e for e in range(1, 12)] + [2.0] * 18  # best at epoch 11
+    nodes = chain(losses)
+    kept = retained_nodes(nodes, n_params=10**6, retention=RETENTION, protected=[nodes[3]["id"]])
+    epochs = sorted(n["epoch"] for n in nodes if n["id"] in kept)
+    assert epochs == [0, 3, 5, 10, 11, 15, 20, 25, 26, 27, 28, 29]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0.01, 10.0)), min_size=1, max_size=60),
+    st.integers(1, 10), st.integers(1, 7),
+)
+def test_budget_law_promised_epochs_are_kept(losses, keep_last, keep_every):
+    retention = {"max_params_keep_all": 10, "keep_last": keep_last, "keep_every": keep_every}
+    nodes = chain(losses)
+    kept = retained_nodes(nodes, n_params=11, retention=retention)
+    last = max(n["epoch"] for n in nodes)
+    for n in nodes:
+        promised = (n["epoch"] > last - keep_last or n["epoch"] % keep_every == 0
+                    or n["parent_id"] is None)
+        if promised:
+            assert n["id"] in kept
+    best = best_node(nodes)
+    assert best is None or best["id"] in kept
+    # Bounded: at most root + last + every k-th + best.
+    assert len(kept) <= 1 + keep_last + (last // keep_every + 1) + 1
+
+
+def test_best_node_skips_pruned_and_missing():
+    nodes = chain([None, 0.5, 0.2, 0.3])
+    assert best_node(nodes)["epoch"] == 2
+    nodes[2]["checkpoint_id"] = None
+    assert best_node(nodes)["epoch"] == 3
+    assert best_node(chain([None])) is None
+
+
+def test_rising_epochs_counts_the_run_ending_at_the_head():
+    assert rising_epochs(chain([None, 1.0, 0.8, 0.9, 1.0, 1.1])) == 3
+    assert rising_epochs(chain([None, 1.0, 0.8])) == 0
+    assert rising_epochs(chain([None, 1.0])) == 0
+    assert rising_epochs(chain([1.0, 1.0, 1.0])) == 0  # equal is not a rise
+
+
+def test_auto_trigger_respects_enabled_patience_and_divergence():
+    rising = chain([None, 1.0, 1.1, 1.2])
+    on = {"enabled": True, "patience": 2, "factor": 0.5}
+    assert "rose for 2" in auto_trigger(rising, on, diverged=False)
+    assert auto_trigger(rising, {**on, "patience": 3}, diverged=False) is None
+    assert auto_trigger(rising, {**on, "enabled": False}, diverged=True) is None
+    assert "non-finite" in auto_trigger(chain([None]), on, diverged=True)
+
+
+@pytest.mark.parametrize(
+    ("auto", "match"),
+    [
+        ({"enabled": "yes"}, "enabled must be true or false"),
+        ({"patience": 0}, "patience must be an integer >= 1, got patience=0"),
+        ({"factor": 1.5}, r"factor must be a number in \(0, 1\), got factor=1.5"),
+        ({"speed": 1}, "unknown auto-babysitter field"),
+    ],
+)
+def test_check_auto_messages(auto, match):
+    with pytest.raises(ValueError, match=match):
+        check_auto(auto)
+
+
+def test_check_retention_messages():
+    assert check_retention({"keep_last": 3}) == {"keep_last": 3}
+    with pytest.raises(ValueError, match="keep_every must be an integer >= 1, got keep_every=0"):
+        check_retention({"keep_every": 0})
+    with pytest.raises(ValueError, match="unknown retention field"):
+        check_retention({"keep": 1})
