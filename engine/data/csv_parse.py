@@ -111,36 +111,39 @@ def _label_index(header: list[str], label_column: str) -> int:
     raise CSVError(f"label column {label_column!r} not found{hint}; the columns are: {listed}")
 
 
-def _to_float(cell: str, decimal_comma: bool) -> float:
-    return float(cell.replace(",", ".") if decimal_comma else cell)
+def _cell_value(value: str, row: int, column: str, decimal_comma: bool) -> float:
+    """One feature cell as a float, or a CSVError naming its row and column."""
+    if not value:
+        raise CSVError(
+            f"row {row}, column {column!r}: the cell is empty (a missing value); "
+            "fill it in or remove the row"
+        )
+    try:
+        return float(value.replace(",", ".") if decimal_comma else value)
+    except ValueError:
+        raise CSVError(
+            f"row {row}, column {column!r}: {value!r} is not a number; feature columns must be "
+            "numeric (remove or encode text columns)"
+        ) from None
 
 
 def _parse_features(
     rows: list[tuple[int, list[str]]], columns: list[int], header: list[str], decimal_comma: bool
 ) -> np.ndarray:
     """X (N, D) float64 from the feature cells; CSVError at the first bad cell."""
-    cells = [[cells[j] for j in columns] for _, cells in rows]
+    cells = [[record[j] for j in columns] for _, record in rows]
+    if decimal_comma:
+        cells = [[c.replace(",", ".") for c in r] for r in cells]
     try:
-        if decimal_comma:
-            cells = [[c.replace(",", ".") for c in r] for r in cells]
-        X = np.array(cells, dtype=str).astype(np.float64)  # fast path; the loop finds errors
-    except ValueError:
-        for row, record in rows:
-            for j in columns:
-                value = record[j]
-                if not value:
-                    raise CSVError(
-                        f"row {row}, column {header[j]!r}: the cell is empty (a missing value); "
-                        "fill it in or remove the row"
-                    ) from None
-                try:
-                    _to_float(value, decimal_comma)
-                except ValueError:
-                    raise CSVError(
-                        f"row {row}, column {header[j]!r}: {value!r} is not a number; feature "
-                        "columns must be numeric (remove or encode text columns)"
-                    ) from None
-        raise  # pragma: no cover - NumPy and float() disagree on a cell
+        X = np.array(cells, dtype=str).astype(np.float64)  # fast path
+    except ValueError:  # slow path: find the first bad cell, in reading order
+        X = np.array(
+            [
+                [_cell_value(record[j], row, header[j], decimal_comma) for j in columns]
+                for row, record in rows
+            ],
+            dtype=np.float64,
+        )
     bad = np.argwhere(~np.isfinite(X) | (np.abs(X) > _FLOAT32_MAX))
     if len(bad):
         i, k = bad[0]
