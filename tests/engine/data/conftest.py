@@ -1,14 +1,8 @@
-"""Fixtures for engine.data tests: a seeded generator and small CSV texts."""
+"""Fixtures for engine.data tests: small CSV texts (the seeded `rng` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(12345)
 
 
 @pytest.fixture
