@@ -193,3 +193,46 @@ def pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[
         (kind, owner_id),
     ).fetchall()
     return [_intent(r) for r in rows]
+
+
+class Heartbeat:
+    """A daemon thread that keeps a runner's slot fresh, on its own connection.
+
+    ``Heartbeat(db_path, kind, owner_id).start()`` beats every ``HEARTBEAT_SECONDS`` until
+    ``stop()``; ``lost`` is set if the slot was taken over (the runner must stop writing).
+    Beating from a thread keeps the slot fresh while the main loop waits on slow work.
+    """
+
+    def __init__(self, db_path, kind: str, owner_id: int, pid: int | None = None):
+        import threading
+
+        self.db_path, self.kind, self.owner_id = db_path, kind, owner_id
+        self.pid = os.getpid() if pid is None else pid
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"heartbeat-{kind}-{owner_id}", daemon=True
+        )
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        from engine.storage.db import connect
+
+        conn = connect(self.db_path)
+        try:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    if not heartbeat(conn, self.kind, self.owner_id, self.pid):
+                        self.lost.set()
+                        return
+                except sqlite3.OperationalError:
+                    continue  # busy beyond the timeout: try again at the next beat
+        finally:
+            conn.close()
