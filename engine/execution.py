@@ -55,9 +55,11 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def make_executor(kind: str, *, workers: int | None = None, address: str = "") -> Executor:
+def make_executor(
+    kind: str, *, workers: int | None = None, address: str = "", timeout: float = 10.0
+) -> Executor:
     """A ``local`` process pool of ``workers`` (default: one per CPU) or a ``dask`` executor on
-    the scheduler at ``address`` (e.g. ``tcp://127.0.0.1:8786``)."""
+    the scheduler at ``address`` (e.g. ``tcp://127.0.0.1:8786``; ``timeout`` s to connect)."""
     if kind == "local":
         workers = default_workers() if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
@@ -76,7 +78,7 @@ def make_executor(kind: str, *, workers: int | None = None, address: str = "") -
         from distributed import Client
 
         try:
-            client = Client(address, timeout="10s", set_as_default=False)
+            client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except OSError as exc:
             raise ConnectionError(
                 f"cannot reach the Dask scheduler at {address!r}: {exc}"
