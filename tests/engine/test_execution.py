@@ -21,7 +21,7 @@ def test_local_workers_run_with_one_blas_thread():
     executor = make_executor("local", workers=2)
     try:
         results = [f.result(timeout=60) for f in [executor.submit(blas_threads) for _ in range(4)]]
-        env = executor.submit(os.environ.get, "OPENBLAS_NUM_THREADS").result(timeout=60)
+        env = executor.submit(os.getenv, "OPENBLAS_NUM_THREADS").result(timeout=60)
     finally:
         close_executor(executor)
     assert all(threads and set(threads) == {1} for threads in results)
