@@ -40,14 +40,21 @@ def _json_arg(text: str, what: str) -> dict:
         raw = path.read_text() if path.suffix == ".json" or path.is_file() else text
         value = json.loads(raw)
     except (OSError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"error: {what}: cannot read JSON from {text!r}: {exc}") from None
+        raise ValueError(f"{what}: cannot read a JSON object from {text!r}: {exc}") from None
     if not isinstance(value, dict):
-        raise SystemExit(f"error: {what} must be a JSON object, got {type(value).__name__}")
+        raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
     return value
 
 
 def _sampler(text: str) -> dict:
-    return dict(SAMPLER_NAMES[text]) if text in SAMPLER_NAMES else _json_arg(text, "--sampler")
+    if text in SAMPLER_NAMES:
+        return dict(SAMPLER_NAMES[text])
+    if not text.lstrip().startswith("{") and not Path(text).is_file():
+        raise ValueError(
+            f"unknown sampler {text!r}; valid: {', '.join(SAMPLER_NAMES)}, or a sampler JSON "
+            "object or file"
+        )
+    return _json_arg(text, "--sampler")
 
 
 def _db_path(args: argparse.Namespace) -> Path:
