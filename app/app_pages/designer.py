@@ -1,0 +1,187 @@
+"""Search designer: which hyperparameters to search and how, with a live preview of where the
+samples land, checked by the engine before anything is launched.
+
+Launch creates the study (every trial sampled and stored), spawns its detached runner and opens
+the live page with the study id in the URL.
+"""
+
+import os
+
+import numpy as np
+import streamlit as st
+
+from app.charts.search import sampler_preview
+from app.common import PAGES, friendly_errors, get_conn, open_study, status_badge
+from app.datasets import DEFAULT_SPEC, load_dataset, spec_label
+from app.designer_rows import MAIN_KNOBS, MORE_KNOBS, defaults, render_row
+from engine import studies
+from engine.search import CoarseToFineSampler, GridSampler, Space, sampler_from_dict
+from engine.storage import studies as store
+
+SAMPLERS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
+            "coarse_to_fine": "Coarse-to-fine"}
+PREVIEW_MAX = 1000
+
+st.title("Search designer")
+conn = get_conn()
+dataset_spec = st.session_state.get("dataset_spec", DEFAULT_SPEC)
+problems: list[str] = []
+
+head = st.columns([2, 2, 1])
+name = head[0].text_input("Study name", placeholder="e.g. learning-rate sweep on moons",
+                          key="designer.name", persist_state="session")
+head[1].markdown(f"**Dataset:** {spec_label(dataset_spec)}")
+head[1].page_link(PAGES["data"], label="change the dataset", icon="🗂️")
+seed = head[2].number_input("Seed", 0, 2**32 - 1, 0, key="designer.seed",
+                            persist_state="session")
+
+kind = st.segmented_control("Sampler", list(SAMPLERS), format_func=SAMPLERS.get,
+                            default="random", required=True, key="designer.sampler",
+                            persist_state="session")
+settings = st.columns(4)
+sampler: dict = {"kind": kind}
+n_trials: int | None = None
+parent = None
+if kind in ("random", "quasi_random", "coarse_to_fine"):
+    n_trials = settings[0].number_input("Trials", 1, 10_000, 20, key="designer.n_trials",
+                                        persist_state="session")
+if kind == "quasi_random":
+    sampler["method"] = settings[1].selectbox(
+        "Sequence", ["sobol", "lhs"], key="designer.qmc", persist_state="session",
+        format_func={"sobol": "Sobol (scrambled)", "lhs": "Latin hypercube"}.get)
+if kind == "grid":
+    sampler["points_per_axis"] = settings[0].number_input(
+        "Points per axis", 1, 50, 3, key="designer.points", persist_state="session")
+if kind == "coarse_to_fine":
+    candidates = [s for s in store.list_studies(conn) if s["best_val_acc"] is not None]
+    if not candidates:
+        st.warning("Coarse-to-fine zooms into an earlier study: run a search first.")
+        problems.append("coarse-to-fine needs a parent study with at least one scored trial")
+    else:
+        parent = settings[1].selectbox(
+            "Parent study", candidates, key="designer.parent",
+            format_func=lambda s: f"#{s['id']} {s['name']} ({status_badge(s['status'])})")
+        top_pct = settings[2].slider("Zoom around the top %", 1, 100, 20, key="designer.top")
+        shrink = settings[3].slider("Smallest box side (share of the range)", 0.05, 1.0, 0.5,
+                                    key="designer.shrink")
+
+# ---- the space: one row per knob, each with a preview slot ---------------------------------
+searched_default, fixed_default = defaults()
+rows, slots = [], {}
+if kind != "coarse_to_fine":
+    st.subheader("Hyperparameters")
+    st.caption("Search a knob (low, high, scale) or fix it. The preview shows where the "
+               "sampler's points land: on the knob's own scale, and below on a linear axis.")
+
+    def draw_rows(names):
+        for knob_name in names:
+            left, right = st.columns([3, 2])
+            with left:
+                row = render_row(knob_name, knob_name in searched_default,
+                                 fixed_default[knob_name])
+                if row.error:
+                    st.error(row.error, icon="🚫")
+                    problems.append(row.error)
+                if row.warning:
+                    st.warning(row.warning, icon="⚠️")
+            rows.append(row)
+            slots[knob_name] = right.empty()
+
+    draw_rows(MAIN_KNOBS)
+    with st.expander("More knobs (epsilon, batch-norm momentum, decay, init)"):
+        draw_rows(MORE_KNOBS)
+
+# ---- budget and resources ---------------------------------------------------------------------
+st.subheader("Budget and resources")
+budget = st.columns(4)
+schedule = budget[0].radio("Schedule", ["full_budget", "successive_halving"], horizontal=False,
+                           format_func={"full_budget": "Full budget",
+                                        "successive_halving": "Successive halving (ASHA)"}.get,
+                           key="designer.schedule", persist_state="session")
+epochs = budget[1].number_input("Epochs per trial (max)", 1, 10_000, 20, key="designer.epochs",
+                                persist_state="session")
+if schedule == "full_budget":
+    scheduler = {"kind": "full_budget", "n_epochs": int(epochs)}
+else:
+    scheduler = {"kind": "successive_halving", "max_epochs": int(epochs),
+                 "min_epochs": int(budget[2].number_input("First rung (epochs)", 1, 10_000, 2,
+                                                          key="designer.min_epochs")),
+                 "eta": int(budget[3].number_input("Keep 1 in", 2, 10, 3, key="designer.eta"))}
+where = st.columns(4)
+backend = where[0].radio("Run on", ["local", "dask"], key="designer.backend",
+                         format_func={"local": "This machine", "dask": "A Dask cluster"}.get)
+workers = int(where[1].number_input("Workers", 1, 256, min(2, os.cpu_count() or 1),
+                                    key="designer.workers", persist_state="session"))
+address = ""
+if backend == "dask":
+    address = where[2].text_input("Dask scheduler address", placeholder="tcp://127.0.0.1:8786",
+                                  key="designer.address")
+    if not address.strip():
+        problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
+
+# ---- check everything with the engine, then preview -------------------------------------------
+space = None
+if kind != "coarse_to_fine" and not any(r.error for r in rows):
+    with friendly_errors("check the search space"):
+        params = {r.name: r.dimension for r in rows if r.searched}
+        fixed = {r.name: r.fixed for r in rows if not r.searched}
+        space = Space(params, fixed)
+        if kind == "grid":
+            size = GridSampler(sampler["points_per_axis"]).grid_size(space)
+            settings[1].metric("Grid size = trials", f"{size:,}")
+            n_trials = size
+if space is None and kind != "coarse_to_fine":
+    problems.append("fix the hyperparameter rows above")
+
+preview_space, units = space, None
+try:
+    if kind == "coarse_to_fine" and parent is not None:
+        parent_study = store.get_study(conn, parent["id"])
+        preview_space = Space.from_dict(parent_study["space"])
+        scored = [{"params": t["params"], "score": t["best_val_acc"]}
+                  for t in store.list_trials(conn, parent["id"]) if t["best_val_acc"] is not None]
+        top_k = max(1, round(top_pct / 100 * len(scored)))
+        c2f = CoarseToFineSampler(scored, top_k=top_k, shrink=shrink)
+        box = c2f.box(preview_space)
+        st.subheader("Zoom box")
+        st.caption(f"Around the best {top_k} of {len(scored)} scored trials of study "
+                   f"#{parent['id']}; it covers {100 * box.volume:.1f}% of the parent's space.")
+        st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]} for k, v in box.values.items()],
+                     hide_index=True)
+        units = c2f.sample_unit(preview_space, min(int(n_trials), PREVIEW_MAX), int(seed))
+        for knob_name in preview_space.dimension_names:
+            slots[knob_name] = st.empty()
+    elif space is not None:
+        n_preview = min(int(n_trials), PREVIEW_MAX)
+        units = sampler_from_dict(sampler).sample_unit(space, n_preview, int(seed))
+        dataset = load_dataset(conn, dataset_spec)
+        studies.plan_trials(space.to_dict(), sampler, scheduler, n_trials, int(seed),
+                            dataset.n_features, dataset.n_classes)  # the launch's own checks
+except ValueError as err:
+    problems.append(str(err))
+    st.error(f"Not launchable yet: {err}", icon="🚫")
+
+if units is not None and preview_space is not None:
+    for i, knob_name in enumerate(preview_space.dimension_names):
+        dim = preview_space.params[knob_name]
+        values = [dim.from_unit(float(u)) for u in np.asarray(units)[:, i]]
+        slots[knob_name].plotly_chart(sampler_preview(knob_name, dim.to_dict(), values),
+                                      key=f"preview.{knob_name}")
+
+# ---- launch -----------------------------------------------------------------------------------
+st.divider()
+if problems:
+    st.warning("Before launching, fix: " + "; ".join(dict.fromkeys(problems)), icon="✋")
+if st.button("Launch search", type="primary", disabled=bool(problems), key="designer.launch"):
+    with friendly_errors("launch the search"):
+        if kind == "coarse_to_fine":
+            study_id = studies.coarse_to_fine_child(
+                conn, parent["id"], top_fraction=top_pct / 100, shrink=shrink,
+                n_trials=int(n_trials), name=name or None, seed=int(seed))
+        else:
+            study_id = studies.new_study(
+                conn, name=name or None, space=space.to_dict(), sampler=sampler,
+                scheduler=scheduler, dataset=dataset_spec, n_trials=n_trials, seed=int(seed),
+                workers=workers, executor_address=address)
+        studies.start_study(conn, study_id)
+        open_study(study_id)

@@ -1,0 +1,99 @@
+"""Overview: every study and babysitting session with its state, and a one-click demo.
+
+A first-time user lands here with an empty database: one button starts a real search (random
+search on two moons, 20 trials, 2 workers) and opens its live page.
+"""
+
+import streamlit as st
+
+from app.common import (
+    PAGES,
+    friendly_errors,
+    get_conn,
+    list_sessions_safe,
+    open_study,
+    status_badge,
+)
+from app.presets import demo_study
+from engine import studies
+from engine.storage import studies as store
+
+SHOWN = 12
+FINISHED = ("complete", "pruned", "diverged", "failed")
+
+conn = get_conn()
+st.title("🐼 Panda & Caviar")
+st.markdown("Tune neural networks two ways: **Caviar** runs many models at once and shows where "
+            "the good hyperparameters are; **Panda** lets you babysit one model, epoch by epoch.")
+
+
+def start_demo() -> None:
+    with friendly_errors("start the demo search"):
+        study_id = studies.new_study(conn, **demo_study())
+        studies.start_study(conn, study_id)
+        open_study(study_id)
+
+
+hero = st.container(border=True)
+left, right = hero.columns([3, 1], vertical_alignment="center")
+left.markdown("**See it work in a minute:** a random search over the learning rate, width, L2 "
+              "and Adam's β1 on the two-moons dataset, 20 trials of 15 epochs on 2 workers. "
+              "The points land on log axes and the curves grow as you watch.")
+if right.button("▶ Run the demo search", type="primary", key="overview.demo", width="stretch"):
+    start_demo()
+links = hero.columns(3)
+links[0].page_link(PAGES["designer"], label="Design your own search", icon="🧪")
+links[1].page_link(PAGES["data"], label="Choose or upload data", icon="🗂️")
+links[2].page_link(PAGES["babysit"], label="Babysit one model", icon="🐼")
+
+st.subheader("Studies")
+with friendly_errors("list the studies"):
+    all_studies = store.list_studies(conn)
+    if not all_studies:
+        st.caption("No study yet: run the demo above, or design one.")
+    show_all = len(all_studies) > SHOWN and st.toggle(f"Show all {len(all_studies)} studies",
+                                                      key="overview.all")
+    for study in all_studies if show_all else all_studies[:SHOWN]:
+        row = st.container(border=True)
+        c = row.columns([3, 2, 2, 1, 1], vertical_alignment="center")
+        done = sum(study["counts"][k] for k in FINISHED)
+        c[0].markdown(f"**#{study['id']} {study['name']}**")
+        c[0].caption(f"{study['sampler']['kind'].replace('_', '-')} search"
+                     + (f", zoom of #{study['parent_id']}" if study["parent_id"] else ""))
+        c[1].markdown(status_badge(study["status"]))
+        c[1].progress(done / max(1, study["n_trials"]), text=f"{done}/{study['n_trials']} trials")
+        best = study["best_val_acc"]
+        c[2].metric("best val acc", "–" if best is None else f"{best:.3f}",
+                    label_visibility="collapsed")
+        if c[3].button("Open", key=f"overview.open.{study['id']}"):
+            open_study(study["id"])
+        if study["status"] in ("interrupted", "stopped") and c[4].button(
+                "Resume", key=f"overview.resume.{study['id']}", type="primary"):
+            with friendly_errors(f"resume study #{study['id']}"):
+                studies.resume_study(conn, study["id"])
+                open_study(study["id"])
+
+st.subheader("Babysitting sessions")
+with friendly_errors("list the babysitting sessions"):
+    sessions = list_sessions_safe(conn)
+    if not sessions:
+        st.caption("No session yet: babysit a trial from a study, or start one on the Babysit "
+                   "page.")
+    for session in sessions[:SHOWN]:
+        status = session["status"]
+        if status == "running" and not session.get("runner_alive", True):
+            status = "interrupted"
+        row = st.container(border=True)
+        c = row.columns([3, 2, 2, 1, 1], vertical_alignment="center")
+        c[0].markdown(f"**#{session['id']} {session['name']}**")
+        c[1].markdown(status_badge(status))
+        c[2].caption(f"epoch {session.get('head_epoch')}, branch {session.get('branch')}")
+        if c[3].button("Open", key=f"overview.session.{session['id']}"):
+            st.switch_page(PAGES["babysit"], query_params={"session": str(session["id"])})
+        if status == "interrupted" and c[4].button(
+                "Resume", key=f"overview.session_resume.{session['id']}", type="primary"):
+            with friendly_errors(f"resume session #{session['id']}"):
+                from engine import babysit
+
+                babysit.ensure_runner(conn, session["id"])
+                st.switch_page(PAGES["babysit"], query_params={"session": str(session["id"])})

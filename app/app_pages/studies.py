@@ -1,0 +1,113 @@
+"""Studies, live: progress, trials, curves and sampled points of one study, updated while its
+runner trains; stop and resume.
+
+The study id lives in ``st.query_params["study"]`` so a refresh shows the same study. While the
+study is active a fragment re-reads SQLite every second; when it finishes, one full rerun
+redraws the page without the timer.
+"""
+
+import time
+
+import streamlit as st
+
+from app.common import (
+    ACTIVE_STATUSES,
+    PAGES,
+    friendly_errors,
+    get_conn,
+    query_int,
+    set_query,
+    status_badge,
+)
+from app.datasets import spec_label
+from app.study_views import VIEWS
+from engine import studies
+from engine.storage import studies as store
+
+FINISHED = ("complete", "pruned", "diverged", "failed")
+
+st.title("Studies")
+conn = get_conn()
+all_studies = store.list_studies(conn)
+if not all_studies:
+    st.info("No study yet. Start the demo from the overview, or design a search.")
+    st.page_link(PAGES["overview"], label="Overview and demo", icon="🏠")
+    st.page_link(PAGES["designer"], label="Search designer", icon="🧪")
+    st.stop()
+
+by_id = {s["id"]: s for s in all_studies}
+wanted = query_int("study")
+if wanted is not None and wanted not in by_id:
+    st.warning(f"There is no study #{wanted}; showing the newest one.")
+study_id = wanted if wanted in by_id else all_studies[0]["id"]
+picked = st.selectbox(
+    "Study", list(by_id), index=list(by_id).index(study_id),
+    format_func=lambda i: f"#{i} · {by_id[i]['name']} · {status_badge(by_id[i]['status'])}")
+if picked != wanted:
+    set_query(study=picked)
+study_id = picked
+study = store.get_study(conn, study_id)
+active = study["status"] in ACTIVE_STATUSES
+
+
+def describe_study(s: dict) -> str:
+    sampler = s["sampler"]["kind"].replace("_", "-")
+    scheduler = s["scheduler"]
+    if scheduler["kind"] == "full_budget":
+        budget = f"{scheduler['n_epochs']} epochs"
+    else:
+        budget = (f"ASHA {scheduler['min_epochs']}→{scheduler['max_epochs']} epochs, "
+                  f"η={scheduler['eta']}")
+    where = s["executor_address"] or f"{s['workers']} local worker(s)"
+    return (f"{sampler} search · {s['n_trials']} trials · {budget} · "
+            f"{spec_label(s['dataset'])} · {where} · seed {s['seed']}")
+
+
+head, buttons = st.columns([4, 1], vertical_alignment="center")
+head.markdown(f"### {study['name']} &nbsp; {status_badge(study['status'])}")
+head.caption(describe_study(study))
+with buttons:
+    if active and st.button("⏹ Stop", key="study.stop", width="stretch"):
+        with friendly_errors("stop the study"):
+            studies.stop_study(conn, study_id)
+            st.rerun()
+    if study["status"] in ("stopped", "interrupted", "failed") and st.button(
+            "▶ Resume", key="study.resume", type="primary", width="stretch"):
+        with friendly_errors("resume the study"):
+            studies.resume_study(conn, study_id)
+            st.rerun()
+if study["status"] == "interrupted":
+    st.warning("The runner of this study stopped unexpectedly (a crash or a restart). "
+               "Resume continues every unfinished trial from its last checkpoint.", icon="⚠️")
+elif study["status"] == "failed" and study["message"]:
+    st.error(f"The study failed: {study['message']}", icon="❌")
+
+
+@st.fragment(run_every=1.0 if active else None)
+def live() -> None:
+    with friendly_errors("refresh the study"):
+        now = store.get_study(conn, study_id)
+        trials = store.list_trials(conn, study_id)
+        counts = now["counts"]
+        done = sum(counts[k] for k in FINISHED)
+        st.progress(done / max(1, now["n_trials"]),
+                    text=f"{done} of {now['n_trials']} trials finished · {counts['running']} "
+                    f"running · {counts['waiting']} waiting · {now['epochs_done']:,} epochs "
+                    "trained")
+        end = now["finished_at"] or (time.time() if now["status"] in ACTIVE_STATUSES
+                                     else now["updated_at"])
+        m = st.columns(4)
+        best = now["best_val_acc"]
+        m[0].metric("Best validation accuracy", "–" if best is None else f"{best:.3f}")
+        m[1].metric("Pruned / diverged / failed",
+                    f"{counts['pruned']} / {counts['diverged']} / {counts['failed']}")
+        m[2].metric("Epochs trained", f"{now['epochs_done']:,}")
+        m[3].metric("Elapsed", f"{max(0.0, end - now['created_at']):.0f} s")
+        view = st.segmented_control("View", list(VIEWS), default="Curves", required=True,
+                                    key="study.view", persist_state="session")
+        VIEWS[view](conn, now, trials)
+        if active and now["status"] not in ACTIVE_STATUSES:
+            st.rerun(scope="app")  # finished: redraw once, without the timer
+
+
+live()

@@ -1,0 +1,185 @@
+"""Shared UI helpers for every page: the database, friendly errors, query params, the sidebar.
+
+- The database path comes from ``$PANDA_CAVIAR_DB`` (else ``./data/panda_caviar.db``), exactly as
+  the engine and the runners resolve it, so the page and its runners share one file.
+- ``get_conn()`` hands out one SQLite connection per thread from a ``st.cache_resource`` pool
+  (Streamlit runs scripts on several threads; an sqlite3 connection belongs to its thread).
+- ``friendly_errors("load the study")`` is a context manager (and decorator): a failure inside
+  shows one clear ``st.error`` and the rest of the page keeps rendering; the traceback goes to
+  the server log, never to the browser.
+- Query-param helpers keep "what is being watched" in the URL, so a refresh finds it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from engine.storage.db import connect, default_path
+
+log = logging.getLogger("panda_caviar.app")
+
+# Page files, relative to the entry script (what st.switch_page and st.page_link take).
+PAGES = {
+    "overview": "app_pages/overview.py",
+    "data": "app_pages/data.py",
+    "designer": "app_pages/designer.py",
+    "studies": "app_pages/studies.py",
+    "compare": "app_pages/compare.py",
+    "babysit": "app_pages/babysit.py",
+    "inspector": "app_pages/inspector.py",
+}
+
+# What a person sees for each derived study / session status.
+STATUS_BADGES = {
+    "queued": "⏳ queued",
+    "running": "🟢 running",
+    "stopping": "🟠 stopping",
+    "stopped": "⏸️ stopped",
+    "interrupted": "⚠️ interrupted",
+    "complete": "✅ done",
+    "failed": "❌ failed",
+    "idle": "⏸️ idle",
+    "paused": "⏸️ paused",
+    "diverged": "💥 diverged",
+}
+ACTIVE_STATUSES = ("queued", "running", "stopping")
+
+
+def status_badge(status: str) -> str:
+    """A short label with an emoji for a study or session status."""
+    return STATUS_BADGES.get(status, status)
+
+
+def db_path() -> Path:
+    """The database file every page, runner and CLI call of this server uses (absolute)."""
+    return default_path().resolve()
+
+
+class ConnectionPool:
+    """One connection per thread to one database file (created on first use in a thread)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+        return conn
+
+
+@st.cache_resource(show_spinner=False)
+def _pool(path: str) -> ConnectionPool:
+    return ConnectionPool(path)
+
+
+def get_conn() -> sqlite3.Connection:
+    """This thread's connection to :func:`db_path` (WAL, busy timeout, migrated)."""
+    return _pool(str(db_path())).get()
+
+
+def explain(err: BaseException) -> str:
+    """One sentence for a person: the engine's own message for the errors it raises on purpose
+    (ValueError, LookupError: they name the field and the value), the type otherwise."""
+    text = str(err).strip() or type(err).__name__
+    if isinstance(err, ValueError | LookupError):
+        return text
+    if isinstance(err, sqlite3.OperationalError):
+        return f"the database is busy or unreadable ({text}); try again in a moment"
+    return f"{type(err).__name__}: {text}"
+
+
+@contextmanager
+def friendly_errors(what: str) -> Iterator[None]:
+    """Show ``Could not <what>: <reason>`` instead of a traceback; the page goes on after the
+    ``with`` block. Streamlit's own control flow (rerun, stop, switch_page) passes through: it
+    derives from BaseException, not Exception."""
+    try:
+        yield
+    except Exception as err:  # the point: nothing reaches the browser as a traceback
+        log.exception("error while trying to %s", what)
+        st.error(f"Could not {what}: {explain(err)}", icon="🚫")
+
+
+def query_int(name: str) -> int | None:
+    """An integer query parameter, or None when absent or not an integer."""
+    raw = st.query_params.get(name)
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def query_ints(name: str) -> list[int]:
+    """A comma-separated list of integers (``?studies=3,5``); bad items are skipped."""
+    raw = st.query_params.get(name) or ""
+    out = []
+    for item in str(raw).split(","):
+        item = item.strip()
+        if item.isdigit():
+            out.append(int(item))
+    return out
+
+
+def set_query(**values: Any) -> None:
+    """Set (or, with None, remove) query parameters; lists are joined with commas."""
+    for name, value in values.items():
+        if value is None:
+            st.query_params.pop(name, None)
+        elif isinstance(value, list | tuple):
+            st.query_params[name] = ",".join(str(v) for v in value)
+        else:
+            st.query_params[name] = str(value)
+
+
+def open_study(study_id: int) -> None:
+    """Go to the live study page showing ``study_id`` (the id lands in the URL)."""
+    st.switch_page(PAGES["studies"], query_params={"study": str(study_id)})
+
+
+def list_sessions_safe(conn: sqlite3.Connection) -> list[dict]:
+    """Babysitting sessions, or [] while engine.babysit is not importable yet."""
+    try:
+        from engine import babysit
+    except ImportError:
+        return []
+    return babysit.list_sessions(conn)
+
+
+def sidebar_status() -> None:
+    """The sidebar: which database this server uses, and what is running in it right now."""
+    from engine.storage import studies as study_store
+
+    with st.sidebar:
+        st.caption(f"Database: `{db_path()}`")
+        with friendly_errors("read what is running"):
+            conn = get_conn()
+            active = [s for s in study_store.list_studies(conn) if s["status"] in ACTIVE_STATUSES]
+            sessions = [s for s in list_sessions_safe(conn) if s.get("status") == "running"]
+            if not active and not sessions:
+                st.caption("Nothing is running.")
+            for study in active[:8]:
+                done = sum(study["counts"][k] for k in ("complete", "pruned", "diverged", "failed"))
+                st.page_link(
+                    PAGES["studies"],
+                    label=f"{study['name']} · {done}/{study['n_trials']} trials",
+                    icon="🟢",
+                    query_params={"study": str(study["id"])},
+                )
+            for session in sessions[:8]:
+                st.page_link(
+                    PAGES["babysit"],
+                    label=f"{session['name']} · epoch {session.get('head_epoch', '?')}",
+                    icon="🐼",
+                    query_params={"session": str(session["id"])},
+                )

@@ -1,0 +1,154 @@
+"""The search designer's hyperparameter rows: widgets in, a dimension (or fixed value) out.
+
+One row per engine knob: *search* it (low, high, scale; options for a choice) or *fix* it (one
+value). Text boxes take any number a person types (``1e-4``), and every problem comes back as a
+message from the engine's own validation (``Float``, ``Int``, ``Choice``, the knob domains), so
+the page can show it beside the row before anything is launched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from engine.search import KNOBS, Choice, Dimension, Float, Int, SpaceError, default_space
+
+SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1 - log (betas)"}
+MAIN_KNOBS = ("learning_rate", "beta1", "beta2", "momentum", "l2", "dropout", "hidden_units",
+              "hidden_layers", "batch_size", "optimizer", "activation", "batch_norm")
+MORE_KNOBS = ("epsilon", "bn_momentum", "decay", "decay_rate", "decay_every", "init")
+RANGES: dict[str, tuple[float, float, str]] = {
+    "learning_rate": (1e-4, 1.0, "log"), "beta1": (0.8, 0.999, "one_minus_log"),
+    "beta2": (0.99, 0.9999, "one_minus_log"), "momentum": (0.5, 0.99, "one_minus_log"),
+    "l2": (1e-6, 1e-1, "log"), "dropout": (0.0, 0.5, "linear"),
+    "bn_momentum": (0.5, 0.99, "one_minus_log"), "epsilon": (1e-10, 1e-6, "log"),
+    "decay_rate": (1e-3, 1e-1, "log"), "hidden_units": (8, 128, "log"),
+    "hidden_layers": (1, 3, "linear"), "batch_size": (16, 256, "log"),
+    "decay_every": (5, 20, "linear"),
+}
+DECADES_WARNING = 2.0
+
+
+@dataclass
+class Row:
+    """What one row produced: a searched dimension, or a fixed value, or an error message."""
+
+    name: str
+    dimension: Dimension | None = None
+    fixed: Any = None
+    error: str = ""
+    warning: str = ""
+
+    @property
+    def searched(self) -> bool:
+        return self.dimension is not None
+
+
+def defaults() -> tuple[set[str], dict[str, Any]]:
+    """The names searched by default and the default fixed value of every knob."""
+    space = default_space()
+    fixed = {name: knob.default for name, knob in KNOBS.items()}
+    fixed.update(space.fixed)
+    return set(space.params), fixed
+
+
+def fmt(value: float) -> str:
+    """A number as a person would type it: 0.0001 -> '0.0001', 1e-06 -> '1e-06'."""
+    return f"{value:g}"
+
+
+def parse_number(text: str, field: str, integer: bool) -> float | int:
+    """Parse a typed number; SpaceError naming the field if it is not one."""
+    try:
+        value = float(str(text).strip().replace(",", "."))
+    except ValueError:
+        raise SpaceError(f"{field}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SpaceError(f"{field}: must be a finite number, got {text!r}")
+    if integer:
+        if value != round(value):
+            raise SpaceError(f"{field}: must be a whole number, got {text!r}")
+        return int(round(value))
+    return value
+
+
+def linear_range_warning(name: str, low: float, high: float, scale: str) -> str:
+    """A hint when a linear range spans more than two decades (most samples would land in the
+    top decade, and the small values would hardly be tried)."""
+    if scale != "linear" or low <= 0 or high <= low:
+        return ""
+    decades = math.log10(high / low)
+    if decades <= DECADES_WARNING:
+        return ""
+    top = 100 * (high - high / 10) / (high - low)  # share of [low, high] in the top decade
+    return (f"{name}: {fmt(low)}..{fmt(high)} spans {decades:.1f} decades on a linear scale, so "
+            f"about {top:.0f}% of the samples land in the top decade. Use the log scale.")
+
+
+def build_dimension(name: str, low_text: str, high_text: str, scale: str) -> Dimension:
+    """The engine dimension for typed bounds; SpaceError (from the engine) if invalid."""
+    knob = KNOBS[name]
+    integer = knob.kind == "int"
+    low = parse_number(low_text, f"{name} low", integer)
+    high = parse_number(high_text, f"{name} high", integer)
+    try:
+        dim = (Int if integer else Float)(low, high, scale)
+        knob.check_dimension(dim)
+    except SpaceError as err:
+        message = str(err)
+        raise SpaceError(message if message.startswith(name) else f"{name}: {message}") from err
+    return dim
+
+
+def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
+    """Draw one row (name, search toggle, bounds and scale, or a fixed value) and parse it."""
+    knob = KNOBS[name]
+    key = f"hp.{name}"
+    c_name, c_mode, c_low, c_high, c_scale = st.columns([1.3, 0.8, 1, 1, 1.2],
+                                                        vertical_alignment="center")
+    c_name.markdown(f"**{name}**", help=f"{name} must be {knob.domain()}")
+    search = c_mode.toggle("search", value=searched_default, key=f"{key}.search",
+                           persist_state="session")
+    row = Row(name)
+    try:
+        if knob.kind == "choice":
+            options = list(knob.options)
+            if search:
+                chosen = c_low.multiselect("options", options, default=options,
+                                           key=f"{key}.options", label_visibility="collapsed",
+                                           format_func=str, persist_state="session")
+                row.dimension = Choice(tuple(chosen))
+            else:
+                row.fixed = c_low.selectbox("value", options,
+                                            index=options.index(fixed_default),
+                                            key=f"{key}.value", format_func=str,
+                                            label_visibility="collapsed",
+                                            persist_state="session")
+            return row
+        low, high, scale = RANGES.get(name, (fixed_default, fixed_default, "linear"))
+        if search:
+            scales = ["linear", "log"] if knob.kind == "int" else list(SCALE_LABELS)
+            low_text = c_low.text_input("low", fmt(low), key=f"{key}.low",
+                                        label_visibility="collapsed", persist_state="session")
+            high_text = c_high.text_input("high", fmt(high), key=f"{key}.high",
+                                          label_visibility="collapsed", persist_state="session")
+            scale = c_scale.selectbox("scale", scales, index=scales.index(scale),
+                                      format_func=SCALE_LABELS.get, key=f"{key}.scale",
+                                      label_visibility="collapsed", persist_state="session")
+            row.dimension = build_dimension(name, low_text, high_text, scale)
+            row.warning = linear_range_warning(name, row.dimension.low, row.dimension.high,
+                                               scale)
+        else:
+            text = c_low.text_input("value", fmt(fixed_default), key=f"{key}.value",
+                                    label_visibility="collapsed", persist_state="session")
+            value = parse_number(text, name, knob.kind == "int")
+            value = float(value) if knob.kind == "float" else value
+            knob.check_value(value)
+            row.fixed = value
+    except SpaceError as err:
+        row.dimension = None
+        row.error = str(err)
+    return row

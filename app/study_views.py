@@ -1,0 +1,206 @@
+"""The views of the live study page, one function each; the page picks one and calls it.
+
+Each view takes the connection, the study dict (``get_study``) and its trials (``list_trials``)
+and draws with Streamlit; the heavy reads (per-epoch metrics, exports) happen only in the view
+that needs them, so a study of 1,000 trials x 50 epochs renders well under a second.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import streamlit as st
+
+from app.charts.curves import curves_figure
+from app.charts.search import (
+    SCORES,
+    best_so_far_figure,
+    best_trial,
+    pair_scatter,
+    parallel_coordinates,
+    params_vs_score,
+    scored,
+)
+from app.common import PAGES, friendly_errors, open_study
+from engine import studies
+from engine.search import CoarseToFineSampler, Space
+from engine.storage import studies as store
+
+TOP_LINES = 5
+
+
+def _top_numbers(trials: list[dict], k: int = TOP_LINES) -> list[int]:
+    ranked = sorted(scored(trials, "best_val_acc"), key=lambda t: -t["best_val_acc"])
+    return [t["number"] for t in ranked[:k]]
+
+
+def curves_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    """Loss / accuracy of every trial against epochs; the best trial in red."""
+    c1, c2, c3 = st.columns([1, 1, 1])
+    metric = c1.segmented_control("Metric", ["loss", "acc"], default="loss", required=True,
+                                  format_func={"loss": "Loss", "acc": "Accuracy"}.get,
+                                  key="curves.metric")
+    splits = c2.pills("Curves", ["train", "val"], default=["train", "val"],
+                      selection_mode="multi", key="curves.splits",
+                      format_func={"train": "training", "val": "validation"}.get)
+    log_y = c3.toggle("Log y axis", key="curves.log_y")
+    metrics = store.study_metrics(conn, study["id"])
+    if not metrics["epoch"]:
+        st.info("No epoch has finished yet: the curves appear as soon as one does.")
+        return
+    best = best_trial(trials)
+    fig = curves_figure(metrics, metric, splits or ["val"], log_y=log_y,
+                        best_number=None if best is None else best["number"],
+                        top_numbers=_top_numbers(trials))
+    st.plotly_chart(fig, key="curves.chart")
+
+
+def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    """The trial table, and handing a trial over to the babysit page."""
+    names = list(study["space"].get("params", {}))
+    rows = [
+        {"trial": t["number"], "state": t["state"],
+         **{n: t["params"].get(n) for n in names},
+         "best val acc": t["best_val_acc"], "best val loss": t["best_val_loss"],
+         "epochs": t["epochs_done"], "of": t["target_epochs"], "time (s)": round(t["seconds"], 2),
+         "message": t["error"][:200]}
+        for t in trials
+    ]
+    st.dataframe(rows, hide_index=True, key="trials.table", column_config={
+        "best val acc": st.column_config.NumberColumn(format="%.4f"),
+        "best val loss": st.column_config.NumberColumn(format="%.4f"),
+    })
+    with_checkpoint = [t for t in trials if t["epochs_done"] > 0]
+    if not with_checkpoint:
+        return
+    best = best_trial(with_checkpoint) or with_checkpoint[0]
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    pick = left.selectbox(
+        "Babysit a trial: continue it by hand, epoch by epoch", with_checkpoint,
+        index=with_checkpoint.index(best), key="trials.babysit_pick",
+        format_func=lambda t: f"trial {t['number']} · {t['state']} · epoch {t['epochs_done']}"
+        f" · best val acc {t['best_val_acc'] or 0:.3f}")
+    if right.button("🐼 Babysit this trial", key="trials.babysit"):
+        with friendly_errors("hand the trial to the babysit page"):
+            from engine import babysit
+
+            session_id = babysit.adopt_trial(conn, pick["id"])
+            st.switch_page(PAGES["babysit"], query_params={"session": str(session_id)})
+
+
+def _pair_picker(names: list[str], key: str) -> tuple[str, str]:
+    c1, c2 = st.columns(2)
+    x = c1.selectbox("x", names, index=0, key=f"{key}.x")
+    y = c2.selectbox("y", names, index=1 if len(names) > 1 else 0, key=f"{key}.y")
+    return x, y
+
+
+def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    """Each parameter against the score, and two parameters against each other; a zoom study
+    is drawn with its parent and the box it sampled in."""
+    space = study["space"]
+    names = list(space.get("params", {}))
+    if not names:
+        st.info("This study searched no parameter.")
+        return
+    score = st.segmented_control("Score", list(SCORES), default="best_val_acc", required=True,
+                                 format_func=SCORES.get, key="points.score")
+    if not scored(trials, score):
+        st.info("No trial has a score yet.")
+        return
+    st.plotly_chart(params_vs_score(trials, space, score), key="points.each")
+    if len(names) < 2:
+        return
+    st.markdown("**Two parameters at a time**, coloured by score")
+    x, y = _pair_picker(names, "points.pair")
+    if study["parent_id"] is not None:
+        with friendly_errors("load the parent study"):
+            parent = store.get_study(conn, study["parent_id"])
+            st.caption(f"Zoom study of #{parent['id']} {parent['name']}: parent trials as "
+                       "circles, this study's as diamonds, the zoom box dashed.")
+            fig = pair_scatter(store.list_trials(conn, parent["id"]), parent["space"], x, y,
+                               score, box=study["box"], child_trials=trials)
+            st.plotly_chart(fig, key="points.pair_chart")
+            return
+    children = [s for s in store.list_studies(conn) if s["parent_id"] == study["id"]]
+    child = None
+    if children:
+        child = st.selectbox("Show a zoom study on top", [None, *children], key="points.child",
+                             format_func=lambda s: "none" if s is None else f"#{s['id']} "
+                             f"{s['name']}")
+    child_trials = store.list_trials(conn, child["id"]) if child else ()
+    fig = pair_scatter(trials, space, x, y, score, box=child["box"] if child else None,
+                       child_trials=child_trials)
+    st.plotly_chart(fig, key="points.pair_chart")
+
+
+def parallel_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    if not scored(trials, "best_val_acc"):
+        st.info("No trial has a score yet.")
+        return
+    st.caption("Drag along an axis to filter the lines; log parameters are drawn as log10 with "
+               "their values on the ticks.")
+    st.plotly_chart(parallel_coordinates(trials, study["space"]), key="parallel.chart")
+
+
+def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    left, right = st.columns(2)
+    left.plotly_chart(best_so_far_figure(trials, x="trials"), key="best.trials")
+    right.plotly_chart(best_so_far_figure(trials, x="epochs"), key="best.epochs")
+
+
+def _zoom_box(study: dict, trials: list[dict], top_k: int, shrink: float) -> dict:
+    parent_trials = [{"params": t["params"], "score": t["best_val_acc"]}
+                     for t in scored(trials, "best_val_acc")]
+    sampler = CoarseToFineSampler(parent_trials, top_k=top_k, shrink=shrink)
+    return sampler.box(Space.from_dict(study["space"])).to_dict()
+
+
+def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    """Coarse-to-fine: a child study sampling inside a box around the best trials."""
+    have = scored(trials, "best_val_acc")
+    names = list(study["space"].get("params", {}))
+    if not have or not names:
+        st.info("Zooming in needs at least one scored trial.")
+        return
+    c1, c2, c3 = st.columns(3)
+    top_pct = c1.slider("Zoom around the top %", 1, 100, 20, key="zoom.top")
+    shrink = c2.slider("Smallest box side (share of the range)", 0.05, 1.0, 0.5, key="zoom.shrink")
+    n_trials = c3.number_input("Trials in the zoom study", 1, 10_000, study["n_trials"],
+                               key="zoom.n_trials")
+    top_k = max(1, round(top_pct / 100 * len(have)))
+    box = _zoom_box(study, trials, top_k, shrink)
+    st.caption(f"The box around the best {top_k} of {len(have)} scored trials:")
+    st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]} for k, v in box["values"].items()],
+                 hide_index=True, key="zoom.box")
+    if len(names) >= 2:
+        x, y = _pair_picker(names, "zoom.pair")
+        st.plotly_chart(pair_scatter(trials, study["space"], x, y, box=box), key="zoom.chart")
+    if st.button("🔍 Launch the zoom study", type="primary", key="zoom.launch"):
+        with friendly_errors("launch the zoom study"):
+            child = studies.coarse_to_fine_child(conn, study["id"], top_fraction=top_pct / 100,
+                                                 shrink=shrink, n_trials=int(n_trials))
+            studies.start_study(conn, child)
+            open_study(child)
+
+
+def export_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    st.caption("Cells that a spreadsheet would run as a formula (= + - @) are escaped.")
+    c1, c2 = st.columns(2)
+    c1.download_button("⬇️ Trials (CSV)", studies.export_trials_csv(conn, study["id"]),
+                       file_name=f"study-{study['id']}-trials.csv", mime="text/csv",
+                       on_click="ignore", key="export.trials")
+    c2.download_button("⬇️ Per-epoch metrics (CSV)", studies.export_metrics_csv(conn, study["id"]),
+                       file_name=f"study-{study['id']}-metrics.csv", mime="text/csv",
+                       on_click="ignore", key="export.metrics")
+
+
+VIEWS = {
+    "Curves": curves_view,
+    "Trials": trials_view,
+    "Sampled points": points_view,
+    "Parallel coordinates": parallel_view,
+    "Best so far": best_view,
+    "Zoom in": zoom_view,
+    "Export": export_view,
+}
