@@ -8,7 +8,8 @@ most 1.3-1.5x and collapsed when the other core was busy.
 Local workers are started with the ``spawn`` method (no inherited locks or threads from the
 runner) and an initializer that limits BLAS to one thread with threadpoolctl, which works even
 when NumPy was imported before it ran, and sets the ``*_NUM_THREADS`` variables for anything
-the worker starts.
+the worker starts. A watchdog thread in each worker exits when the runner that owns it is gone
+(a runner killed with SIGKILL leaves no orphan workers behind).
 
 A worker process that dies takes the local pool down with it (``BrokenProcessPool`` for every
 future in flight) and, on Dask, surfaces as ``KilledWorker`` once the scheduler gives up on a
@@ -25,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTOR_KINDS = ("local", "dask")
 
+ORPHAN_CHECK_SECONDS = 1.0
 _limiter = None  # kept alive in each worker: threadpoolctl limits last as long as the object
 
 
@@ -33,13 +35,32 @@ class WorkerDiedError(RuntimeError):
 
 
 def limit_blas_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread in this process."""
+    """One BLAS/OpenMP thread in this process."""
     global _limiter
     for name in BLAS_VARIABLES:
         os.environ[name] = "1"
     from threadpoolctl import threadpool_limits
 
     _limiter = threadpool_limits(limits=1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
+
+
+def init_local_worker(parent: int) -> None:
+    """Local worker initializer: one BLAS thread, and exit when the runner (``parent``) dies.
+
+    A runner killed with SIGKILL cannot shut its pool down, and its workers would wait forever
+    on a queue whose write end they hold themselves; a watchdog thread ends them instead."""
+    import threading
+
+    limit_blas_threads()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def blas_threads() -> list[int]:
@@ -67,7 +88,8 @@ def make_executor(
         return ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=limit_blas_threads,
+            initializer=init_local_worker,
+            initargs=(os.getpid(),),
         )
     if kind == "dask":
         if not address:
