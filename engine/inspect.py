@@ -10,16 +10,23 @@ averages away; dropout is off, so the only difference between the two modes is b
 - ``batchnorm_report``: both modes side by side and the accuracy in each.
 - ``softmax_report``, ``confusion_matrix``, ``hard_max``: probabilities, the one-hot argmax and
   the confusion matrix.
+- ``load_trial_model``, ``load_session_model``: a checkpoint and its dataset, ready to inspect.
+- ``start_bn_experiment``, ``experiment_runs``: the same net with and without batch norm, as two
+  babysitting sessions trained by their detached runners (never in the caller's process).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.nn import layers
+from engine.data import Dataset, DatasetSpec, build_dataset
+from engine.nn import TrainConfig, TrainState, layers, state_from_bytes
 from engine.nn.model import ModelSpec, scores_to_proba
+from engine.search import trial_config
+from engine.storage import blobs, studies
 
 Arrays = dict[str, np.ndarray]
 
@@ -204,3 +211,114 @@ def softmax_report(
         confusion=confusion_matrix(y, predicted, spec.n_classes),
         accuracy=float((predicted == y).mean()),
     )
+
+
+# --- which model: loading a trial's or a session's checkpoint with its data ----------------------
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """A trained model to inspect, with the data it was trained on."""
+
+    state: TrainState
+    dataset: Dataset
+    batch_size: int  # the training batch size (for training-mode accuracy)
+    label: str  # e.g. "trial 3 of study 'moons search' (epoch 12)"
+
+
+def _dataset_from_dict(conn: sqlite3.Connection, dataset: dict) -> Dataset:
+    spec = DatasetSpec.from_dict(dataset)
+    csv_text = blobs.get_upload(conn, spec.csv_sha256) if spec.kind == "csv" else None
+    return build_dataset(spec, csv_text=csv_text)
+
+
+def load_trial_model(conn: sqlite3.Connection, trial_id: int) -> Inspected:
+    """A study trial's latest checkpoint and its study's dataset; LookupError if the trial has
+    no checkpoint yet."""
+    trial = studies.get_trial(conn, trial_id)
+    study = studies.get_study(conn, trial["study_id"])
+    blob = studies.trial_checkpoint(conn, trial_id)
+    if blob is None:
+        raise LookupError(
+            f"trial {trial['number']} of study {study['name']!r} has no checkpoint yet "
+            f"(state {trial['state']}): it has not finished an epoch"
+        )
+    state = state_from_bytes(blob)
+    dataset = _dataset_from_dict(conn, study["dataset"])
+    params = {**(study["space"].get("fixed") or {}), **trial["params"]}
+    _, config, _ = trial_config(params, dataset.n_features, dataset.n_classes)
+    return Inspected(
+        state=state,
+        dataset=dataset,
+        batch_size=int(config["batch_size"]),
+        label=f"trial {trial['number']} of study {study['name']!r} (epoch {state.epoch})",
+    )
+
+
+def load_session_model(
+    conn: sqlite3.Connection, session_id: int, node_id: int | None = None
+) -> Inspected:
+    """A babysitting session's model at its head (or at ``node_id``) and its dataset."""
+    from engine import babysit  # late: engine.babysit imports a lot, and not always needed
+
+    view = babysit.session_view(conn, session_id)
+    node_id = view["head_node_id"] if node_id is None else int(node_id)
+    state = babysit.load_state_at(conn, node_id)
+    return Inspected(
+        state=state,
+        dataset=babysit.session_dataset(conn, session_id),
+        batch_size=int(view["config"]["batch_size"]),
+        label=f"session {view['name']!r} (epoch {state.epoch})",
+    )
+
+
+# --- the batch-norm experiment: one net with and without batch norm, trained by runners -------
+
+EXPERIMENT_LABELS = ("with batch norm", "without batch norm")
+
+
+def start_bn_experiment(
+    conn: sqlite3.Connection,
+    *,
+    dataset: dict,
+    hidden: tuple[int, ...] = (64, 64),
+    activation: str = "relu",
+    config: dict | None = None,
+    epochs: int = 15,
+    seed: int = 0,
+) -> tuple[int, int]:
+    """Create two babysitting sessions that differ only in ``batch_norm`` and ask their runners
+    to train ``epochs`` epochs each; return (session with BN, session without BN).
+
+    Nothing trains in the caller's process: ``engine.babysit.send`` spawns detached runners.
+    """
+    from engine import babysit
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    config = dict(config or {})
+    TrainConfig.from_dict(config)  # fail before creating anything
+    ids = []
+    for label, batch_norm in zip(EXPERIMENT_LABELS, (True, False), strict=True):
+        model = {"hidden": list(hidden), "activation": activation, "batch_norm": batch_norm}
+        ids.append(babysit.new_session(
+            conn, name=f"BN experiment: {label}, lr {config.get('learning_rate', 1e-3):g}",
+            model=model, dataset=dataset, config=config, seed=seed,
+        ))
+    for session_id in ids:
+        babysit.send(conn, session_id, "run", epochs=epochs)
+    return ids[0], ids[1]
+
+
+def experiment_runs(conn: sqlite3.Connection, session_ids: tuple[int, int]) -> dict[str, dict]:
+    """Label -> {"session_id", "status", "points"} (the current branch's lineage of each)."""
+    from engine import babysit
+
+    out = {}
+    for label, session_id in zip(EXPERIMENT_LABELS, session_ids, strict=True):
+        view = babysit.session_view(conn, session_id)
+        curves = babysit.session_curves(conn, session_id)
+        current = next(c for c in curves if c["current"])
+        out[label] = {"session_id": session_id, "status": view["status"],
+                      "message": view["message"], "points": current["points"]}
+    return out

@@ -1,13 +1,293 @@
 """Babysit page (Panda): watch one model train, turn its knobs between epochs, roll back.
 
-This first version only announces the page; the controls arrive with the babysitting engine.
+The page never trains. Every button writes a command through ``engine.babysit.send`` (which
+starts a detached runner when none is alive); a fragment polls SQLite once a second while the
+session is busy and re-renders the whole page once when it goes quiet. The session id lives in
+``st.query_params["session"]``, so a refresh or a server restart shows the same session.
 """
+
+from __future__ import annotations
+
+import json
 
 import streamlit as st
 
+from app.charts.babysit import boundary_figure, curves_figure, event_log_rows
+from app.common import db_path, friendly_errors, get_conn, query_int, set_query, status_badge
+from app.panda_forms import knobs_form, new_session_form, trial_picker
+from engine import babysit
+from engine.data.views import grid_for_boundary, original_coordinates
+from engine.nn.model import predict_proba
+
+BOUNDARY_RESOLUTION = 80
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _dataset(path: str, dataset_json: str):
+    """A session's dataset, built once per spec (datasets are read-only)."""
+    from engine.babysit.commands import build_session_dataset
+
+    return build_session_dataset(get_conn(), json.loads(dataset_json))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _boundary(path: str, session_id: int, node_id: int, dataset_json: str):
+    """Grid and class probabilities of the model at one node (cached: a node never changes)."""
+    data = _dataset(path, dataset_json)
+    state = babysit.load_state_at(get_conn(), node_id)
+    xx, yy, grid = grid_for_boundary(data, resolution=BOUNDARY_RESOLUTION)
+    proba = predict_proba(state.spec, state.params, state.buffers, grid)
+    return xx, yy, proba
+
+
+def send(session_id: int, command: str, what: str, **payload) -> bool:
+    """Send one command; a refusal shows as a clear error. True when it was queued."""
+    with friendly_errors(what):
+        babysit.send(get_conn(), session_id, command, **payload)
+        return True
+    return False
+
+
+def busy(view: dict) -> bool:
+    return view["status"] == "running" or view["pending_commands"] > 0
+
+
+def pick_session() -> None:
+    """No session chosen: open one, start one from scratch, or adopt a study's trial."""
+    conn = get_conn()
+    sessions = babysit.list_sessions(conn)
+    if sessions:
+        st.subheader("Open a session")
+        labels = {s["id"]: f"#{s['id']} {s['name']} · {status_badge(s['status'])} · epoch "
+                  f"{s['head_epoch']}" for s in sessions}
+        chosen = st.selectbox("Session", list(labels), format_func=labels.get, key="open_pick")
+        if st.button("Open", key="open_session"):
+            set_query(session=chosen)
+            st.rerun()
+    new_tab, adopt_tab = st.tabs(["Start from scratch", "Babysit a trial of a study"])
+    with new_tab:
+        session_id = new_session_form(conn)
+    with adopt_tab:
+        trial_id = trial_picker(conn, key="adopt", button="Babysit this one")
+        if trial_id is not None:
+            with friendly_errors("adopt the trial"):
+                session_id = babysit.adopt_trial(conn, trial_id)
+    if session_id is not None:
+        set_query(session=session_id, trial=None)
+        st.rerun()
+
+
+def run_controls(session_id: int, view: dict) -> None:
+    cols = st.columns([1, 0.7, 1, 1.1, 0.8])
+    if cols[0].button("Run 1 epoch", key="run1", width="stretch"):
+        send(session_id, "run", "run an epoch", epochs=1)
+    n = cols[1].number_input("epochs", min_value=1, max_value=10_000, value=5, step=1,
+                             key="run_n", label_visibility="collapsed")
+    if cols[2].button(f"Run {int(n)} epochs", key="runN", width="stretch"):
+        send(session_id, "run", "run epochs", epochs=int(n))
+    if cols[3].button("Run until paused", key="run_inf", width="stretch"):
+        send(session_id, "run", "start the run", epochs=None)
+    if cols[4].button("Pause", key="pause", width="stretch",
+                      disabled=view["status"] != "running"):
+        send(session_id, "pause", "pause")
+
+
+def rollback_controls(session_id: int, view: dict) -> None:
+    clicked_node = st.session_state.pop(f"rb_click_{session_id}", None)
+    targets = {t["node_id"]: t for t in view["rollback_targets"]}
+    st.markdown("**Roll back**")
+    if not targets:
+        st.caption("Train an epoch first: then every epoch with a checkpoint is a target.")
+        return
+    order = sorted(targets, key=lambda n: (not targets[n]["on_lineage"], -targets[n]["epoch"]))
+    key = f"rb_{session_id}"
+    if clicked_node in targets:
+        st.session_state[key] = clicked_node
+    if st.session_state.get(key) not in targets:
+        best = (view["best"] or {}).get("node_id")
+        st.session_state[key] = best if best in targets else order[0]
+
+    def label(node_id: int) -> str:
+        t = targets[node_id]
+        loss = "" if t["val_loss"] is None else f" · val loss {t['val_loss']:.4g}"
+        where = "" if t["on_lineage"] else " (abandoned)" if t["abandoned"] else " (other branch)"
+        star = " ★ best" if node_id == (view["best"] or {}).get("node_id") else ""
+        return f"epoch {t['epoch']} · branch {t['branch']}{loss}{where}{star}"
+
+    node_id = st.selectbox("Epoch to go back to (or click a point on the curve)", order,
+                           format_func=label, key=key)
+    restore = st.checkbox("also restore that epoch's knobs", key=f"rb_restore_{session_id}")
+    if st.button("Roll back", key=f"rb_go_{session_id}", width="stretch"):
+        if send(session_id, "rollback", "roll back", node_id=int(node_id), restore_config=restore):
+            st.rerun(scope="app")
+
+
+def _clicked_node(event) -> int | None:
+    """The node id under a clicked/selected point of the curves chart, if any."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for point in points:
+        data = point.get("customdata")
+        data = data[0] if isinstance(data, list) and data else data
+        if isinstance(data, int | float):
+            return int(data)
+    return None
+
+
+def _escape(text: str) -> str:
+    """Markdown-safe text (event payloads may echo what a person typed)."""
+    for ch in "\\`*_{}[]<>()#+-.!|$~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def event_log(events: list[dict]) -> None:
+    st.markdown("**Event log** (newest first)")
+    with st.container(height=330):
+        lines = [f"- :gray[e{row['epoch']} · b{row['branch']}] {_escape(row['what'])}"
+                 for row in event_log_rows(events)]
+        st.markdown("\n".join(lines) or "Nothing yet.")
+
+
+def live_status(session_id: int, was_busy: bool) -> None:
+    """The head's numbers and any trouble; re-renders the page once when work ends."""
+    conn = get_conn()
+    view = babysit.session_view(conn, session_id)
+    head = babysit.session_curves(conn, session_id)
+    head = next((p for c in head for p in c["points"] if p["node_id"] == view["head_node_id"]),
+                {})
+    m = st.columns(6)
+    m[0].metric("Status", view["status"])
+    m[1].metric("Epoch", view["head_epoch"])
+    m[2].metric("Branch", view["branch"])
+    m[3].metric("Val loss", "–" if head.get("val_loss") is None else f"{head['val_loss']:.4f}")
+    m[4].metric("Val accuracy", "–" if head.get("val_acc") is None else f"{head['val_acc']:.1%}")
+    m[5].metric("Learning rate", f"{view['config']['learning_rate']:.3g}")
+    if view["status"] == "diverged":
+        st.warning(f"The last epoch diverged: {view['message']} The model stays at the last "
+                   "good epoch: turn the learning rate down, or roll back.")
+    elif view["status"] == "failed":
+        st.error(f"The runner failed: {view['message']}")
+    if view["needs_runner"]:
+        st.warning("This session's runner stopped while it had work to do.")
+        if st.button("Resume the runner", key="resume_runner"):
+            with friendly_errors("start a runner"):
+                babysit.ensure_runner(conn, session_id)
+                st.rerun(scope="app")
+    if was_busy and not busy(view):
+        st.rerun(scope="app")  # once, so the page re-renders without the timers
+
+
+def live_charts(session_id: int) -> None:
+    """Curves of every branch (a click picks a rollback target) and the decision boundary."""
+    conn = get_conn()
+    view = babysit.session_view(conn, session_id)
+    curves = babysit.session_curves(conn, session_id)
+    events = babysit.session_events(conn, session_id)
+    event = st.plotly_chart(
+        curves_figure(curves, events), key=f"curves_{session_id}", on_select="rerun",
+        selection_mode="points", width="stretch",
+    )
+    clicked = _clicked_node(event)
+    if clicked is not None and clicked != st.session_state.get(f"rb_seen_{session_id}"):
+        st.session_state[f"rb_seen_{session_id}"] = clicked
+        st.session_state[f"rb_click_{session_id}"] = clicked
+        st.rerun(scope="app")  # the rollback picker lives in another fragment
+    with friendly_errors("draw the decision boundary"):
+        boundary(session_id, view)
+
+
+def boundary(session_id: int, view: dict) -> None:
+    """The decision boundary of the model at the head, for 2-D datasets."""
+    dataset_json = json.dumps(view["dataset"], sort_keys=True)
+    data = _dataset(str(db_path()), dataset_json)
+    if data.X_train.shape[1] != 2:
+        st.caption(f"No decision boundary: this dataset has {data.X_train.shape[1]} features "
+                   "(boundaries are drawn for 2-D datasets).")
+        return
+    xx, yy, proba = _boundary(str(db_path()), session_id, view["head_node_id"], dataset_json)
+    st.markdown(f"**Decision boundary at epoch {view['head_epoch']}** (training points)")
+    st.plotly_chart(
+        boundary_figure(xx, yy, proba, original_coordinates(data, data.X_train), data.y_train,
+                        class_names=data.class_names, feature_names=data.feature_names),
+        key=f"boundary_{session_id}", width="stretch",
+    )
+
+
+def live_log(session_id: int) -> None:
+    """The event log and the rollback picker."""
+    conn = get_conn()
+    event_log(babysit.session_events(conn, session_id))
+    rollback_controls(session_id, babysit.session_view(conn, session_id))
+
+
+def auto_form(session_id: int, view: dict) -> None:
+    auto = view["auto"]
+    with st.form(f"auto_{session_id}_{json.dumps(auto, sort_keys=True)}"):
+        st.markdown("**Automatic babysitter**")
+        st.caption("When the validation loss rose for *k* epochs in a row (or an epoch "
+                   "diverged): roll back to the best epoch and multiply the learning rate by "
+                   "the factor.")
+        enabled = st.toggle("on", value=bool(auto["enabled"]))
+        patience = st.number_input("k epochs", min_value=1, max_value=1000,
+                                   value=int(auto["patience"]), step=1)
+        factor = st.number_input("factor", min_value=0.01, max_value=0.99,
+                                 value=float(auto["factor"]), step=0.05, format="%.2f")
+        if st.form_submit_button("Apply"):
+            if send(session_id, "auto", "set the automatic babysitter", enabled=bool(enabled),
+                    patience=int(patience), factor=float(factor)):
+                st.rerun()
+
+
+def show_session(session_id: int) -> None:
+    conn = get_conn()
+    view = babysit.session_view(conn, session_id)
+    head = st.columns([4, 1])
+    head[0].subheader(f"#{view['id']} {view['name']}")
+    head[0].caption(
+        f"Model {tuple(view['model']['hidden'])} {view['model']['activation']}"
+        f"{' + batch norm' if view['model']['batch_norm'] else ''} · {view['n_params']:,} "
+        f"parameters · {view['config']['optimizer']} · data {view['dataset'].get('kind')}"
+        + (f" · adopted from trial id {view['source_trial_id']}" if view["source_trial_id"]
+           else "")
+    )
+    if head[1].button("Choose another session", key="close_session"):
+        set_query(session=None)
+        st.rerun()
+    run_controls(session_id, view)
+    view = babysit.session_view(conn, session_id)  # a button above may have queued work
+    active = busy(view)
+    every = 1 if active else None
+    st.fragment(run_every=every)(live_status)(session_id, active)
+    left, right = st.columns([1.8, 1])
+    with left:
+        st.fragment(run_every=every)(live_charts)(session_id)
+    with right:
+        st.fragment(run_every=every)(live_log)(session_id)
+        with friendly_errors("show the knobs"):
+            changes = knobs_form(view)
+            if changes and send(session_id, "set", "change the knobs", **changes):
+                st.rerun()
+        with friendly_errors("show the automatic babysitter"):
+            auto_form(session_id, view)
+    st.page_link("app_pages/inspector.py", label="Inspect this model", icon="🔬",
+                 query_params={"session": str(session_id)})
+
+
 st.title("Babysit a model")
-st.caption(
-    "Pick one model and train it epoch by epoch: change the learning rate, roll back to an "
-    "earlier epoch, and watch every branch."
-)
-st.info("Babysitting sessions are not available yet in this build.")
+st.caption("Train one model epoch by epoch: change the learning rate between epochs, roll back "
+           "to an earlier epoch (the old branch stays visible), or let the babysitter do it.")
+session_id = query_int("session")
+if session_id is None:
+    with friendly_errors("list the sessions"):
+        pick_session()
+else:
+    try:
+        babysit.session_view(get_conn(), session_id)
+    except LookupError:
+        st.error(f"There is no babysitting session #{session_id} in this database.", icon="🚫")
+        if st.button("Choose a session", key="bad_session"):
+            set_query(session=None)
+            st.rerun()
+    else:
+        with friendly_errors(f"show session #{session_id}"):
+            show_session(session_id)

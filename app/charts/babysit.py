@@ -82,17 +82,46 @@ def _fmt(value) -> str:
     return f"{value:g}"
 
 
-def _event_text(event: dict) -> str:
+def describe_event(event: dict) -> str:
+    """One line for the event log, e.g. "you changed learning_rate: 0.01 → 1"."""
     payload = event.get("payload") or {}
-    who = "babysitter" if event.get("actor") == "auto" else "you"
-    if event["kind"] == "set":
+    who = "the babysitter" if event.get("actor") == "auto" else "you"
+    kind = event["kind"]
+    if kind == "set":
         changes = payload.get("changes", {})
         parts = [f"{k}: {_fmt(old)} → {_fmt(new)}" for k, (old, new) in changes.items()]
-        return f"{who} changed " + (", ".join(parts) or "nothing")
-    if event["kind"] == "rollback":
-        return (f"{who} rolled back from epoch {payload.get('from_epoch')} to epoch "
+        text = f"{who} changed " + (", ".join(parts) or "nothing")
+    elif kind == "rollback":
+        text = (f"{who} rolled back from epoch {payload.get('from_epoch')} to epoch "
                 f"{payload.get('to_epoch')} (new branch {payload.get('new_branch')})")
-    return f"diverged at epoch {event['epoch']}"
+    elif kind == "run":
+        epochs = payload.get("epochs")
+        what = f"{epochs} epoch(s)" if epochs else "a run until paused"
+        text = f"{who} asked for {what}"
+    elif kind == "auto":
+        text = (f"{who} turned the automatic babysitter {'on' if payload.get('enabled') else 'off'}"
+                f" (patience {payload.get('patience')}, factor {_fmt(payload.get('factor'))})")
+    elif kind == "done":
+        text = f"run ended: {payload.get('reason', '')}"
+    elif kind in ("diverged", "failed", "rejected"):
+        detail = payload.get("message", "")
+        if kind == "rejected":
+            detail = f"{payload.get('command')}: {detail}"
+        text = f"{kind}: {detail}".rstrip(": ")
+    else:  # created, adopted, pause, and kinds added later
+        text = f"{who}: {kind}" if kind == "pause" else kind
+    if payload.get("reason") and kind != "done":
+        text += f" ({payload['reason']})"
+    return text
+
+
+def event_log_rows(events: Sequence[dict]) -> list[dict]:
+    """Rows for the event-log table, newest first: epoch, branch, who, what."""
+    return [
+        {"epoch": e["epoch"], "branch": e["branch"],
+         "who": "auto" if e.get("actor") == "auto" else "you", "what": describe_event(e)}
+        for e in reversed(events)
+    ]
 
 
 def curves_figure(
@@ -105,7 +134,7 @@ def curves_figure(
     ``rollback``, ``diverged``) on the loss row.
     """
     fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.45, 0.3, 0.25],
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.45, 0.3, 0.25],
         subplot_titles=("loss", "accuracy", "learning rate"),
     )
     lines = branch_points(curves)
@@ -140,7 +169,7 @@ def curves_figure(
             go.Scatter(
                 x=[m[0] for _, m in found], y=[m[1] for _, m in found],
                 customdata=[m[2]["node_id"] for _, m in found],
-                text=[_event_text(e) for e, _ in found], mode="markers", name=name,
+                text=[describe_event(e) for e, _ in found], mode="markers", name=name,
                 marker={"symbol": symbol, "size": 13, "color": color,
                         "line": {"width": 2, "color": color}},
                 hovertemplate="%{text}<extra></extra>",
@@ -149,7 +178,7 @@ def curves_figure(
         )
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=2, col=1)
-    fig.update_yaxes(type="log", row=3, col=1)
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=3, col=1)
     fig.update_xaxes(title_text="epoch", row=3, col=1)
     fig.update_layout(
         height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40}, hovermode="closest",
