@@ -117,6 +117,9 @@ class Float(Dimension):
     def from_unit(self, u: float) -> float:
         return float(scales.from_unit(u, self.low, self.high, self.scale))
 
+    def grid_units(self, n: int) -> np.ndarray:
+        return np.array([0.0]) if self.low == self.high else _grid(n)
+
     @property
     def axis(self) -> AxisInfo:
         return scales.axis_for_scale(self.scale)
@@ -162,6 +165,13 @@ class Int(Dimension):
     def from_unit(self, u: float) -> int:
         x = float(scales.from_unit(u, *self._edges(), self.scale))
         return min(max(math.floor(x + 0.5), self.low), self.high)
+
+    def grid_units(self, n: int) -> np.ndarray:
+        us = _grid(n)
+        x = scales.from_unit(us, *self._edges(), self.scale)
+        values = np.clip(np.floor(x + 0.5), self.low, self.high)
+        _, first = np.unique(values, return_index=True)
+        return us[np.sort(first)]
 
     @property
     def axis(self) -> AxisInfo:
