@@ -1,0 +1,123 @@
+"""Babysit page in AppTest: start, run, roll back, knobs, adopt, and bad input."""
+
+from __future__ import annotations
+
+from engine import babysit
+from tests.app.conftest import no_exception
+from tests.app.panda_helpers import (
+    button,
+    curves_spec,
+    metric,
+    poll,
+    trace_names,
+    trained_session,
+    trained_trial,
+    widget,
+)
+
+
+def test_no_session_offers_start_and_adopt(open_page):
+    at = open_page("babysit")
+    no_exception(at)
+    assert not at.error
+    assert [t.label for t in at.tabs] == ["Start from scratch", "Babysit a trial of a study"]
+    assert button(at, "Start the session")
+    assert widget(at, "select_slider", "Learning rate (log scale)").value == 0.01
+    assert "No study yet" in " ".join(i.value for i in at.info)
+
+
+def test_start_from_scratch_and_run_an_epoch(open_page, conn):
+    at = open_page("babysit")
+    widget(at, "text_input", "Hidden layers (units)").set_value("8, 8")
+    button(at, "Start the session").click().run()
+    no_exception(at)
+    assert at.query_params["session"] == "1"
+    assert metric(at, "Epoch") == "0" and metric(at, "Status") == "idle"
+    button(at, "Run 1 epoch").click().run()
+    poll(at, lambda a: metric(a, "Epoch") == "1" and metric(a, "Status") == "idle")
+    no_exception(at)
+    spec = curves_spec(at)
+    assert len([n for n in trace_names(spec) if n.startswith("branch 0")]) == 5
+    val = next(t for t in spec["data"] if t["name"].startswith("branch 0 val loss"))
+    assert val["x"] == [0, 1] and val["y"][1] > 0
+    assert babysit.session_view(conn, 1)["head_epoch"] == 1  # the runner wrote it
+
+
+def test_rollback_creates_a_branch_in_the_curves(open_page, conn):
+    session_id = trained_session(conn, epochs=3)
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    targets = {t["epoch"]: t["node_id"] for t in babysit.session_view(conn, session_id)[
+        "rollback_targets"]}
+    at.selectbox(key=f"rb_{session_id}").set_value(targets[1])
+    button(at, "Roll back").click().run()
+    poll(at, lambda a: metric(a, "Branch") == "1")
+    no_exception(at)
+    assert metric(at, "Epoch") == "1"
+    names = trace_names(curves_spec(at))
+    assert any(n.startswith("branch 0 val loss (abandoned)") for n in names)
+    assert any(n.startswith("branch 1 val loss (current)") for n in names)
+    assert "rollback" in names
+    faded = [t for t in curves_spec(at)["data"] if "(abandoned)" in t.get("name", "")]
+    assert faded and all(t["opacity"] < 1 for t in faded)
+
+
+def test_changing_the_learning_rate_is_recorded(open_page, conn):
+    session_id = trained_session(conn, epochs=1)
+    at = open_page("babysit", session=session_id)
+    widget(at, "select_slider", "Learning rate (log scale)").set_value(0.5)
+    button(at, "Apply knobs").click().run()
+    no_exception(at)
+    poll(at, lambda a: metric(a, "Learning rate") == "0.5")
+    assert babysit.session_view(conn, session_id)["config"]["learning_rate"] == 0.5
+    assert "you changed learning\\_rate: 0\\.01 → 0\\.5" in " ".join(m.value for m in at.markdown)
+
+
+def test_invalid_knob_values_give_a_clear_message(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    widget(at, "selectbox", "Learning-rate decay").set_value("exponential")
+    button(at, "Apply knobs").click().run()
+    no_exception(at)
+    assert len(at.error) == 1
+    assert "Could not change the knobs" in at.error[0].value
+    assert "decay_rate" in at.error[0].value and "(0, 1]" in at.error[0].value
+    assert babysit.session_view(conn, session_id)["config"]["decay"] == "none"  # nothing sent
+    # Nothing lost: the session is still there and still works.
+    assert metric(at, "Status") == "idle"
+
+
+def test_bad_architecture_and_unknown_session(open_page):
+    at = open_page("babysit")
+    widget(at, "text_input", "Hidden layers (units)").set_value("16, lots")
+    button(at, "Start the session").click().run()
+    no_exception(at)
+    assert "hidden layers must be comma-separated whole numbers" in at.error[0].value
+    assert "session" not in at.query_params
+    at = open_page("babysit", session=99)
+    no_exception(at)
+    assert "no babysitting session #99" in at.error[0].value
+
+
+def test_adopt_a_trial(open_page, conn):
+    trial_id, _ = trained_trial(conn, epochs=2)
+    at = open_page("babysit")
+    at.selectbox(key="adopt_trial").set_value(trial_id)
+    button(at, "Babysit this one").click().run()
+    no_exception(at)
+    session_id = int(at.query_params["session"])
+    view = babysit.session_view(conn, session_id)
+    assert view["source_trial_id"] == trial_id and view["head_epoch"] == 2
+    assert metric(at, "Epoch") == "2"
+    assert "adopted from trial" in " ".join(c.value for c in at.caption)
+
+
+def test_auto_babysitter_toggle(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    at.toggle[0].set_value(True)
+    widget(at, "number_input", "k epochs").set_value(2)
+    button(at, "Apply").click().run()
+    no_exception(at)
+    poll(at, lambda a: babysit.session_view(conn, session_id)["auto"]["enabled"])
+    assert babysit.session_view(conn, session_id)["auto"]["patience"] == 2
