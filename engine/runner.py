@@ -39,7 +39,13 @@ from engine.execution import close_executor, describe_worker_death, is_worker_de
 from engine.storage import studies as store
 from engine.storage.blobs import get_upload
 from engine.storage.db import connect, transaction
-from engine.storage.runners import Heartbeat, register_runner, release_runner, take_intents
+from engine.storage.runners import (
+    Heartbeat,
+    pending_intents,
+    register_runner,
+    release_runner,
+    take_intents,
+)
 
 log = logging.getLogger("engine.runner")
 
@@ -177,12 +183,14 @@ class StudyRunner:
             while not self.stopping and self.queue and len(self.inflight) < study["workers"]:
                 self._submit(conn, self.queue.popleft())
             if not self.inflight:
-                break
+                status = self._finish(conn)
+                if status is not None:
+                    return status
+                continue  # a resume arrived while stopping
             done, _ = wait(list(self.inflight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 run, generation = self.inflight.pop(future)
                 self._handle(conn, future, run, generation)
-        return self._finish(conn)
 
     def _load_queue(self, conn: sqlite3.Connection, n_features: int, n_classes: int) -> None:
         from engine.search import trial_config
@@ -199,18 +207,24 @@ class StudyRunner:
             else:
                 self.queue.append(run)
 
-    def _finish(self, conn: sqlite3.Connection) -> str:
+    def _finish(self, conn: sqlite3.Connection) -> str | None:
+        """Write the final statuses and release the slot in one transaction (so nobody posts an
+        intent to a runner on its way out); None if a resume is waiting: carry on instead."""
         with transaction(conn):
             if self.stopping:
+                commands = [i["command"] for i in pending_intents(conn, "study", self.study_id)]
+                commands = [c for c in commands if c in ("stop", "resume")]
+                if commands and commands[-1] == "resume":
+                    return None
                 for run in self.queue:
                     if run.state != "waiting":
                         store.set_trial_state(conn, run.id, "stopped")
-                store.set_study_status(conn, self.study_id, "stopped")
-                return "stopped"
-            left = store.get_study(conn, self.study_id)["counts"]
-            unfinished = sum(left[s] for s in ACTIVE_STATES)
-            status = "complete" if unfinished == 0 else "stopped"
+                status = "stopped"
+            else:
+                left = store.get_study(conn, self.study_id)["counts"]
+                status = "complete" if sum(left[s] for s in ACTIVE_STATES) == 0 else "stopped"
             store.set_study_status(conn, self.study_id, status)
+            release_runner(conn, "study", self.study_id)
         return status
 
     # -- intents and submission ------------------------------------------------------------

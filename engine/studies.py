@@ -194,20 +194,19 @@ def start_study(db: Db, study_id: int) -> int | None:
                 store.set_study_status(conn, study_id, "complete")
             return None
         runners.take_intents(conn, "study", study_id)  # no runner: anything pending is stale
-        pid = ensure_study_runner(conn, study_id, db_file(conn))
-        if pid is not None:
-            store.set_study_status(conn, study_id, "running", "")
-        return pid
+        store.set_study_status(conn, study_id, "running", "")  # before the runner can finish
+        return ensure_study_runner(conn, study_id, db_file(conn))
 
 
 def resume_study(db: Db, study_id: int) -> int | None:
     """Continue a stopped/interrupted study from its checkpoints (spawns a runner), or cancel a
     stop that a live runner has not finished yet. The new pid, or None."""
     with _open(db) as conn:
-        if runners.runner_alive(conn, "study", study_id):
-            runners.post_intent(conn, "study", study_id, "resume")
-            return None
-        return start_study(conn, study_id)
+        with transaction(conn):
+            alive = runners.runner_alive(conn, "study", study_id)
+            if alive:
+                runners.post_intent(conn, "study", study_id, "resume")
+        return None if alive else start_study(conn, study_id)
 
 
 def stop_study(db: Db, study_id: int) -> str:
@@ -218,11 +217,11 @@ def stop_study(db: Db, study_id: int) -> str:
         study = store.get_study(conn, study_id)
         if study["stored_status"] == "complete":
             return "complete"
-        if study["runner_alive"]:
-            runners.post_intent(conn, "study", study_id, "stop")
-            store.set_study_status(conn, study_id, "stopping")
-            return "stopping"
         with transaction(conn):
+            if runners.runner_alive(conn, "study", study_id):
+                store.set_study_status(conn, study_id, "stopping")
+                runners.post_intent(conn, "study", study_id, "stop")
+                return "stopping"
             conn.execute(
                 "UPDATE trials SET state = 'stopped' WHERE study_id = ? AND state = 'running'",
                 (study_id,),

@@ -10,6 +10,10 @@ again.
 
 The UI and the CLI never touch a runner's results: they post *intents* (``stop``, ``resume``,
 ``run_epochs`` ...) that the runner takes, in order, from its main loop.
+
+Every writer here joins the caller's transaction when one is open, so "is a runner alive? then
+post" (caller) and "any intent left? then release" (runner) can each be one ``BEGIN IMMEDIATE``
+transaction: an intent is then never posted to a runner that is already on its way out.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from engine.storage.db import now, transaction
+from engine.storage.blobs import atomic
+from engine.storage.db import now
 
 HEARTBEAT_SECONDS = 1.0
 STALE_AFTER = 10.0
@@ -82,7 +87,7 @@ def register_runner(
     _check_kind(kind)
     pid = os.getpid() if pid is None else int(pid)
     host = _hostname()
-    with transaction(conn):
+    with atomic(conn):
         at = now()
         row = _slot(conn, kind, owner_id)
         if _row_alive(row, at) and not (row["pid"] == pid and row["hostname"] == host):
@@ -100,7 +105,7 @@ def heartbeat(
 ) -> bool:
     """Refresh the slot's heartbeat; False if the slot is no longer held by ``pid`` (then stop)."""
     pid = os.getpid() if pid is None else int(pid)
-    with transaction(conn):
+    with atomic(conn):
         cursor = conn.execute(
             "UPDATE runners SET heartbeat_at = ? WHERE kind = ? AND owner_id = ? AND pid = ?"
             " AND hostname = ? AND stopped_at IS NULL",
@@ -114,7 +119,7 @@ def release_runner(
 ) -> None:
     """Mark the slot released, if ``pid`` (default: this process) still holds it."""
     pid = os.getpid() if pid is None else int(pid)
-    with transaction(conn):
+    with atomic(conn):
         conn.execute(
             "UPDATE runners SET stopped_at = ? WHERE kind = ? AND owner_id = ? AND pid = ?"
             " AND hostname = ? AND stopped_at IS NULL",
@@ -157,7 +162,7 @@ def post_intent(
     _check_kind(kind)
     if not command:
         raise ValueError("intent command must be a non-empty string, got command=''")
-    with transaction(conn):
+    with atomic(conn):
         cursor = conn.execute(
             "INSERT INTO intents (kind, owner_id, command, payload_json, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -168,7 +173,7 @@ def post_intent(
 
 def take_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dict]:
     """The pending intents in the order posted, marked consumed (each is taken exactly once)."""
-    with transaction(conn):
+    with atomic(conn):
         rows = conn.execute(
             "SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
             " ORDER BY id",

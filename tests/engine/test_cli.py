@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import SUBCOMMAND_MODULES, build_parser
+from engine.cli import SUBCOMMAND_MODULES, build_parser, main
 from engine.runner import run_study
 from engine.storage import studies as store
 from engine.storage.db import connect
@@ -75,13 +75,14 @@ def test_export_trials_and_metrics(db_path, finished_study, tmp_path):
     assert [t["state"] for t in trials] == ["complete"] * 3 and "learning_rate" in trials[0]
 
 
-def test_sample_prints_json(tmp_path):
+def test_sample_prints_json(tmp_path, capsys):
     samples = json.loads(cli("sample", "-n", "3", "--seed", "1").stdout)
     assert len(samples) == 3 and all("learning_rate" in s for s in samples)
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"params": {"dropout": {"type": "float", "low": 0.0,
                                                         "high": 0.5}}, "fixed": {}}))
-    grid = json.loads(cli("sample", "--space", str(space), "-n", "5", "--sampler", "grid").stdout)
+    assert main(["sample", "--space", str(space), "-n", "5", "--sampler", "grid"]) == 0
+    grid = json.loads(capsys.readouterr().out)
     assert sorted(s["dropout"] for s in grid) == [0.0, 0.125, 0.25, 0.375, 0.5]
 
 

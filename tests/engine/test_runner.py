@@ -234,3 +234,18 @@ def test_study_without_live_runner_reads_interrupted(db_path, state):
     assert store.list_studies(conn)[0]["status"] == "interrupted"
     assert runners.register_runner(conn, "study", study_id)
     assert store.get_study(conn, study_id)["status"] == state
+
+
+def test_a_resume_posted_while_stopping_keeps_the_runner_going(db_path):
+    study_id = make_study(db_path, n_trials=1)
+    conn = connect(db_path)
+    assert runners.register_runner(conn, "study", study_id)
+    runner = runner_module.StudyRunner(db_path, study_id, work_fn=fake_work.fake_segment)
+    runner.stopping = True
+    runners.post_intent(conn, "study", study_id, "stop")
+    runners.post_intent(conn, "study", study_id, "resume")
+    assert runner._finish(conn) is None  # not finished: the loop takes the resume next
+    assert runners.runner_alive(conn, "study", study_id)
+    runners.post_intent(conn, "study", study_id, "stop")
+    assert runner._finish(conn) == "stopped"  # the last word was stop
+    assert not runners.runner_alive(conn, "study", study_id)
