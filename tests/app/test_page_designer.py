@@ -1,0 +1,119 @@
+"""Search designer: rows, previews on each parameter's scale, the engine's validation messages
+before launch, and launch -> the live page."""
+
+from __future__ import annotations
+
+import json
+
+from engine.storage import studies as store
+from tests.app.conftest import no_exception
+from tests.app.fakes import fake_study
+
+
+def launch_button(at):
+    return at.button(key="designer.launch")
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_defaults_are_launchable_with_previews(open_page):
+    at = open_page("designer")
+    no_exception(at)
+    assert errors(at) == [] and not launch_button(at).disabled
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(specs) == 5  # the default space searches five knobs
+    lr = next(s for s in specs if "learning_rate on its log scale" in json.dumps(s))
+    assert lr["layout"]["xaxis"]["type"] == "log" and lr["layout"]["xaxis2"]["type"] == "linear"
+    beta = next(s for s in specs if "1 - beta1" in json.dumps(s))
+    assert beta["layout"]["xaxis"]["type"] == "log"
+    assert beta["layout"]["xaxis"]["autorange"] == "reversed"
+
+
+def test_low_above_high_is_refused_before_launch(open_page):
+    at = open_page("designer")
+    at.text_input(key="hp.l2.low").set_value("0.5").run()
+    no_exception(at)
+    assert errors(at) == ["l2: low must be <= high, got low=0.5, high=0.1"]
+    assert launch_button(at).disabled
+    assert "Before launching" in at.warning[-1].value
+
+
+def test_log_bound_at_or_below_zero_is_refused(open_page):
+    at = open_page("designer")
+    at.text_input(key="hp.learning_rate.low").set_value("0").run()
+    assert errors(at) == ["learning_rate: log scale needs low > 0, got low=0.0, high=1.0"]
+    assert launch_button(at).disabled
+    at.text_input(key="hp.learning_rate.low").set_value("-1e-3").run()
+    assert "log scale needs low > 0" in errors(at)[0]
+    at.text_input(key="hp.learning_rate.low").set_value("1e-4").run()
+    assert errors(at) == [] and not launch_button(at).disabled
+
+
+def test_text_that_is_not_a_number_and_out_of_domain_values(open_page):
+    at = open_page("designer")
+    at.text_input(key="hp.learning_rate.high").set_value("lots").run()
+    assert errors(at) == ["learning_rate high: 'lots' is not a number"]
+    at.text_input(key="hp.learning_rate.high").set_value("1").run()
+    at.toggle(key="hp.dropout.search").set_value(True).run()
+    at.text_input(key="hp.dropout.high").set_value("1.5").run()
+    assert "dropout must be in [0, 1)" in errors(at)[0]
+
+
+def test_linear_range_over_two_decades_warns(open_page):
+    at = open_page("designer")
+    at.selectbox(key="hp.learning_rate.scale").set_value("linear").run()
+    no_exception(at)
+    warning = at.warning[0].value
+    assert "learning_rate: 0.0001..1 spans 4.0 decades on a linear scale" in warning
+    assert "Use the log scale" in warning
+    assert not launch_button(at).disabled  # a warning, not an error
+
+
+def test_grid_shows_its_size_and_schedule_errors_come_from_the_engine(open_page):
+    at = open_page("designer")
+    at.segmented_control(key="designer.sampler").set_value("grid").run()
+    no_exception(at)
+    assert at.metric[0].value == "162"  # 3 x 3 x 3 x 2 (batch norm) x 3
+    at.radio(key="designer.schedule").set_value("successive_halving").run()
+    at.number_input(key="designer.epochs").set_value(3).run()
+    at.number_input(key="designer.min_epochs").set_value(5).run()
+    assert any("max_epochs must be >= min_epochs" in e for e in errors(at))
+    assert launch_button(at).disabled
+
+
+def test_dask_needs_an_address(open_page):
+    at = open_page("designer")
+    at.radio(key="designer.backend").set_value("dask").run()
+    assert launch_button(at).disabled
+    at.text_input(key="designer.address").set_value("tcp://127.0.0.1:8786").run()
+    assert not launch_button(at).disabled
+
+
+def test_coarse_to_fine_shows_the_box_of_the_parent(open_page, conn):
+    at = open_page("designer")
+    at.segmented_control(key="designer.sampler").set_value("coarse_to_fine").run()
+    assert launch_button(at).disabled  # no parent yet
+    parent = fake_study(conn, 20, 3, name="parent")
+    at = open_page("designer")
+    at.segmented_control(key="designer.sampler").set_value("coarse_to_fine").run()
+    no_exception(at)
+    assert errors(at) == [] and not launch_button(at).disabled
+    box = at.dataframe[0].value
+    assert list(box["parameter"]) == list(store.get_study(conn, parent)["space"]["params"])
+    assert len(at.get("plotly_chart")) == 5
+
+
+def test_launch_creates_the_study_and_opens_it(open_page, conn):
+    at = open_page("designer")
+    at.text_input(key="designer.name").set_value("from the designer").run()
+    at.number_input(key="designer.n_trials").set_value(3).run()
+    at.number_input(key="designer.epochs").set_value(2).run()
+    launch_button(at).click().run()
+    no_exception(at)
+    (study,) = store.list_studies(conn)
+    assert study["name"] == "from the designer" and study["n_trials"] == 3
+    assert study["scheduler"] == {"kind": "full_budget", "n_epochs": 2, "maximize": True}
+    assert at.query_params["study"] == str(study["id"])
+    assert at.title[0].value == "Studies"

@@ -1,0 +1,53 @@
+"""Overview: the first page a person sees: studies and sessions with their state, the demo."""
+
+from __future__ import annotations
+
+from app.presets import demo_study, grid_vs_random
+from engine.storage import studies as store
+from engine.studies import plan_trials
+from tests.app.conftest import no_exception
+from tests.app.fakes import fake_study
+
+
+def test_first_visit_offers_the_demo(open_page):
+    at = open_page()
+    no_exception(at)
+    assert at.title[0].value == "🐼 Panda & Caviar"
+    assert at.button(key="overview.demo").label == "▶ Run the demo search"
+    assert any("No study yet" in c.value for c in at.caption)
+    assert any("Nothing is running" in c.value for c in at.sidebar.caption)
+
+
+def test_studies_are_listed_with_their_state(open_page, conn):
+    done = fake_study(conn, 4, 2, name="finished one")
+    lost = fake_study(conn, 4, 2, name="lost runner", status="running", finished=1)
+    at = open_page()
+    no_exception(at)
+    text = [m.value for m in at.markdown]
+    assert f"**#{done} finished one**" in text and f"**#{lost} lost runner**" in text
+    assert "✅ done" in text and "⚠️ interrupted" in text
+    assert at.button(key=f"overview.resume.{lost}")
+    at.button(key=f"overview.open.{done}").click().run()
+    assert at.title[0].value == "Studies" and at.query_params["study"] == str(done)
+
+
+def test_demo_button_starts_a_study_and_opens_it(open_page, conn):
+    at = open_page()
+    at.button(key="overview.demo").click().run()
+    no_exception(at)
+    (study,) = store.list_studies(conn)
+    assert study["name"].startswith("Demo") and study["n_trials"] == 20 and study["workers"] == 2
+    assert store.get_study(conn, study["id"])["runner"]["pid"] > 0  # a runner was spawned
+    assert at.query_params["study"] == str(study["id"])
+
+
+def test_presets_pass_the_engines_checks():
+    demo = demo_study()
+    space, scheduler, trials = plan_trials(demo["space"], demo["sampler"], demo["scheduler"],
+                                           demo["n_trials"], demo["seed"], 2, 2)
+    assert len(trials) == 20 and space["params"]["learning_rate"]["scale"] == "log"
+    grid, random = grid_vs_random()
+    for preset in (grid, random):
+        _, _, trials = plan_trials(preset["space"], preset["sampler"], preset["scheduler"],
+                                   preset["n_trials"], 0, 2, 3)
+        assert len(trials) == 9

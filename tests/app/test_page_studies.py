@@ -1,0 +1,113 @@
+"""Studies, live: every view renders, stop/resume follow the study's state, the URL keeps the
+study, zoom studies are drawn with their parent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.storage import runners
+from engine.storage import studies as store
+from tests.app.conftest import no_exception
+from tests.app.fakes import fake_study
+
+VIEWS = ["Curves", "Trials", "Sampled points", "Parallel coordinates", "Best so far",
+         "Zoom in", "Export"]
+
+
+def show(at, view: str):
+    at.segmented_control(key="study.view").set_value(view).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def spec(at, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def test_no_study_yet(open_page):
+    at = open_page("studies")
+    no_exception(at)
+    assert "No study yet" in at.info[0].value
+
+
+def test_curves_progress_and_metrics(open_page, conn):
+    study_id = fake_study(conn, 12, 6, finished=9, status="stopped")
+    at = open_page("studies", study=study_id)
+    no_exception(at)
+    assert at.get("progress")[0].value == 75  # 9 of 12 trials
+    assert at.metric[2].value == "54"  # epochs trained
+    names = [t["name"] for t in spec(at)["data"]]
+    best = max(store.list_trials(conn, study_id), key=lambda t: t["best_val_acc"] or 0)
+    assert f"val: best (trial {best['number']})" in names and "val: all trials" in names
+    assert [b.label for b in at.button] == ["▶ Resume"]
+    at.toggle(key="curves.log_y").set_value(True).run()
+    assert spec(at)["layout"]["yaxis"]["type"] == "log"
+    at.pills(key="curves.splits").set_value(["train"]).run()
+    assert all(n.startswith("train") for n in (t["name"] for t in spec(at)["data"]))
+
+
+@pytest.mark.parametrize("view", VIEWS[1:])
+def test_every_view_renders(open_page, conn, view):
+    study_id = fake_study(conn, 10, 4)
+    at = show(open_page("studies", study=study_id), view)
+    if view == "Trials":
+        table = at.dataframe[0].value
+        assert len(table) == 10 and {"learning_rate", "best val acc", "state"} <= set(table)
+        assert at.button(key="trials.babysit").label == "🐼 Babysit this trial"
+    elif view == "Sampled points":
+        layout = spec(at)["layout"]
+        titles = {layout[k]["title"]["text"]: layout[k]["type"] for k in layout
+                  if k.startswith("xaxis") and "title" in layout[k]}
+        assert titles["learning_rate"] == "log" and titles["1 - beta1"] == "log"
+        assert titles["batch_norm"] == "category"
+    elif view == "Parallel coordinates":
+        assert spec(at)["data"][0]["type"] == "parcoords"
+    elif view == "Best so far":
+        assert len(at.get("plotly_chart")) == 2
+    elif view == "Zoom in":
+        assert at.button(key="zoom.launch")
+        assert "zoom box" in [t["name"] for t in spec(at)["data"]]
+    elif view == "Export":
+        buttons = at.get("download_button")
+        assert len(buttons) == 2
+
+
+def test_a_missing_study_id_falls_back_to_the_newest(open_page, conn):
+    fake_study(conn, 3, 2, name="old")
+    newest = fake_study(conn, 3, 2, name="new")
+    at = open_page("studies", study=999)
+    no_exception(at)
+    assert "no study #999" in at.warning[0].value
+    assert at.query_params["study"] == str(newest)
+
+
+def test_a_running_study_can_be_stopped(open_page, conn):
+    study_id = fake_study(conn, 6, 3, finished=2, status="running")
+    assert runners.register_runner(conn, "study", study_id)  # this process plays the runner
+    at = open_page("studies", study=study_id)
+    no_exception(at)
+    assert "running" in at.markdown[0].value
+    at.button(key="study.stop").click().run()
+    no_exception(at)
+    assert store.get_study(conn, study_id)["status"] == "stopping"
+    assert [i["command"] for i in runners.pending_intents(conn, "study", study_id)] == ["stop"]
+
+
+def test_an_interrupted_study_offers_resume(open_page, conn):
+    study_id = fake_study(conn, 6, 3, finished=2, status="running")  # no runner alive
+    at = open_page("studies", study=study_id)
+    assert "stopped unexpectedly" in at.warning[0].value
+    assert at.button(key="study.resume")
+
+
+def test_zoom_study_is_drawn_with_its_parent_and_box(open_page, conn):
+    parent = fake_study(conn, 10, 3, name="parent")
+    box = {"unit": {}, "values": {"learning_rate": [1e-3, 1e-1], "beta1": [0.9, 0.99]}}
+    child = fake_study(conn, 5, 3, name="child", seed=3, parent_id=parent, box=box)
+    at = show(open_page("studies", study=child), "Sampled points")
+    pair = spec(at, 1)
+    assert [t["name"] for t in pair["data"]] == ["parent", "child", "zoom box"]
+    assert any(f"Zoom study of #{parent}" in c.value for c in at.caption)
