@@ -108,7 +108,7 @@ class Float(Dimension):
 
     def to_unit(self, value: Any) -> float:
         x = _number(value, "value")
-        slack = 1e-9 * max(1.0, abs(self.high - self.low))
+        slack = 1e-9 * max(abs(self.low), abs(self.high))  # rounding from a JSON round trip
         if not self.low - slack <= x <= self.high + slack:
             raise SpaceError(f"value {x!r} is outside [{self.low!r}, {self.high!r}]")
         x = min(max(x, self.low), self.high)
