@@ -21,7 +21,7 @@ from app.charts.search import (
     params_vs_score,
     scored,
 )
-from app.common import PAGES, friendly_errors, open_study
+from app.common import PAGES, db_path, friendly_errors, open_study
 from engine import studies
 from engine.search import CoarseToFineSampler, Space
 from engine.storage import studies as store
@@ -184,13 +184,21 @@ def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
             open_study(child)
 
 
+def export_csv(study_id: int, what: str):
+    """A zero-argument callable producing the CSV text: Streamlit runs it only when the button
+    is clicked, on another thread, so it opens its own connection (by path)."""
+    export = studies.export_trials_csv if what == "trials" else studies.export_metrics_csv
+    path = db_path()
+    return lambda: export(path, study_id)
+
+
 def export_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     st.caption("Cells that a spreadsheet would run as a formula (= + - @) are escaped.")
     c1, c2 = st.columns(2)
-    c1.download_button("⬇️ Trials (CSV)", studies.export_trials_csv(conn, study["id"]),
+    c1.download_button("⬇️ Trials (CSV)", export_csv(study["id"], "trials"),
                        file_name=f"study-{study['id']}-trials.csv", mime="text/csv",
                        on_click="ignore", key="export.trials")
-    c2.download_button("⬇️ Per-epoch metrics (CSV)", studies.export_metrics_csv(conn, study["id"]),
+    c2.download_button("⬇️ Per-epoch metrics (CSV)", export_csv(study["id"], "metrics"),
                        file_name=f"study-{study['id']}-metrics.csv", mime="text/csv",
                        on_click="ignore", key="export.metrics")
 

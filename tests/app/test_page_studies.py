@@ -71,8 +71,17 @@ def test_every_view_renders(open_page, conn, view):
         assert at.button(key="zoom.launch")
         assert "zoom box" in [t["name"] for t in spec(at)["data"]]
     elif view == "Export":
-        buttons = at.get("download_button")
-        assert len(buttons) == 2
+        assert len(at.get("download_button")) == 2
+
+
+def test_exports_are_the_engines_escaped_csv(conn):
+    from app.study_views import export_csv
+
+    study_id = fake_study(conn, 4, 3)
+    trials = export_csv(study_id, "trials")().splitlines()
+    metrics = export_csv(study_id, "metrics")().splitlines()
+    assert trials[0].startswith("trial_id,number,state") and len(trials) == 5
+    assert metrics[0].startswith("trial_id,number,epoch") and len(metrics) == 13
 
 
 def test_a_missing_study_id_falls_back_to_the_newest(open_page, conn):
