@@ -1,0 +1,192 @@
+"""The allocation-free training step: a workspace of preallocated buffers per batch size.
+
+A ``Workspace`` holds every activation and gradient buffer for one (model, batch size) and runs
+forward, loss, backward and the update with ``out=`` arguments into those buffers; parameters,
+gradients and optimizer slots live in an ``Arena`` (flat vectors), the hidden layers are
+``fast_layer.HiddenLayer``. In steady state a step allocates no array memory; it computes what
+the reference ``model.loss_and_grads`` computes (tested to float tolerance).
+
+The loss uses per-example targets prepared once a segment (``make_targets``): a one-hot row
+for softmax, the sign s = 1 - 2y for the single sigmoid unit (loss softplus(s z), stable for any
+z). It writes one number per example into ``mark`` (softmax: the true class's shifted score;
+sigmoid: s z), from which accuracy is counted once an epoch (``count_correct``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.nn.arena import Arena
+from engine.nn.config import TrainConfig
+from engine.nn.fast_layer import HiddenLayer
+from engine.nn.optim import RULES, axpy
+
+matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
+exp, log = np.exp, np.log
+
+
+def make_targets(n_classes: int, y: np.ndarray, dtype: str) -> np.ndarray:
+    """Per-example loss targets: one-hot (N, C) for C > 2, the sign 1 - 2y (N, 1) for 2."""
+    y = np.asarray(y)
+    if n_classes == 2:
+        return (1 - 2 * y).astype(dtype).reshape(-1, 1)
+    return np.eye(n_classes, dtype=dtype)[y]
+
+
+def count_correct(n_classes: int, mark: np.ndarray) -> int:
+    """Correct predictions among the ``mark`` values the loss wrote. Softmax: the true class's
+    shifted score is 0 exactly when it is a maximum (a tie counts as correct); sigmoid: s z < 0
+    when the logit's sign agrees with the label (z = 0 predicts class 0)."""
+    return int(np.count_nonzero(mark < 0 if n_classes == 2 else mark == 0))
+
+
+class Workspace:
+    """Buffers and the step for one arena and a batch of ``n`` rows.
+
+    A ``training`` workspace, once ``configure``d, runs ``loss_and_grads``/``step``; any
+    workspace can ``evaluate`` (evaluation mode). Reconfiguring (a new learning-rate schedule,
+    optimizer hyperparameters, dropout rate, generator) allocates nothing.
+    """
+
+    def __init__(
+        self,
+        arena: Arena,
+        n: int,
+        *,
+        training: bool = False,
+        config: TrainConfig | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        spec = arena.spec
+        dt = spec.dtype
+        self.arena = arena
+        self.n = n
+        self.n_classes = spec.n_classes
+        sizes = (spec.n_inputs, *spec.hidden, spec.n_outputs)
+        training = training or config is not None
+        self.hidden = [
+            HiddenLayer(arena, i, n, sizes[i - 1], sizes[i], training=training)
+            for i in range(1, len(spec.hidden) + 1)
+        ]
+        self.has_bn = bool(self.hidden) and spec.batch_norm
+        L, c = spec.n_layers, spec.n_outputs
+        self.W, self.b = arena.params[f"W{L}"], arena.params[f"b{L}"]
+        self.WT = self.W.T
+        self.dW, self.db = arena.grads[f"W{L}"], arena.grads[f"b{L}"].reshape(1, c)
+        self.x = np.empty((n, spec.n_inputs), dt)  # the batch, gathered by ``gather``
+        self.ones_row = np.ones((1, n), dt)
+        self.ones_col = np.ones((c, 1), dt)
+        self.inv_n = 1.0 / n
+        self.s, self.ds, self.e = (np.empty((n, c), dt) for _ in range(3))  # scores, ...
+        self.col, self.col2 = np.empty((n, 1), dt), np.empty((n, 1), dt)
+        self.mark = np.empty((n, 1), dt)  # for evaluate
+        k = arena.n_weights  # L2 touches the weight matrices: the first k entries
+        self.w_weights, self.g_weights = arena.w[:k], arena.g[:k]
+        self.scratch_weights = arena.scratch[:k]
+        self.training = training
+        self.config: TrainConfig | None = None
+        if config is not None:  # shorthand for training=True and configure(config, rng)
+            self.configure(config, rng)
+
+    def configure(self, config: TrainConfig, rng: np.random.Generator | None) -> None:
+        """Bind the training hyperparameters and the generator that draws dropout masks."""
+        if not self.training:
+            raise ValueError("only a workspace built with training=True can be configured")
+        if config.dropout > 0 and rng is None:
+            raise ValueError(f"dropout={config.dropout} needs a generator (rng)")
+        if config.optimizer != self.arena.optimizer:
+            raise ValueError(
+                f"config.optimizer is {config.optimizer!r} but the arena holds "
+                f"{self.arena.optimizer!r} slots"
+            )
+        self.config = config
+        self.rule = RULES[config.optimizer]
+        self.l2 = config.l2
+        self.bn_keep, self.bn_new = config.bn_momentum, 1.0 - config.bn_momentum
+        for layer in self.hidden:
+            layer.set_dropout(config.dropout, rng)
+        # each hidden layer's training output transposed: the next layer's x_T in the backward
+        self.out_T = [layer.out.T for layer in self.hidden]
+
+    def gather(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Copy X[rows] into the workspace's batch buffer (n rows) and return it."""
+        return np.take(X, rows, 0, self.x, "clip")  # "raise" would buffer (allocate)
+
+    def _forward(self, x: np.ndarray, training: bool) -> None:
+        inp = x
+        for layer in self.hidden:
+            inp = layer.forward(inp, training)
+        matmul(inp, self.W, self.s)
+        add(self.s, self.b, self.s)
+
+    def _loss(self, target: np.ndarray, mark: np.ndarray, want_grad: bool) -> float:
+        """Sum over the batch of the loss of self.s; dscores (of the mean loss) into self.ds."""
+        s, e, ds, col, col2 = self.s, self.e, self.ds, self.col, self.col2
+        if self.n_classes == 2:  # loss = softplus(u), u = (1 - 2y) z; dz = sign sigmoid(u) / N
+            multiply(s, target, mark)
+            np.logaddexp(0, mark, col)
+            total = float(col.sum())
+            if want_grad:
+                subtract(mark, col, ds)
+                exp(ds, ds)
+                multiply(ds, target, ds)
+                multiply(ds, self.inv_n, ds)
+            return total
+        np.maximum.reduce(s, axis=1, out=col, keepdims=True)
+        subtract(s, col, s)  # shifted scores, max 0 in each row
+        exp(s, e)
+        matmul(e, self.ones_col, col)  # row sums
+        multiply(s, target, ds)
+        matmul(ds, self.ones_col, mark)  # shifted score of the true class (0 when it is a max)
+        log(col, col2)
+        subtract(col2, mark, col2)  # log-sum-exp - true score
+        total = float(col2.sum())
+        if want_grad:
+            np.divide(e, col, ds)
+            subtract(ds, target, ds)
+            multiply(ds, self.inv_n, ds)
+        return total
+
+    def loss_and_grads(self, x: np.ndarray, target: np.ndarray, mark: np.ndarray) -> float:
+        """Training-mode forward and backward of a batch; returns the mean data loss.
+
+        x (N, D) inputs, target from ``make_targets`` (N, C) or (N, 1), mark (N, 1) written by
+        the loss. Gradients land in ``arena.g`` (without the L2 term).
+        """
+        self._forward(x, True)
+        loss = self._loss(target, mark, True) * self.inv_n
+        ds, hidden = self.ds, self.hidden
+        if hidden:
+            matmul(self.out_T[-1], ds, self.dW)
+            matmul(self.ones_row, ds, self.db)
+            matmul(ds, self.WT, hidden[-1].da)
+            for j in range(len(hidden) - 1, 0, -1):
+                hidden[j].backward(self.out_T[j - 1], hidden[j - 1].da)
+            hidden[0].backward(x.T, None)
+        else:
+            matmul(x.T, ds, self.dW)
+            matmul(self.ones_row, ds, self.db)
+        return loss
+
+    def step(self, x: np.ndarray, target: np.ndarray, mark: np.ndarray, lr: float) -> float:
+        """One training step: forward, backward, L2, the update rule, running averages.
+
+        Returns the batch's mean data loss (computed before the update).
+        """
+        loss = self.loss_and_grads(x, target, mark)
+        arena = self.arena
+        if self.l2 > 0:
+            multiply(self.w_weights, self.l2, self.scratch_weights)
+            add(self.g_weights, self.scratch_weights, self.g_weights)
+        arena.step += 1
+        self.rule(arena.w, arena.g, arena.slots, lr, arena.step, self.config, arena.scratch)
+        if self.has_bn:  # running = momentum running + (1 - momentum) batch statistic
+            multiply(arena.running, self.bn_keep, arena.running)
+            axpy(self.bn_new, arena.batch_stats, arena.running)
+        return loss
+
+    def evaluate(self, x: np.ndarray, target: np.ndarray) -> tuple[float, int]:
+        """Evaluation mode on N rows: (sum of the data loss, number of correct predictions)."""
+        self._forward(x, False)
+        total = self._loss(target, self.mark, False)
+        return total, count_correct(self.n_classes, self.mark)

@@ -1,0 +1,127 @@
+"""TrainState and its checkpoint format.
+
+A checkpoint is an ``.npz`` archive: one ``.npy`` entry per array (``params/W1``,
+``buffers/running_mean1``, ``opt/m.W1``, ``opt/step``, ...) and ``meta.json``, a JSON document
+(stored as bytes) with the spec, the epoch, the generator's bit-generator state and the
+history. It is read back with ``allow_pickle=False``. The archive is written with fixed
+timestamps, so the same state always gives the same bytes and the same sha256.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.nn.config import as_int
+from engine.nn.model import ModelSpec, buffer_shapes, init_params, param_shapes
+
+FORMAT = 1
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue training bit for bit."""
+
+    spec: ModelSpec
+    params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
+    opt_state: dict[str, np.ndarray]  # "step" and "{slot}.{param}" (see engine.nn.optim)
+    epoch: int  # completed epochs
+    rng_state: dict  # np.random.Generator(PCG64).bit_generator.state
+    history: list[dict] = field(default_factory=list)  # one EpochMetrics dict per epoch
+
+
+def new_state(spec: ModelSpec, seed: int) -> TrainState:
+    """Fresh state: weights from ``np.random.default_rng(seed)``, which then also drives the
+    shuffling and dropout of training (its state after initialisation is ``rng_state``)."""
+    seed = as_int("seed", seed, minimum=0)
+    rng = np.random.default_rng(seed)
+    params, buffers = init_params(spec, rng)
+    return TrainState(spec, params, buffers, {"step": np.zeros((), np.int64)}, 0,
+                      rng.bit_generator.state, [])
+
+
+def copy_state(state: TrainState) -> TrainState:
+    """A deep copy (fresh arrays)."""
+    return TrainState(
+        state.spec,
+        {k: v.copy() for k, v in state.params.items()},
+        {k: v.copy() for k, v in state.buffers.items()},
+        {k: v.copy() for k, v in state.opt_state.items()},
+        state.epoch,
+        copy.deepcopy(state.rng_state),
+        copy.deepcopy(state.history),
+    )
+
+
+def sha256_hex(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def state_to_bytes(state: TrainState) -> bytes:
+    """Serialise to ``.npz`` bytes (deterministic for a given state)."""
+    meta = {
+        "format": FORMAT,
+        "spec": state.spec.to_dict(),
+        "epoch": int(state.epoch),
+        "rng_state": state.rng_state,
+        "history": state.history,
+    }
+    entries = [("meta.json", np.frombuffer(json.dumps(meta).encode(), np.uint8))]
+    for prefix, arrays in (("params", state.params), ("buffers", state.buffers),
+                           ("opt", state.opt_state)):
+        entries += [(f"{prefix}/{name}", arr) for name, arr in sorted(arrays.items())]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, arr in entries:
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def state_from_bytes(blob: bytes) -> TrainState:
+    """Read a checkpoint written by ``state_to_bytes`` (no pickle), checking it against its
+    spec: every parameter and buffer present with the right shape and dtype."""
+    try:
+        archive = np.load(io.BytesIO(blob), allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"checkpoint is not a readable .npz archive: {exc}") from exc
+    with archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if "meta.json" not in arrays:
+        raise ValueError("checkpoint has no meta.json entry")
+    meta = json.loads(arrays.pop("meta.json").tobytes().decode())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"checkpoint format must be {FORMAT}, got {meta.get('format')!r}")
+    spec = ModelSpec.from_dict(meta["spec"])
+    groups: dict[str, dict[str, np.ndarray]] = {"params": {}, "buffers": {}, "opt": {}}
+    for key, arr in arrays.items():
+        prefix, _, name = key.partition("/")
+        if prefix not in groups:
+            raise ValueError(f"checkpoint has an unexpected entry {key!r}")
+        groups[prefix][name] = arr
+    for group, shapes in (("params", param_shapes(spec)), ("buffers", buffer_shapes(spec))):
+        found = groups[group]
+        if set(found) != set(shapes):
+            raise ValueError(
+                f"checkpoint {group} are {sorted(found)}, but the spec needs {sorted(shapes)}"
+            )
+        for name, shape in shapes.items():
+            arr = found[name]
+            if arr.shape != shape or arr.dtype != np.dtype(spec.dtype):
+                raise ValueError(
+                    f"checkpoint {group}/{name} is {arr.dtype}{list(arr.shape)}, "
+                    f"expected {spec.dtype}{list(shape)}"
+                )
+    if "step" not in groups["opt"]:
+        raise ValueError("checkpoint opt/step is missing")
+    return TrainState(spec, groups["params"], groups["buffers"], groups["opt"],
+                      int(meta["epoch"]), meta["rng_state"], meta["history"])
