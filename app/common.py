@@ -39,16 +39,16 @@ PAGES = {
 
 # What a person sees for each derived study / session status.
 STATUS_BADGES = {
-    "queued": "⏳ queued",
-    "running": "🟢 running",
-    "stopping": "🟠 stopping",
-    "stopped": "⏸️ stopped",
-    "interrupted": "⚠️ interrupted",
-    "complete": "✅ done",
-    "failed": "❌ failed",
-    "idle": "⏸️ idle",
-    "paused": "⏸️ paused",
-    "diverged": "💥 diverged",
+    "queued": "○ queued",
+    "running": "● running",
+    "stopping": "◐ stopping",
+    "stopped": "■ stopped",
+    "interrupted": "⚠ interrupted",
+    "complete": "✓ done",
+    "failed": "✗ failed",
+    "idle": "○ idle",
+    "paused": "■ paused",
+    "diverged": "✗ diverged",
 }
 ACTIVE_STATUSES = ("queued", "running", "stopping")
 
@@ -108,7 +108,7 @@ def friendly_errors(what: str) -> Iterator[None]:
         yield
     except Exception as err:  # the point: nothing reaches the browser as a traceback
         log.exception("error while trying to %s", what)
-        st.error(f"Could not {what}: {explain(err)}", icon="🚫")
+        st.error(f"Could not {what}: {explain(err)}", icon=":material/error:")
 
 
 def query_int(name: str) -> int | None:
@@ -173,13 +173,13 @@ def sidebar_status() -> None:
                 st.page_link(
                     PAGES["studies"],
                     label=f"{study['name']} · {done}/{study['n_trials']} trials",
-                    icon="🟢",
+                    icon=":material/play_circle:",
                     query_params={"study": str(study["id"])},
                 )
             for session in sessions[:8]:
                 st.page_link(
                     PAGES["babysit"],
                     label=f"{session['name']} · epoch {session.get('head_epoch', '?')}",
-                    icon="🐼",
+                    icon=":material/child_care:",
                     query_params={"session": str(session["id"])},
                 )

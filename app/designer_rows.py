@@ -16,7 +16,8 @@ import streamlit as st
 
 from engine.search import KNOBS, Choice, Dimension, Float, Int, SpaceError, default_space
 
-SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1 - log (betas)"}
+SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1-log (β)"}
+COLUMNS = [1.3, 0.6, 1, 1, 1.1]
 MAIN_KNOBS = ("learning_rate", "beta1", "beta2", "momentum", "l2", "dropout", "hidden_units",
               "hidden_layers", "batch_size", "optimizer", "activation", "batch_norm")
 MORE_KNOBS = ("epsilon", "bn_momentum", "decay", "decay_rate", "decay_every", "init")
@@ -103,15 +104,21 @@ def build_dimension(name: str, low_text: str, high_text: str, scale: str) -> Dim
     return dim
 
 
+def render_header() -> None:
+    """Column titles above the rows (the rows' own labels are collapsed)."""
+    for column, title in zip(st.columns(COLUMNS), ("knob", "search", "low, or the value",
+                                                   "high", "scale")):
+        column.caption(title)
+
+
 def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
     """Draw one row (name, search toggle, bounds and scale, or a fixed value) and parse it."""
     knob = KNOBS[name]
     key = f"hp.{name}"
-    c_name, c_mode, c_low, c_high, c_scale = st.columns([1.3, 0.8, 1, 1, 1.2],
-                                                        vertical_alignment="center")
+    c_name, c_mode, c_low, c_high, c_scale = st.columns(COLUMNS, vertical_alignment="center")
     c_name.markdown(f"**{name}**", help=f"{name} must be {knob.domain()}")
     search = c_mode.toggle("search", value=searched_default, key=f"{key}.search",
-                           persist_state="session")
+                           label_visibility="collapsed", persist_state="session")
     row = Row(name)
     try:
         if knob.kind == "choice":

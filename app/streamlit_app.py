@@ -29,17 +29,17 @@ if __name__ != "__mp_main__":
 
     pages = {
         "Start": [
-            st.Page(PAGES["overview"], title="Overview", icon="🏠", default=True),
-            st.Page(PAGES["data"], title="Data", icon="🗂️"),
+            st.Page(PAGES["overview"], title="Overview", icon=":material/home:", default=True),
+            st.Page(PAGES["data"], title="Data", icon=":material/dataset:"),
         ],
         "Caviar: search many models": [
-            st.Page(PAGES["designer"], title="Search designer", icon="🧪"),
-            st.Page(PAGES["studies"], title="Studies (live)", icon="📈"),
-            st.Page(PAGES["compare"], title="Compare searches", icon="⚖️"),
+            st.Page(PAGES["designer"], title="Search designer", icon=":material/tune:"),
+            st.Page(PAGES["studies"], title="Studies (live)", icon=":material/monitoring:"),
+            st.Page(PAGES["compare"], title="Compare searches", icon=":material/compare_arrows:"),
         ],
         "Panda: babysit one model": [
-            st.Page(PAGES["babysit"], title="Babysit", icon="🐼"),
-            st.Page(PAGES["inspector"], title="Model inspector", icon="🔬"),
+            st.Page(PAGES["babysit"], title="Babysit", icon=":material/child_care:"),
+            st.Page(PAGES["inspector"], title="Model inspector", icon=":material/biotech:"),
         ],
     }
     page = st.navigation(pages)

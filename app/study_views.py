@@ -80,7 +80,7 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
         index=with_checkpoint.index(best), key="trials.babysit_pick",
         format_func=lambda t: f"trial {t['number']} · {t['state']} · epoch {t['epochs_done']}"
         f" · best val acc {t['best_val_acc'] or 0:.3f}")
-    if right.button("🐼 Babysit this trial", key="trials.babysit"):
+    if right.button("Babysit this trial", key="trials.babysit", icon=":material/child_care:"):
         with friendly_errors("hand the trial to the babysit page"):
             from engine import babysit
 
@@ -176,7 +176,8 @@ def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
     if len(names) >= 2:
         x, y = _pair_picker(names, "zoom.pair")
         st.plotly_chart(pair_scatter(trials, study["space"], x, y, box=box), key="zoom.chart")
-    if st.button("🔍 Launch the zoom study", type="primary", key="zoom.launch"):
+    if st.button("Launch the zoom study", type="primary", key="zoom.launch",
+                 icon=":material/zoom_in:"):
         with friendly_errors("launch the zoom study"):
             child = studies.coarse_to_fine_child(conn, study["id"], top_fraction=top_pct / 100,
                                                  shrink=shrink, n_trials=int(n_trials))
@@ -195,12 +196,14 @@ def export_csv(study_id: int, what: str):
 def export_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     st.caption("Cells that a spreadsheet would run as a formula (= + - @) are escaped.")
     c1, c2 = st.columns(2)
-    c1.download_button("⬇️ Trials (CSV)", export_csv(study["id"], "trials"),
+    c1.download_button("Trials (CSV)", export_csv(study["id"], "trials"),
                        file_name=f"study-{study['id']}-trials.csv", mime="text/csv",
-                       on_click="ignore", key="export.trials")
-    c2.download_button("⬇️ Per-epoch metrics (CSV)", export_csv(study["id"], "metrics"),
+                       on_click="ignore", key="export.trials",
+                       icon=":material/download:")
+    c2.download_button("Per-epoch metrics (CSV)", export_csv(study["id"], "metrics"),
                        file_name=f"study-{study['id']}-metrics.csv", mime="text/csv",
-                       on_click="ignore", key="export.metrics")
+                       on_click="ignore", key="export.metrics",
+                       icon=":material/download:")
 
 
 VIEWS = {

@@ -45,14 +45,14 @@ left.markdown("**Grid vs random at equal budget.** Two searches of 9 trials each
               "learning rate (which matters) and dropout (which barely does): the 3x3 grid "
               "tries only 3 learning rates, random search tries 9. Watch which finds the "
               "better model.")
-right.button("⚖️ Run grid vs random", on_click=launch_grid_vs_random, key="compare.gvr",
-             width="stretch")
+right.button("Run grid vs random", icon=":material/compare_arrows:", key="compare.gvr",
+             on_click=launch_grid_vs_random, width="stretch")
 
 all_studies = store.list_studies(conn)
 if len(all_studies) < 2:
     st.info("Comparing needs at least two studies: run grid vs random above, or launch "
             "searches from the designer.")
-    st.page_link(PAGES["designer"], label="Search designer", icon="🧪")
+    st.page_link(PAGES["designer"], label="Search designer", icon=":material/tune:")
     st.stop()
 
 by_id = {s["id"]: s for s in all_studies}

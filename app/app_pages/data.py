@@ -33,7 +33,7 @@ st.caption("Choose what the networks learn. Built-in sets are generated offline 
            "a CSV upload needs numeric feature columns and one label column.")
 conn = get_conn()
 current = st.session_state.get("dataset_spec", DEFAULT_SPEC)
-st.info(f"The search designer will use: **{spec_label(current)}**", icon="🗂️")
+st.info(f"The search designer will use: **{spec_label(current)}**", icon=":material/dataset:")
 
 
 def use(spec: dict) -> None:
@@ -76,7 +76,7 @@ if source == "Built-in":
                                          key="data.val_fraction", persist_state="session")
         st.button("Use this dataset", type="primary", on_click=use, args=(spec,),
                   key="data.use_builtin")
-        st.page_link(PAGES["designer"], label="Go to the search designer", icon="🧪")
+        st.page_link(PAGES["designer"], label="Go to the search designer", icon=":material/tune:")
     with right, friendly_errors("build the dataset"):
         dataset = load_dataset(conn, spec)
         summary = describe(dataset)
@@ -104,7 +104,7 @@ else:
                 try:
                     spec, summary = check_and_store(conn, upload.name, text, label)
                 except CSVError as err:
-                    st.error(f"This CSV cannot be used: {err}", icon="🚫")
+                    st.error(f"This CSV cannot be used: {err}", icon=":material/error:")
                 else:
                     use(spec)
                     st.success(f"Stored **{upload.name}** ({len(text):,} characters); the "

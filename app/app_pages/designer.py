@@ -13,7 +13,7 @@ import streamlit as st
 from app.charts.search import sampler_preview
 from app.common import PAGES, friendly_errors, get_conn, open_study, status_badge
 from app.datasets import DEFAULT_SPEC, load_dataset, spec_label
-from app.designer_rows import MAIN_KNOBS, MORE_KNOBS, defaults, render_row
+from app.designer_rows import MAIN_KNOBS, MORE_KNOBS, defaults, render_header, render_row
 from engine import studies
 from engine.search import CoarseToFineSampler, GridSampler, Space, sampler_from_dict
 from engine.storage import studies as store
@@ -31,7 +31,7 @@ head = st.columns([2, 2, 1])
 name = head[0].text_input("Study name", placeholder="e.g. learning-rate sweep on moons",
                           key="designer.name", persist_state="session")
 head[1].markdown(f"**Dataset:** {spec_label(dataset_spec)}")
-head[1].page_link(PAGES["data"], label="change the dataset", icon="🗂️")
+head[1].page_link(PAGES["data"], label="change the dataset", icon=":material/dataset:")
 seed = head[2].number_input("Seed", 0, 2**32 - 1, 0, key="designer.seed",
                             persist_state="session")
 
@@ -74,16 +74,20 @@ if kind != "coarse_to_fine":
                "sampler's points land: on the knob's own scale, and below on a linear axis.")
 
     def draw_rows(names):
+        left, right = st.columns([3, 2])
+        with left:
+            render_header()
+        right.caption("where the samples land")
         for knob_name in names:
             left, right = st.columns([3, 2])
             with left:
                 row = render_row(knob_name, knob_name in searched_default,
                                  fixed_default[knob_name])
                 if row.error:
-                    st.error(row.error, icon="🚫")
+                    st.error(row.error, icon=":material/error:")
                     problems.append(row.error)
                 if row.warning:
-                    st.warning(row.warning, icon="⚠️")
+                    st.warning(row.warning, icon=":material/warning:")
             rows.append(row)
             slots[knob_name] = right.empty()
 
@@ -159,7 +163,7 @@ try:
                             dataset.n_features, dataset.n_classes)  # the launch's own checks
 except ValueError as err:
     problems.append(str(err))
-    st.error(f"Not launchable yet: {err}", icon="🚫")
+    st.error(f"Not launchable yet: {err}", icon=":material/error:")
 
 if units is not None and preview_space is not None:
     for i, knob_name in enumerate(preview_space.dimension_names):
@@ -171,7 +175,8 @@ if units is not None and preview_space is not None:
 # ---- launch -----------------------------------------------------------------------------------
 st.divider()
 if problems:
-    st.warning("Before launching, fix: " + "; ".join(dict.fromkeys(problems)), icon="✋")
+    st.warning("Before launching, fix: " + "; ".join(dict.fromkeys(problems)),
+               icon=":material/front_hand:")
 if st.button("Launch search", type="primary", disabled=bool(problems), key="designer.launch"):
     with friendly_errors("launch the search"):
         if kind == "coarse_to_fine":

@@ -22,7 +22,7 @@ SHOWN = 12
 FINISHED = ("complete", "pruned", "diverged", "failed")
 
 conn = get_conn()
-st.title("🐼 Panda & Caviar")
+st.title("Panda & Caviar")
 st.markdown("Tune neural networks two ways: **Caviar** runs many models at once and shows where "
             "the good hyperparameters are; **Panda** lets you babysit one model, epoch by epoch.")
 
@@ -42,9 +42,9 @@ left.markdown("**See it work in a minute:** a random search over the learning ra
 if right.button("▶ Run the demo search", type="primary", key="overview.demo", width="stretch"):
     start_demo()
 links = hero.columns(3)
-links[0].page_link(PAGES["designer"], label="Design your own search", icon="🧪")
-links[1].page_link(PAGES["data"], label="Choose or upload data", icon="🗂️")
-links[2].page_link(PAGES["babysit"], label="Babysit one model", icon="🐼")
+links[0].page_link(PAGES["designer"], label="Design your own search", icon=":material/tune:")
+links[1].page_link(PAGES["data"], label="Choose or upload data", icon=":material/dataset:")
+links[2].page_link(PAGES["babysit"], label="Babysit one model", icon=":material/child_care:")
 
 st.subheader("Studies")
 with friendly_errors("list the studies"):
@@ -63,8 +63,7 @@ with friendly_errors("list the studies"):
         c[1].markdown(status_badge(study["status"]))
         c[1].progress(done / max(1, study["n_trials"]), text=f"{done}/{study['n_trials']} trials")
         best = study["best_val_acc"]
-        c[2].metric("best val acc", "–" if best is None else f"{best:.3f}",
-                    label_visibility="collapsed")
+        c[2].markdown("best val acc " + ("–" if best is None else f"**{best:.3f}**"))
         if c[3].button("Open", key=f"overview.open.{study['id']}"):
             open_study(study["id"])
         if study["status"] in ("interrupted", "stopped") and c[4].button(

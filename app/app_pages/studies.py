@@ -31,8 +31,8 @@ conn = get_conn()
 all_studies = store.list_studies(conn)
 if not all_studies:
     st.info("No study yet. Start the demo from the overview, or design a search.")
-    st.page_link(PAGES["overview"], label="Overview and demo", icon="🏠")
-    st.page_link(PAGES["designer"], label="Search designer", icon="🧪")
+    st.page_link(PAGES["overview"], label="Overview and demo", icon=":material/home:")
+    st.page_link(PAGES["designer"], label="Search designer", icon=":material/tune:")
     st.stop()
 
 by_id = {s["id"]: s for s in all_studies}
@@ -67,7 +67,8 @@ head, buttons = st.columns([4, 1], vertical_alignment="center")
 head.markdown(f"### {study['name']} &nbsp; {status_badge(study['status'])}")
 head.caption(describe_study(study))
 with buttons:
-    if active and st.button("⏹ Stop", key="study.stop", width="stretch"):
+    if active and st.button("Stop", key="study.stop", width="stretch",
+                                icon=":material/stop:"):
         with friendly_errors("stop the study"):
             studies.stop_study(conn, study_id)
             st.rerun()
@@ -78,9 +79,10 @@ with buttons:
             st.rerun()
 if study["status"] == "interrupted":
     st.warning("The runner of this study stopped unexpectedly (a crash or a restart). "
-               "Resume continues every unfinished trial from its last checkpoint.", icon="⚠️")
+               "Resume continues every unfinished trial from its last checkpoint.",
+               icon=":material/warning:")
 elif study["status"] == "failed" and study["message"]:
-    st.error(f"The study failed: {study['message']}", icon="❌")
+    st.error(f"The study failed: {study['message']}", icon=":material/error:")
 
 
 @st.fragment(run_every=1.0 if active else None)

@@ -86,7 +86,9 @@ def curves_figure(
     highlighted = np.isin(numbers, [*special, *([] if best_number is None else [best_number])])
     aggregate = n_trials > max_lines
     fig = go.Figure()
+    both = len(splits) > 1
     for split in splits:
+        legend = not both or split == "val"  # one legend entry per trial: its val line
         values = _columns(metrics, f"{split}_{metric}")
         base = ~highlighted
         style = SPLIT_STYLE[split]
@@ -112,17 +114,20 @@ def curves_figure(
             fig.add_trace(go.Scattergl(
                 x=epochs[mask], y=values[mask], mode="lines", name=f"{split}: trial {number}",
                 line={"color": TOP_COLORS[i % len(TOP_COLORS)], "width": 1.5, **style},
-                legendgroup=f"trial {number}",
+                legendgroup=f"trial {number}", showlegend=legend,
             ))
         if best_number is not None:
             mask = numbers == best_number
             fig.add_trace(go.Scattergl(
                 x=epochs[mask], y=values[mask], mode="lines+markers",
                 name=f"{split}: best (trial {best_number})", legendgroup="best",
+                showlegend=legend,
                 line={"color": BEST_COLOR, "width": 3, **style}, marker={"size": 4},
             ))
+    title = "solid: validation · dotted: training" if both else f"{splits[0]} only"
     fig.update_layout(
-        xaxis_title="epoch", yaxis_title=METRICS[metric], height=380, template="plotly_white",
+        title={"text": title, "font": {"size": 12}, "x": 1, "xanchor": "right"},
+        xaxis_title="epoch", yaxis_title=METRICS[metric], height=400, template="plotly_white",
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
         uirevision=f"{metric}-{log_y}",  # keep zoom while the curves grow
     )

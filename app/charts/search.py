@@ -39,6 +39,8 @@ def axis_layout(axis: AxisInfo, name: str) -> dict:
     out: dict[str, Any] = {"type": axis.axis_type, "title": {"text": axis.title(name)}}
     if axis.reversed:
         out["autorange"] = "reversed"
+    if axis.axis_type == "log":
+        out["exponentformat"] = "e"  # 1e-04 rather than SI prefixes (100µ)
     if axis.axis_type == "category":
         out.update(categoryorder="array", categoryarray=list(axis.categories))
     return out
@@ -101,7 +103,7 @@ def sampler_preview(name: str, dim: dict, values: Sequence) -> go.Figure:
     titles = [f"{axis.title(name)} on its {dim.get('scale', 'linear')} scale"]
     if rows == 2:
         titles.append(f"the same points on a linear axis of {axis.title(name)}")
-    fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.32)
+    fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.38)
     marker = {"size": 6, "color": "#2f6f4f", "opacity": 0.75}
     for row in range(1, rows + 1):
         fig.add_trace(
@@ -119,11 +121,11 @@ def sampler_preview(name: str, dim: dict, values: Sequence) -> go.Figure:
                          row=2, col=1)
     for annotation in fig.layout.annotations:
         annotation.font = {"size": 11}
-    return _compact(fig, 110 * rows + 40)
+    return _compact(fig, 80 * rows + 40)
 
 
 def _compact(fig: go.Figure, height: int) -> go.Figure:
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 22, "b": 4},
                       template="plotly_white")
     return fig
 
