@@ -1,0 +1,130 @@
+"""The runner: queued intents in order, a detached process via ``send``, restart after kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine import babysit
+from engine.babysit import runner, store
+from engine.storage import runners
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop_process(pid: int) -> None:
+    """End a runner this test started (by its pid) and wait until it is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    wait_for(lambda: not runners.pid_alive(pid), 20, f"pid {pid} to exit")
+
+
+def test_serve_applies_queued_intents_in_order_then_releases(conn, make_session):
+    sid = make_session()
+    runners.post_intent(conn, "session", sid, "run", {"epochs": 2})
+    seen = []
+    assert runner.serve(conn, sid, idle_exit=0, on_outcome=seen.append) == 0
+    assert [o["epoch"] for o in seen] == [1, 2]
+    # Queued together, commands all apply at the next epoch boundary, in order: a later run
+    # replaces the remaining count.
+    runners.post_intent(conn, "session", sid, "run", {"epochs": 5})
+    runners.post_intent(conn, "session", sid, "set", {"learning_rate": 0.003})
+    runners.post_intent(conn, "session", sid, "set", {"hidden": [3]})  # refused, recorded
+    runners.post_intent(conn, "session", sid, "run", {"epochs": 1})
+    assert runner.serve(conn, sid, idle_exit=0, on_outcome=seen.append) == 0
+    view = babysit.session_view(conn, sid)
+    assert view["head_epoch"] == 3 and view["status"] == "idle" and not view["runner_alive"]
+    nodes = store.session_nodes(conn, sid)
+    assert [n["config"]["learning_rate"] for n in nodes[1:]] == [0.01, 0.01, 0.003]
+    events = babysit.session_events(conn, sid)
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["created", "run", "done", "run", "set", "rejected", "run", "done"]
+    assert "architecture" in events[5]["payload"]["message"]
+    assert runners.pending_intents(conn, "session", sid) == []
+
+
+def test_a_second_runner_is_refused(conn, make_session):
+    sid = make_session()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert runners.register_runner(conn, "session", sid, pid=holder.pid)
+        assert runner.serve(conn, sid, idle_exit=0) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_release_waits_for_pending_intents(conn, make_session):
+    sid = make_session()
+    assert runners.register_runner(conn, "session", sid)
+    runners.post_intent(conn, "session", sid, "pause")
+    assert not runner._release_if_idle(conn, sid)
+    assert runners.runner_alive(conn, "session", sid)
+    runners.take_intents(conn, "session", sid)
+    assert runner._release_if_idle(conn, sid)
+    assert not runners.runner_alive(conn, "session", sid)
+
+
+def test_a_dead_runner_is_noticed(conn, make_session):
+    sid = make_session()
+    babysit.execute(conn, sid, "run", {"epochs": 1})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert runners.register_runner(conn, "session", sid, pid=dead.pid)
+    runners.post_intent(conn, "session", sid, "run", {"epochs": 1})
+    view = babysit.session_view(conn, sid)
+    assert not view["runner_alive"] and view["pending_commands"] == 1 and view["needs_runner"]
+
+
+@pytest.mark.slow
+def test_send_spawns_a_runner_and_a_killed_one_is_restarted_without_loss(conn, make_session):
+    # ~640 steps an epoch so that kill -9 lands mid-run.
+    sid = make_session(dataset={"kind": "moons", "n_samples": 3200, "noise": 0.2, "seed": 0},
+                       config={"learning_rate": 0.01, "batch_size": 4})
+    total = 40
+    babysit.send(conn, sid, "run", epochs=total)
+    first = wait_for(lambda: babysit.session_view(conn, sid)["runner"], 10, "a runner slot")
+    pid = first["pid"]
+    try:
+        wait_for(lambda: babysit.session_view(conn, sid)["head_epoch"] >= 3, 60, "3 epochs")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not runners.pid_alive(pid), 10, "the runner to die")
+    finally:
+        stop_process(pid)
+    view = babysit.session_view(conn, sid)
+    killed_at = view["head_epoch"]
+    assert killed_at < total, "the run finished before the kill: make epochs slower"
+    assert view["status"] == "running" and not view["runner_alive"] and view["needs_runner"]
+
+    second = babysit.ensure_runner(conn, sid)
+    assert second is not None and second != pid
+    try:
+        assert babysit.ensure_runner(conn, sid) is None  # one runner at a time
+        wait_for(lambda: babysit.session_view(conn, sid)["status"] != "running", 90, "the end")
+        view = babysit.session_view(conn, sid)
+        assert view["status"] == "idle" and view["head_epoch"] == total
+        nodes = store.session_nodes(conn, sid)
+        assert [n["epoch"] for n in nodes] == list(range(total + 1))  # none lost, none twice
+        assert all(n["branch"] == 0 for n in nodes)
+        assert [n["parent_id"] for n in nodes[1:]] == [n["id"] for n in nodes[:-1]]
+        # The restarted runner went on from the head checkpoint, as an unbroken run would.
+        resumed = babysit.load_state_at(conn, nodes[killed_at]["id"])
+        assert resumed.epoch == killed_at
+    finally:
+        stop_process(second)
+    assert not babysit.session_view(conn, sid)["runner_alive"]
