@@ -39,7 +39,7 @@ left, right = hero.columns([3, 1], vertical_alignment="center")
 left.markdown("**See it work in a minute:** a random search over the learning rate, width, L2 "
               "and Adam's β1 on the two-moons dataset, 20 trials of 15 epochs on 2 workers. "
               "The points land on log axes and the curves grow as you watch.")
-if right.button("▶ Run the demo search", type="primary", key="overview.demo", width="stretch"):
+if right.button("▶ Run the demo study", type="primary", key="overview.demo", width="stretch"):
     start_demo()
 links = hero.columns(3)
 links[0].page_link(PAGES["designer"], label="Design your own search", icon=":material/tune:")

@@ -105,6 +105,11 @@ def live() -> None:
                     f"{counts['pruned']} / {counts['diverged']} / {counts['failed']}")
         m[2].metric("Epochs trained", f"{now['epochs_done']:,}")
         m[3].metric("Elapsed", f"{max(0.0, end - now['created_at']):.0f} s")
+        failed = [t for t in trials if t["state"] == "failed"]
+        if failed:
+            last_line = (failed[0]["error"].strip().splitlines() or ["no message"])[-1]
+            st.warning(f"{len(failed)} trial(s) failed. Trial {failed[0]['number']}: "
+                       f"{last_line[:300]} (details in Trials)", icon=":material/warning:")
         view = st.segmented_control("View", list(VIEWS), default="Curves", required=True,
                                     key="study.view", persist_state="session")
         VIEWS[view](conn, now, trials)

@@ -124,11 +124,11 @@ def curves_figure(
                 showlegend=legend,
                 line={"color": BEST_COLOR, "width": 3, **style}, marker={"size": 4},
             ))
-    title = "solid: validation · dotted: training" if both else f"{splits[0]} only"
     fig.update_layout(
-        title={"text": title, "font": {"size": 12}, "x": 1, "xanchor": "right"},
+        legend_title_text="solid: validation, dotted: training" if both else "",
         xaxis_title="epoch", yaxis_title=METRICS[metric], height=400, template="plotly_white",
-        margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "title": {"side": "top left"}},
         uirevision=f"{metric}-{log_y}",  # keep zoom while the curves grow
     )
     fig.update_yaxes(type="log" if log_y else "linear")

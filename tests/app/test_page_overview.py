@@ -13,7 +13,7 @@ def test_first_visit_offers_the_demo(open_page):
     at = open_page()
     no_exception(at)
     assert at.title[0].value == "Panda & Caviar"
-    assert at.button(key="overview.demo").label == "▶ Run the demo search"
+    assert at.button(key="overview.demo").label == "▶ Run the demo study"
     assert any("No study yet" in c.value for c in at.caption)
     assert any("Nothing is running" in c.value for c in at.sidebar.caption)
 

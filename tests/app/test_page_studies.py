@@ -120,3 +120,16 @@ def test_zoom_study_is_drawn_with_its_parent_and_box(open_page, conn):
     pair = spec(at, 1)
     assert [t["name"] for t in pair["data"]] == ["parent", "child", "zoom box"]
     assert any(f"Zoom study of #{parent}" in c.value for c in at.caption)
+
+
+def test_babysit_this_trial_hands_it_to_the_babysit_page(open_page, conn):
+    from engine import babysit
+
+    study_id = fake_study(conn, 5, 3)
+    at = show(open_page("studies", study=study_id), "Trials")
+    best = max(store.list_trials(conn, study_id), key=lambda t: t["best_val_acc"])
+    assert at.selectbox(key="trials.babysit_pick").value["number"] == best["number"]
+    at.button(key="trials.babysit").click().run()
+    (session,) = babysit.list_sessions(conn)
+    assert session["source_trial_id"] == best["id"]
+    assert at.query_params["session"] == str(session["id"])
