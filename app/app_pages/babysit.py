@@ -13,13 +13,14 @@ import json
 import streamlit as st
 
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows
-from app.common import db_path, friendly_errors, get_conn, query_int, set_query, status_badge
+from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
 from app.panda_forms import knobs_form, new_session_form, trial_picker
 from engine import babysit
 from engine.data.views import grid_for_boundary, original_coordinates
 from engine.nn.model import predict_proba
 
 BOUNDARY_RESOLUTION = 80
+PAGE = "app_pages/babysit.py"
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -38,6 +39,12 @@ def _boundary(path: str, session_id: int, node_id: int, dataset_json: str):
     xx, yy, grid = grid_for_boundary(data, resolution=BOUNDARY_RESOLUTION)
     proba = predict_proba(state.spec, state.params, state.buffers, grid)
     return xx, yy, proba
+
+
+def reopen(**params: int) -> None:
+    """Show this page again with these query params (switch_page puts them in the browser's
+    URL; setting st.query_params right before st.rerun() does not reach it)."""
+    st.switch_page(PAGE, query_params={k: str(v) for k, v in params.items()})
 
 
 def send(session_id: int, command: str, what: str, **payload) -> bool:
@@ -62,8 +69,7 @@ def pick_session() -> None:
                   f"{s['head_epoch']}" for s in sessions}
         chosen = st.selectbox("Session", list(labels), format_func=labels.get, key="open_pick")
         if st.button("Open", key="open_session"):
-            set_query(session=chosen)
-            st.rerun()
+            reopen(session=chosen)
     new_tab, adopt_tab = st.tabs(["Start from scratch", "Babysit a trial of a study"])
     with new_tab:
         session_id = new_session_form(conn)
@@ -73,8 +79,7 @@ def pick_session() -> None:
             with friendly_errors("adopt the trial"):
                 session_id = babysit.adopt_trial(conn, trial_id)
     if session_id is not None:
-        set_query(session=session_id, trial=None)
-        st.rerun()
+        reopen(session=session_id)
 
 
 def run_controls(session_id: int, view: dict) -> None:
@@ -100,11 +105,12 @@ def rollback_controls(session_id: int, view: dict) -> None:
         st.caption("Train an epoch first: then every epoch with a checkpoint is a target.")
         return
     order = sorted(targets, key=lambda n: (not targets[n]["on_lineage"], -targets[n]["epoch"]))
-    key = f"rb_{session_id}"
+    key, chosen_key = f"rb_{session_id}", f"rb_chosen_{session_id}"
     if clicked_node in targets:
         st.session_state[key] = clicked_node
-    if st.session_state.get(key) not in targets:
-        best = (view["best"] or {}).get("node_id")
+        st.session_state[chosen_key] = True
+    if not st.session_state.get(chosen_key) or st.session_state.get(key) not in targets:
+        best = (view["best"] or {}).get("node_id")  # follow the best until a person picks
         st.session_state[key] = best if best in targets else order[0]
 
     def label(node_id: int) -> str:
@@ -115,10 +121,12 @@ def rollback_controls(session_id: int, view: dict) -> None:
         return f"epoch {t['epoch']} · branch {t['branch']}{loss}{where}{star}"
 
     node_id = st.selectbox("Epoch to go back to (or click a point on the curve)", order,
-                           format_func=label, key=key)
+                           format_func=label, key=key,
+                           on_change=lambda: st.session_state.update({chosen_key: True}))
     restore = st.checkbox("also restore that epoch's knobs", key=f"rb_restore_{session_id}")
     if st.button("Roll back", key=f"rb_go_{session_id}", width="stretch"):
         if send(session_id, "rollback", "roll back", node_id=int(node_id), restore_config=restore):
+            st.session_state[chosen_key] = False
             st.rerun(scope="app")
 
 
@@ -251,8 +259,7 @@ def show_session(session_id: int) -> None:
            else "")
     )
     if head[1].button("Choose another session", key="close_session"):
-        set_query(session=None)
-        st.rerun()
+        reopen()
     run_controls(session_id, view)
     view = babysit.session_view(conn, session_id)  # a button above may have queued work
     active = busy(view)
@@ -286,8 +293,7 @@ else:
     except LookupError:
         st.error(f"There is no babysitting session #{session_id} in this database.", icon="🚫")
         if st.button("Choose a session", key="bad_session"):
-            set_query(session=None)
-            st.rerun()
+            reopen()
     else:
         with friendly_errors(f"show session #{session_id}"):
             show_session(session_id)

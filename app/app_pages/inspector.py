@@ -27,6 +27,12 @@ from engine.data.views import display_name
 from engine.storage import studies as study_store
 
 MAX_SAMPLES = 6
+PAGE = "app_pages/inspector.py"
+
+
+def reopen(**params) -> None:
+    """Show this page again with these query params, in the browser's URL too."""
+    st.switch_page(PAGE, query_params={k: str(v) for k, v in params.items()})
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -68,13 +74,11 @@ def choose_model() -> insp.Inspected | None:
             pick = st.selectbox("Session", list(labels), format_func=labels.get,
                                 key="insp_session")
             if st.button("Inspect this session", key="insp_session_go", type="primary"):
-                set_query(session=pick, trial=None, node=None)
-                st.rerun()
+                reopen(session=pick)
     with trial_tab:
         picked = trial_picker(conn, key="insp", button="Inspect this trial")
         if picked is not None:
-            set_query(trial=picked, session=None, node=None)
-            st.rerun()
+            reopen(trial=picked)
     return None
 
 
@@ -170,8 +174,9 @@ def experiment_form(model: insp.Inspected | None) -> None:
                         "batch_size": int(batch)},
                 epochs=int(epochs),
             )
-            set_query(bn_exp=list(ids))
-            st.rerun()
+            keep = {k: st.query_params[k] for k in ("session", "trial", "node")
+                    if k in st.query_params}
+            reopen(**keep, bn_exp=",".join(map(str, ids)))
 
 
 def experiment_view(ids: list[int], was_busy: bool) -> None:
@@ -200,8 +205,7 @@ if model is not None:
     head = st.columns([3, 1])
     head[0].markdown(f"**{model.label}** · data: {display_name(model.dataset.spec)}")
     if head[1].button("Choose another model", key="insp_close"):
-        set_query(session=None, trial=None, node=None)
-        st.rerun()
+        reopen(**({"bn_exp": st.query_params["bn_exp"]} if "bn_exp" in st.query_params else {}))
     X, y, split = split_data(model)
     bn, soft, exp = st.tabs(["Batch norm", "Softmax", "Experiment: with and without BN"])
     with bn, friendly_errors("inspect batch norm"):

@@ -176,8 +176,8 @@ def curves_figure(
             ),
             row=1, col=1,
         )
-    fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], row=2, col=1)
+    fig.update_yaxes(type="log", dtick="D2", tickformat=".2g", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", row=2, col=1)
     fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=3, col=1)
     fig.update_xaxes(title_text="epoch", row=3, col=1)
     fig.update_layout(

@@ -3,10 +3,12 @@ engine (training in the test process is fine here: it is the arrangement, not th
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import time
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from engine import babysit
@@ -62,6 +64,15 @@ def poll(at: AppTest, until, timeout: float = 30.0, pause: float = 0.25) -> AppT
                 f"metrics: {[(m.label, m.value) for m in at.metric]}"
             )
         time.sleep(pause)
+
+
+def values(v) -> np.ndarray:
+    """A figure-JSON array: a plain list, or Plotly's typed array {"bdata", "dtype", "shape"}."""
+    if isinstance(v, dict) and "bdata" in v:
+        flat = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        shape = v.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(v)
 
 
 def chart_specs(at: AppTest) -> list[dict]:
