@@ -317,6 +317,8 @@ def _prune(conn, session: dict) -> None:
 def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
     """Let the automatic babysitter look at the lineage and act; return its reason or None."""
     session = store.get_session(conn, session_id)
+    if not session["auto"]["enabled"]:
+        return None
     path = store.lineage(conn, session["head_node_id"])
     reason = auto_trigger(path, session["auto"], diverged=diverged)
     if reason is None:

@@ -1,0 +1,69 @@
+"""The automatic babysitter: on rising or non-finite validation loss, roll back to the best
+checkpoint of the lineage and lower the learning rate."""
+
+from __future__ import annotations
+
+import math
+
+from engine import babysit
+from engine.babysit import store
+
+# Momentum SGD at learning rate 1.0 without batch norm bounces around on tiny moons (measured
+# with seed 0 over 20 epochs: final validation loss 0.56 alone, 0.0003 with the babysitter).
+NO_BN = {"hidden": [16, 16], "batch_norm": False}
+TOO_HIGH = {"learning_rate": 1.0, "optimizer": "momentum", "batch_size": 32}
+
+
+def lineage_val_losses(conn, sid):
+    head = babysit.session_view(conn, sid)["head_node_id"]
+    return [n["val_loss"] for n in store.lineage(conn, head) if n["val_loss"] is not None]
+
+
+def test_babysitter_recovers_from_a_too_high_learning_rate(conn, make_session):
+    alone = make_session(name="alone", model=NO_BN, config=TOO_HIGH)
+    babysit.execute(conn, alone, "run", {"epochs": 20})
+    watched = make_session(name="watched", model=NO_BN, config=TOO_HIGH,
+                           auto={"enabled": True, "patience": 2})
+    babysit.execute(conn, watched, "run", {"epochs": 20})
+
+    plain, helped = lineage_val_losses(conn, alone), lineage_val_losses(conn, watched)
+    assert helped[-1] < plain[-1] and min(helped) < min(plain)
+
+    events = babysit.session_events(conn, watched)
+    auto = [e for e in events if e["actor"] == "auto" and e["kind"] in ("rollback", "set")]
+    assert auto and all("rose for 2 consecutive epochs" in e["payload"]["reason"] for e in auto)
+    rollbacks = [e for e in auto if e["kind"] == "rollback"]
+    lowered = [e["payload"]["changes"]["learning_rate"] for e in auto if e["kind"] == "set"]
+    assert len(rollbacks) == len(lowered) >= 1
+    assert all(new == old * 0.5 for old, new in lowered)
+    view = babysit.session_view(conn, watched)
+    assert view["config"]["learning_rate"] == 1.0 * 0.5 ** len(lowered)
+    abandoned = [b for b in view["branches"] if b["abandoned"]]
+    assert len(abandoned) == len(rollbacks) and view["branch"] == len(rollbacks)
+    # 20 epochs were trained in all, across the branches.
+    assert len(store.session_nodes(conn, watched)) == 1 + 20
+    # Each rollback went to the best checkpoint of the lineage it left.
+    for e in rollbacks:
+        path = store.lineage(conn, e["payload"]["from_node"])
+        best = min((n for n in path if n["val_loss"] is not None), key=lambda n: n["val_loss"])
+        assert e["payload"]["to_node"] == best["id"]
+
+
+def test_babysitter_lowers_the_rate_after_divergence_and_goes_on(conn, make_session):
+    sid = make_session(model={"hidden": [16], "batch_norm": False},
+                       config={"learning_rate": 1e4, "optimizer": "sgd", "batch_size": 32},
+                       auto={"enabled": True, "patience": 2, "factor": 0.1})
+    result = babysit.execute(conn, sid, "run", {"epochs": 12})
+    assert result["status"] == "idle"
+    kinds = [(o["kind"], o["auto"] is not None) for o in result["outcomes"]]
+    first = kinds.index(("diverged", True))  # every divergence is handled by the babysitter
+    assert ("diverged", False) not in kinds and ("epoch", False) in kinds[first:]
+    assert len(result["outcomes"]) == 12  # a diverged attempt counts as one of the epochs
+    diverged = [e for e in babysit.session_events(conn, sid) if e["kind"] == "diverged"]
+    sets = [e for e in babysit.session_events(conn, sid) if e["kind"] == "set"]
+    assert len(sets) >= len(diverged) >= 1
+    assert all(e["actor"] == "auto" for e in sets)
+    assert sets[0]["payload"]["reason"] == "the loss became non-finite"
+    for n in store.session_nodes(conn, sid):
+        assert all(n[f] is None or math.isfinite(n[f]) for f in store.METRIC_FIELDS)
+    assert babysit.session_view(conn, sid)["config"]["learning_rate"] < 1e4
