@@ -149,38 +149,73 @@ def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
     right.plotly_chart(best_so_far_figure(trials, x="epochs"), key="best.epochs")
 
 
-def _zoom_box(study: dict, trials: list[dict], top_k: int, shrink: float) -> dict:
-    parent_trials = [{"params": t["params"], "score": t["best_val_acc"]}
-                     for t in scored(trials, "best_val_acc")]
-    sampler = CoarseToFineSampler(parent_trials, top_k=top_k, shrink=shrink)
-    return sampler.box(Space.from_dict(study["space"])).to_dict()
+def _zoom_box(study: dict, chosen: list[dict], shrink: float) -> tuple[dict, dict]:
+    """(sampler dict, box dict) of a coarse-to-fine sampler around ``chosen`` trials."""
+    parent_trials = [{"params": t["params"], "score": t["best_val_acc"]} for t in chosen]
+    sampler = CoarseToFineSampler(parent_trials, top_k=len(chosen), shrink=shrink)
+    return sampler.to_dict(), sampler.box(Space.from_dict(study["space"])).to_dict()
+
+
+def selected_numbers(event) -> list[int]:
+    """Trial numbers of the points selected (box or lasso) on a pair chart."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    numbers = []
+    for point in points:
+        custom = point.get("customdata")
+        if isinstance(custom, list | tuple) and custom and isinstance(custom[0], int | float):
+            numbers.append(int(custom[0]))
+    return sorted(set(numbers))
+
+
+def _remember_selection() -> None:
+    """on_select callback: runs before the rerun, so the view sees the new selection."""
+    st.session_state["zoom.picked"] = selected_numbers(st.session_state.get("zoom.chart"))
 
 
 def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
-    """Coarse-to-fine: a child study sampling inside a box around the best trials."""
+    """Coarse-to-fine: a child study sampling inside a box around the best trials, or around
+    the trials selected on the chart."""
     have = scored(trials, "best_val_acc")
     names = list(study["space"].get("params", {}))
     if not have or not names:
         st.info("Zooming in needs at least one scored trial.")
         return
+    mode = st.segmented_control(
+        "Zoom around", ["top", "selection"], default="top", required=True, key="zoom.mode",
+        format_func={"top": "the best trials", "selection": "trials I select on the chart"}.get)
     c1, c2, c3 = st.columns(3)
-    top_pct = c1.slider("Zoom around the top %", 1, 100, 20, key="zoom.top")
     shrink = c2.slider("Smallest box side (share of the range)", 0.05, 1.0, 0.5, key="zoom.shrink")
     n_trials = c3.number_input("Trials in the zoom study", 1, 10_000, study["n_trials"],
                                key="zoom.n_trials")
-    top_k = max(1, round(top_pct / 100 * len(have)))
-    box = _zoom_box(study, trials, top_k, shrink)
-    st.caption(f"The box around the best {top_k} of {len(have)} scored trials:")
+    ranked = sorted(have, key=lambda t: -t["best_val_acc"])
+    chosen = ranked
+    if mode == "top":
+        top_pct = c1.slider("The best %", 1, 100, 20, key="zoom.top")
+        chosen = ranked[: max(1, round(top_pct / 100 * len(have)))]
+    picked = st.session_state.get("zoom.picked", [])
+    if mode == "selection":
+        c1.caption("Drag a box or a lasso over the chart's points to pick the trials.")
+        chosen = [t for t in have if t["number"] in picked] or []
+    box = _zoom_box(study, chosen, shrink)[1] if chosen else None
+    x, y = _pair_picker(names, "zoom.pair") if len(names) >= 2 else (names[0], names[0])
+    st.plotly_chart(pair_scatter(trials, study["space"], x, y, box=box), key="zoom.chart",
+                    on_select=_remember_selection, selection_mode=("box", "lasso"))
+    if not chosen:
+        st.info("No trial selected yet.")
+        return
+    st.caption(f"The box around {len(chosen)} of {len(have)} scored trials:")
     st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]} for k, v in box["values"].items()],
                  hide_index=True, key="zoom.box")
-    if len(names) >= 2:
-        x, y = _pair_picker(names, "zoom.pair")
-        st.plotly_chart(pair_scatter(trials, study["space"], x, y, box=box), key="zoom.chart")
     if st.button("Launch the zoom study", type="primary", key="zoom.launch",
                  icon=":material/zoom_in:"):
         with friendly_errors("launch the zoom study"):
-            child = studies.coarse_to_fine_child(conn, study["id"], top_fraction=top_pct / 100,
-                                                 shrink=shrink, n_trials=int(n_trials))
+            sampler, box = _zoom_box(study, chosen, shrink)
+            child = studies.new_study(
+                conn, name=f"{study['name']} (zoom on {len(chosen)} trials)",
+                space=study["space"], sampler=sampler, scheduler=study["scheduler"],
+                dataset=study["dataset"], n_trials=int(n_trials), seed=study["seed"] + 1,
+                workers=study["workers"], executor_address=study["executor_address"],
+                parent_id=study["id"], box=box)
             studies.start_study(conn, child)
             open_study(child)
 

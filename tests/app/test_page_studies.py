@@ -133,3 +133,43 @@ def test_babysit_this_trial_hands_it_to_the_babysit_page(open_page, conn):
     (session,) = babysit.list_sessions(conn)
     assert session["source_trial_id"] == best["id"]
     assert at.query_params["session"] == str(session["id"])
+
+
+def test_selected_points_are_read_from_the_chart_event():
+    from app.study_views import selected_numbers
+
+    event = {"selection": {"points": [
+        {"curve_number": 0, "customdata": [4, "complete"]},
+        {"curve_number": 0, "customdata": [2, "complete"]},
+        {"curve_number": 1},  # the zoom box outline has no trial
+        {"curve_number": 0, "customdata": [4, "complete"]},
+    ]}}
+    assert selected_numbers(event) == [2, 4]
+    assert selected_numbers(None) == [] and selected_numbers({"selection": {}}) == []
+
+
+@pytest.mark.parametrize("mode", ["top", "selection"])
+def test_zoom_launches_a_child_in_the_box(open_page, conn, mode):
+    parent = fake_study(conn, 12, 3, name="parent")
+    at = show(open_page("studies", study=parent), "Zoom in")
+    at.segmented_control(key="zoom.mode").set_value(mode).run()
+    if mode == "selection":
+        assert "No trial selected yet" in at.info[0].value
+        at.session_state["zoom.picked"] = [1, 5, 7]  # what a box drag on the chart stores
+        at.run()
+    assert len(at.dataframe[0].value) == 5  # one row per searched parameter
+    at.number_input(key="zoom.n_trials").set_value(3)
+    at.button(key="zoom.launch").click().run()
+    no_exception(at)
+    child = store.get_study(conn, int(at.query_params["study"]))
+    assert child["parent_id"] == parent and child["n_trials"] == 3
+    assert child["sampler"]["kind"] == "coarse_to_fine" and set(child["box"]["unit"]) == set(
+        store.get_study(conn, parent)["space"]["params"])
+    picked = [t for t in store.list_trials(conn, parent) if t["number"] in (1, 5, 7)]
+    bounds = list(child["box"]["unit"].values())
+    for trial in store.list_trials(conn, child["id"]):
+        assert all(lo - 1e-9 <= u <= hi + 1e-9 for u, (lo, hi) in zip(trial["unit"], bounds))
+    if mode == "selection":
+        assert child["sampler"]["top_k"] == 3
+        assert {p["score"] for p in child["sampler"]["parent_trials"]} == {
+            t["best_val_acc"] for t in picked}
