@@ -12,6 +12,10 @@ Reported losses are the data loss (cross-entropy, without the L2 term) so that t
 validation curves compare; the training loss and accuracy are those of the epoch's mini-batches
 in training mode, averaged over the examples.
 
+Steps run with BLAS limited to one thread: parallelism comes from trials side by side (a
+second BLAS thread gave at most 1.3-1.5x here, and small products collapsed when the other
+core was busy).
+
 The last ``Trainer`` is kept per thread and reused when the next segment has the same model,
 optimizer, batch size and dataset object (a runner or a babysitting session runs many short
 segments in a row): then a segment allocates little more than the state it returns. Dataset
@@ -133,6 +137,25 @@ class Trainer:
 _cache = threading.local()
 
 
+_blas_controller = None
+
+
+def one_blas_thread() -> Any:
+    """A context manager limiting every loaded BLAS to one thread (the inspection of the loaded
+    libraries is done once; entering the limit then costs microseconds)."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+def clear_cache() -> None:
+    """Drop this thread's cached Trainer (and the memory it holds)."""
+    _cache.trainer = None
+
+
 def _trainer(spec: ModelSpec, config: TrainConfig, data: Any) -> Trainer:
     key = (spec, config.optimizer, config.batch_size, id(data))
     trainer = getattr(_cache, "trainer", None)
@@ -173,7 +196,8 @@ def train_segment(
     metrics: list[dict] = []
     status, message = "ok", ""
     good: tuple[Snapshot, dict] | None = None  # (arena copy, rng state) of the last good epoch
-    with np.errstate(all="ignore"):  # divergence is detected from the values, not warnings
+    # divergence is detected from the values, not from warnings
+    with np.errstate(all="ignore"), one_blas_thread():
         for done in range(n_epochs):
             if done and should_stop is not None and should_stop():
                 status, message = "stopped", f"stopped after epoch {epoch}"

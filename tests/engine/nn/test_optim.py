@@ -1,0 +1,102 @@
+"""Update rules against their textbook formulas, learning-rate decay, TrainConfig validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.nn import TrainConfig, learning_rate_at
+from engine.nn.optim import RULES, SLOTS, axpy
+
+CFG = TrainConfig(momentum=0.8, beta1=0.85, beta2=0.99, epsilon=1e-6)
+
+
+def textbook(name: str, w, dw, slots, lr, t, c: TrainConfig):
+    """The allocating formulas, for comparison."""
+    if name == "sgd":
+        return w - lr * dw, ()
+    if name == "momentum":
+        v = c.momentum * slots[0] - lr * dw
+        return w + v, (v,)
+    if name == "rmsprop":
+        cache = c.beta2 * slots[0] + (1 - c.beta2) * dw**2
+        return w - lr * dw / (np.sqrt(cache) + c.epsilon), (cache,)
+    m = c.beta1 * slots[0] + (1 - c.beta1) * dw
+    v = c.beta2 * slots[1] + (1 - c.beta2) * dw**2
+    m_hat, v_hat = m / (1 - c.beta1**t), v / (1 - c.beta2**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + c.epsilon), (m, v)
+
+
+@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("shape", [(7,), (3, 4)])
+def test_rules_follow_their_formulas_over_several_steps(rng, name, shape):
+    w = rng.standard_normal(shape)
+    slots = tuple(np.zeros(shape) for _ in SLOTS[name])
+    ref_w, ref_slots = w.copy(), tuple(s.copy() for s in slots)
+    scratch = np.empty(shape)
+    for t in range(1, 6):
+        dw = rng.standard_normal(shape)
+        lr = 0.1 / t
+        ref_w, ref_slots = textbook(name, ref_w, dw, ref_slots, lr, t, CFG)
+        RULES[name](w, dw.copy(), slots, lr, t, CFG, scratch)
+        np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-14)
+        for s, r in zip(slots, ref_slots):
+            np.testing.assert_allclose(s, r, rtol=1e-12, atol=1e-14)
+
+
+def test_adam_first_step_moves_each_weight_by_about_lr(rng):
+    w = rng.standard_normal(50).astype(np.float32)
+    before = w.copy()
+    slots = (np.zeros(50, np.float32), np.zeros(50, np.float32))
+    RULES["adam"](w, rng.standard_normal(50).astype(np.float32), slots, 1e-2, 1, TrainConfig(),
+                  np.empty(50, np.float32))
+    np.testing.assert_allclose(np.abs(w - before), 1e-2, rtol=1e-4)  # bias correction
+
+
+def test_axpy_in_place_for_every_layout(rng):
+    for y in (rng.standard_normal(6).astype(np.float32), rng.standard_normal((2, 3)),
+              rng.standard_normal((3, 4))[:, ::2]):  # contiguous 1-D, 2-D, and a strided view
+        x = rng.standard_normal(y.shape).astype(y.dtype)
+        expected = y + 0.5 * x
+        axpy(0.5, x.copy(), y)
+        np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
+def test_learning_rate_decay_schedules():
+    assert learning_rate_at(TrainConfig(learning_rate=0.1), 7) == 0.1
+    inverse = TrainConfig(learning_rate=0.1, decay="inverse", decay_rate=0.5)
+    assert learning_rate_at(inverse, 0) == 0.1
+    assert learning_rate_at(inverse, 4) == pytest.approx(0.1 / 3)
+    exponential = TrainConfig(learning_rate=0.1, decay="exponential", decay_rate=0.9)
+    assert learning_rate_at(exponential, 3) == pytest.approx(0.1 * 0.9**3)
+    step = TrainConfig(learning_rate=0.1, decay="step", decay_rate=0.5, decay_every=3)
+    assert [learning_rate_at(step, e) for e in range(7)] == pytest.approx(
+        [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(learning_rate=-1.0), r"^learning_rate must be > 0, got -1.0$"),
+    (dict(learning_rate=float("nan")), r"learning_rate must be > 0, got nan"),
+    (dict(optimizer="adagrad"),
+     r"optimizer must be one of sgd, momentum, rmsprop, adam; got 'adagrad'"),
+    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),
+    (dict(batch_size=3.5), r"batch_size must be an integer >= 1, got 3.5"),
+    (dict(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
+    (dict(beta2=1.0), r"beta2 must be in \[0, 1\), got 1.0"),
+    (dict(l2=-0.1), r"l2 must be >= 0, got -0.1"),
+    (dict(decay="cosine"), r"decay must be one of none, inverse, exponential, step"),
+    (dict(decay="exponential"), r"decay_rate \(for decay='exponential'\) must be in \(0, 1\]"),
+    (dict(decay_every=0), r"decay_every must be an integer >= 1, got 0"),
+    (dict(epsilon=0), r"epsilon must be > 0, got 0.0"),
+])
+def test_config_validation_names_field_value_and_valid_range(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_config_round_trip_and_unknown_keys():
+    config = TrainConfig(learning_rate=0.01, optimizer="momentum", batch_size=32.0)
+    assert config.batch_size == 32 and isinstance(config.batch_size, int)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match=r"unknown TrainConfig key\(s\) 'lr'; valid keys are"):
+        TrainConfig.from_dict({"lr": 0.1})
