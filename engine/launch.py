@@ -38,12 +38,14 @@ def spawn_runner(
     """Start ``python -m engine *args --db db_path`` detached; return its pid.
 
     The child runs in a new session, with stdin from /dev/null, stdout and stderr appended to
-    ``<log_dir>/<args>-<time>.log``, the repository root as working directory and on PYTHONPATH.
+    ``<log_dir>/<args>-<time>.log`` (e.g. ``run-study-12-20260101-120000-123.log``), and the
+    repository root as working directory and on PYTHONPATH.
     """
     db_path = Path(db_path).resolve()
     logs = Path(log_dir) if log_dir is not None else log_dir_for(db_path)
     logs.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(args))[:80] or "runner"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(str(a).lstrip("-") for a in args))
+    stem = stem[:80] or "runner"  # e.g. run-study-12
     log_path = logs / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
