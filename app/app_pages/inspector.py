@@ -109,10 +109,11 @@ def batch_norm_tab(model: insp.Inspected, X: np.ndarray, y: np.ndarray) -> None:
             return
         c = st.columns(2)
         layer = c[0].selectbox("Hidden layer", [r.layer for r in report.layers],
-                               key="insp_layer")
+                               key=f"insp_layer_{model.label}")
         chosen = report.layers[layer - 1]
         n_units = chosen.z_train.shape[1]
-        unit = c[1].selectbox("Units", ["all"] + list(range(n_units)), key=f"insp_unit_{layer}")
+        unit = c[1].selectbox("Units", ["all"] + list(range(n_units)),
+                              key=f"insp_unit_{model.label}_{layer}")
         features = None if unit == "all" else [int(unit)]
         st.plotly_chart(bn_histograms_figure(chosen.z_train, chosen.z_hat_train, chosen.z_eval,
                                              chosen.z_hat_eval, features=features),
@@ -128,9 +129,10 @@ def softmax_tab(model: insp.Inspected, X: np.ndarray, y: np.ndarray, split: str)
     wrong = np.flatnonzero(report.predicted != y)
     default = sorted({0, 1, *wrong[:2].tolist()} & set(range(len(y))))
     samples = st.multiselect(
-        f"Samples of the {split} set (up to {MAX_SAMPLES}; misclassified ones first: "
+        f"Samples of the {split} set (up to {MAX_SAMPLES}; misclassified: "
         f"{', '.join(map(str, wrong[:8])) or 'none'})",
-        list(range(len(y))), default=default, max_selections=MAX_SAMPLES, key="insp_samples",
+        list(range(len(y))), default=default, max_selections=MAX_SAMPLES,
+        key=f"insp_samples_{model.label}_{split}",
     )
     left, right = st.columns([1.3, 1])
     with left:

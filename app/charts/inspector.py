@@ -117,7 +117,8 @@ def experiment_figure(
                 name=f"{label} ({what})", legendgroup=label, mode="lines+markers",
                 line={"color": color, "dash": dash}, marker={"size": 4},
             ))
-    fig.update_layout(height=height, yaxis={"type": "log", "title": "loss"},
+    fig.update_layout(height=height, yaxis={"type": "log", "title": "loss", "dtick": "D2",
+                                            "tickformat": ".2g"},
                       xaxis={"title": "epoch"}, margin={"l": 50, "r": 10, "t": 10, "b": 40},
                       legend={"orientation": "h", "y": -0.2})
     return fig

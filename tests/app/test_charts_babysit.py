@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.charts.babysit import ABANDONED_OPACITY, boundary_figure, branch_points, curves_figure
+from app.charts.babysit import (
+    ABANDONED_OPACITY,
+    boundary_figure,
+    branch_points,
+    curves_figure,
+    describe_event,
+    event_log_rows,
+)
 
 
 def _point(node_id, epoch, loss, lr=1e-2):
@@ -124,3 +131,35 @@ def test_boundary_many_classes_is_a_class_heatmap(rng):
     assert [t.type for t in fig.data] == ["heatmap", "scatter", "scatter", "scatter"]
     z = np.asarray(fig.data[0].z)
     np.testing.assert_array_equal(np.floor(z).ravel(), proba.argmax(axis=1))
+
+
+def test_event_log_describes_every_kind_newest_first():
+    events = [
+        {"kind": "created", "actor": "user", "branch": 0, "epoch": 0, "payload": {}},
+        {"kind": "run", "actor": "user", "branch": 0, "epoch": 0, "payload": {"epochs": None}},
+        {"kind": "auto", "actor": "user", "branch": 0, "epoch": 2,
+         "payload": {"enabled": True, "patience": 3, "factor": 0.5}},
+        {"kind": "rollback", "actor": "auto", "branch": 1, "epoch": 1,
+         "payload": {"from_epoch": 5, "to_epoch": 1, "new_branch": 1,
+                     "reason": "val loss rose for 3 epochs"}},
+        {"kind": "set", "actor": "auto", "branch": 1, "epoch": 1,
+         "payload": {"changes": {"learning_rate": [0.1, 0.05], "batch_size": [32, 64]}}},
+        {"kind": "rejected", "actor": "user", "branch": 1, "epoch": 1,
+         "payload": {"command": "set", "message": "bad value"}},
+        {"kind": "done", "actor": "auto", "branch": 1, "epoch": 3,
+         "payload": {"reason": "diverged"}},
+    ]
+    rows = event_log_rows(events)
+    assert [r["what"] for r in rows] == [
+        "run ended: diverged",
+        "rejected: set: bad value",
+        "the babysitter changed learning_rate: 0.1 → 0.05, batch_size: 32 → 64",
+        "the babysitter rolled back from epoch 5 to epoch 1 (new branch 1) "
+        "(val loss rose for 3 epochs)",
+        "you turned the automatic babysitter on (patience 3, factor 0.5)",
+        "you asked for a run until paused",
+        "created",
+    ]
+    assert rows[0]["who"] == "auto" and rows[-1]["who"] == "you"
+    assert describe_event({"kind": "pause", "actor": "user", "branch": 0, "epoch": 4}) == (
+        "you: pause")

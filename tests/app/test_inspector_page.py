@@ -44,7 +44,7 @@ def test_session_model_batch_norm_and_softmax(open_page, conn):
     soft = next(s for s in specs if "soft max: probabilities" in str(s["layout"]))
     bars = [t for t in soft["data"] if t.get("xaxis", "x") == "x"]
     assert bars and all(abs(values(t["y"]).sum() - 1) < 1e-5 for t in bars)
-    at.selectbox(key="insp_layer").set_value(2).run()
+    next(w for w in at.selectbox if w.label == "Hidden layer").set_value(2).run()
     at.radio(key="insp_split").set_value("training").run()
     no_exception(at)
     heat = next(s for s in chart_specs(at) if _types(s) == ["heatmap"])
