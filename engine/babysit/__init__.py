@@ -15,8 +15,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "COMMANDS": "commands", "execute": "commands", "load_state_at": "commands",
-    "validate": "commands",
+    "COMMANDS": "validate", "execute": "commands", "load_state_at": "live",
+    "validate": "validate",
     "adopt_trial": "create", "new_session": "create",
     "ensure_runner": "runner", "send": "runner", "serve": "runner",
     "CheckpointPruned": "store", "SessionNotFound": "store",

@@ -1,8 +1,7 @@
-"""A session's commands: validate them, apply them, and train one epoch at a time.
+"""A session's commands: apply them, and train one epoch at a time.
 
-``validate`` checks a command against the session as it is (the UI calls it through ``send`` so
-a person sees a bad value at once); ``apply`` records a command's effect and its event in one
-transaction; ``step_epoch`` trains exactly one epoch of a ``running`` session with
+``apply`` validates a command (``engine.babysit.validate``) and records its effect and its event
+in one transaction; ``step_epoch`` trains exactly one epoch of a ``running`` session with
 ``engine.nn.train_segment(..., n_epochs=1)`` and commits the node, its checkpoint, the new head
 and the remaining-epoch count in one transaction (so a runner killed mid-epoch loses nothing
 and repeats nothing), then lets the automatic babysitter act. ``execute`` is ``apply`` plus, for
@@ -14,181 +13,23 @@ foreground CLI that holds the runner slot.
 
 from __future__ import annotations
 
-import difflib
 import math
 import sqlite3
 from collections.abc import Callable
-from dataclasses import fields
 
 from engine.babysit import store
-from engine.babysit.policy import auto_trigger, best_node, check_auto, retained_nodes
-from engine.data import Dataset, DatasetSpec, build_dataset
-from engine.nn import (
-    ModelSpec,
-    TrainConfig,
-    TrainState,
-    state_from_bytes,
-    state_to_bytes,
-    train_segment,
-)
+from engine.babysit.live import Live, build_session_dataset, load_state_at
+from engine.babysit.policy import auto_trigger, best_node, retained_nodes
+from engine.babysit.validate import COMMANDS, validate
+from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.storage import blobs
 from engine.storage.db import transaction
 
-COMMANDS = ("run", "pause", "set", "rollback", "auto")
-CONFIG_FIELDS = tuple(f.name for f in fields(TrainConfig))
-ARCHITECTURE_FIELDS = tuple(f.name for f in fields(ModelSpec)) + ("hidden_layers", "hidden_units")
-
-
-# --- loading state and data --------------------------------------------------------------------
-
-
-def load_state_at(conn: sqlite3.Connection, node_id: int) -> TrainState:
-    """The TrainState stored at a node; ``store.CheckpointPruned`` if its blob was pruned."""
-    node = store.get_node(conn, node_id)
-    if node["checkpoint_id"] is None:
-        raise store.CheckpointPruned(
-            f"the checkpoint of epoch {node['epoch']} (branch {node['branch']}, node {node_id}) "
-            "is not kept (retention budget, or an adopted trial's earlier epoch); see "
-            "session_view(...)['rollback_targets'] for the epochs that can be loaded"
-        )
-    state = state_from_bytes(store.read_checkpoint(conn, node["checkpoint_id"]))
-    # TEMPORARY: engine.nn.state_to_bytes writes the 0-d "step" as shape (1,)
-    # (np.ascontiguousarray); remove once engine.nn round-trips it.
-    state.opt_state["step"] = state.opt_state["step"].reshape(())
-    return state
-
-
-def build_session_dataset(conn: sqlite3.Connection, dataset: dict) -> Dataset:
-    """Rebuild a session's dataset from its spec dict (an uploaded CSV is read from storage)."""
-    spec = DatasetSpec.from_dict(dataset)
-    csv_text = blobs.get_upload(conn, spec.csv_sha256) if spec.kind == "csv" else None
-    return build_dataset(spec, csv_text)
-
-
-class Live:
-    """What a runner keeps in memory between epochs: the dataset and the head's TrainState."""
-
-    def __init__(self) -> None:
-        self.dataset: Dataset | None = None
-        self.dataset_key: str | None = None
-        self.state: TrainState | None = None
-        self.node_id: int | None = None
-
-    def head_state(self, conn: sqlite3.Connection, session: dict) -> TrainState:
-        if self.state is None or self.node_id != session["head_node_id"]:
-            self.state = load_state_at(conn, session["head_node_id"])
-            self.node_id = session["head_node_id"]
-        return self.state
-
-    def data(self, conn: sqlite3.Connection, session: dict) -> Dataset:
-        key = repr(sorted(session["dataset"].items()))
-        if self.dataset is None or key != self.dataset_key:
-            self.dataset = build_session_dataset(conn, session["dataset"])
-            self.dataset_key = key
-        return self.dataset
-
-
-# --- validation ----------------------------------------------------------------------------------
-
-
-def _only(command: str, payload: dict, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(payload) - set(allowed))
-    if unknown:
-        valid = ", ".join(allowed) if allowed else "none"
-        raise ValueError(
-            f"{command}: unknown field(s) {', '.join(map(repr, unknown))}; valid: {valid}"
-        )
-
-
-def _check_set(session: dict, payload: dict) -> dict:
-    if not payload:
-        raise ValueError(f"set: give at least one hyperparameter: {', '.join(CONFIG_FIELDS)}")
-    for key in payload:
-        if key in ARCHITECTURE_FIELDS:
-            raise ValueError(
-                f"set: cannot change {key!r}: the architecture of a babysitting session is fixed "
-                f"(hidden={tuple(session['model']['hidden'])}, activation="
-                f"{session['model']['activation']!r}, batch_norm={session['model']['batch_norm']})"
-                "; start a new session for another architecture. Changeable: "
-                + ", ".join(CONFIG_FIELDS)
-            )
-        if key not in CONFIG_FIELDS:
-            close = difflib.get_close_matches(str(key), CONFIG_FIELDS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"set: unknown hyperparameter {key!r}{hint}; changeable: {', '.join(CONFIG_FIELDS)}"
-            )
-    try:
-        config = TrainConfig.from_dict({**session["config"], **payload}).to_dict()
-    except ValueError as err:
-        raise ValueError(f"set: {err}") from None
-    return {key: config[key] for key in payload}
-
-
-def _check_rollback(conn: sqlite3.Connection, session: dict, payload: dict) -> dict:
-    restore = payload.get("restore_config", False)
-    if not isinstance(restore, bool):
-        raise ValueError(f"rollback: restore_config must be true or false, got {restore!r}")
-    if ("node_id" in payload) == ("epoch" in payload):
-        raise ValueError("rollback: give exactly one of node_id or epoch")
-    path = store.lineage(conn, session["head_node_id"])
-    if "epoch" in payload:
-        epoch = payload["epoch"]
-        matches = [n for n in path if n["epoch"] == epoch and not isinstance(epoch, bool)]
-        if not matches:
-            raise ValueError(
-                f"rollback: epoch={epoch!r} is not on the current branch's lineage "
-                f"(epochs {path[0]['epoch']}..{path[-1]['epoch']})"
-            )
-        node = matches[0]
-    else:
-        node_id = payload["node_id"]
-        try:
-            node = store.get_node(conn, int(node_id))
-        except (store.SessionNotFound, TypeError, ValueError):
-            node = None
-        if node is None or node["session_id"] != session["id"]:
-            raise ValueError(f"rollback: node_id={node_id!r} is not a node of session "
-                             f"{session['id']}")
-    if node["id"] == session["head_node_id"]:
-        raise ValueError(f"rollback: epoch {node['epoch']} is already the head; nothing to undo")
-    if node["checkpoint_id"] is None:
-        kept = [n["epoch"] for n in path if n["checkpoint_id"] is not None]
-        raise ValueError(
-            f"rollback: the checkpoint of epoch {node['epoch']} (node {node['id']}) is not kept; "
-            f"epochs with a checkpoint on this lineage: {kept}"
-        )
-    return {"node_id": node["id"], "restore_config": restore}
-
-
-def validate(
-    conn: sqlite3.Connection, session_id: int, command: str, payload: dict | None = None
-) -> dict:
-    """Check a command against the session now; return its normalised payload or raise
-    ValueError (SessionNotFound for a bad id) with a message naming the field and value."""
-    payload = dict(payload or {})
-    session = store.get_session(conn, session_id)
-    if command == "run":
-        _only(command, payload, ("epochs",))
-        epochs = payload.get("epochs")
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
-                                   or epochs < 1):
-            raise ValueError(f"run: epochs must be an integer >= 1 or None, got {epochs!r}")
-        return {"epochs": epochs}
-    if command == "pause":
-        _only(command, payload, ())
-        return {}
-    if command == "set":
-        return _check_set(session, payload)
-    if command == "rollback":
-        _only(command, payload, ("node_id", "epoch", "restore_config"))
-        return _check_rollback(conn, session, payload)
-    if command == "auto":
-        if not payload:
-            raise ValueError("auto: give enabled, patience and/or factor")
-        return check_auto(payload)
-    raise ValueError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")
-
+# Re-exported: callers import these from here too.
+__all__ = [
+    "COMMANDS", "Live", "apply", "build_session_dataset", "execute", "finish_interrupted",
+    "load_state_at", "record_rejected", "step_epoch", "validate",
+]
 
 # --- applying -----------------------------------------------------------------------------------
 

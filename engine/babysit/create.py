@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from engine.babysit import store
-from engine.babysit.commands import build_session_dataset
+from engine.babysit.live import build_session_dataset
 from engine.babysit.policy import check_auto, check_retention
 from engine.data import DatasetSpec
 from engine.nn import (

@@ -29,7 +29,7 @@ from pathlib import Path
 from engine import launch
 from engine.babysit import store
 from engine.babysit.commands import Live, apply, finish_interrupted, record_rejected, step_epoch
-from engine.babysit.commands import validate as validate_command
+from engine.babysit.validate import validate as validate_command
 from engine.storage import runners
 from engine.storage.db import connect, now, transaction
 

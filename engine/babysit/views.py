@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from engine.babysit import store
-from engine.babysit.commands import build_session_dataset, load_state_at
+from engine.babysit.live import build_session_dataset, load_state_at
 from engine.babysit.policy import best_node
 from engine.data import Dataset
 from engine.nn import TrainState
