@@ -171,8 +171,8 @@ def live_status(session_id: int, was_busy: bool) -> None:
     m[4].metric("Val accuracy", "–" if head.get("val_acc") is None else f"{head['val_acc']:.1%}")
     m[5].metric("Learning rate", f"{view['config']['learning_rate']:.3g}")
     if view["status"] == "diverged":
-        st.warning(f"The last epoch diverged: {view['message']} The model stays at the last "
-                   "good epoch: turn the learning rate down, or roll back.")
+        st.warning(f"The last epoch diverged: {view['message'].rstrip('.')}. The model stays "
+                   "at the last good epoch: turn the learning rate down, or roll back.")
     elif view["status"] == "failed":
         st.error(f"The runner failed: {view['message']}")
     if view["needs_runner"]:

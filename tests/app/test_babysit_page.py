@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import streamlit as st
+
 from engine import babysit
+from engine.babysit.commands import apply
 from tests.app.conftest import no_exception
 from tests.app.panda_helpers import (
+    MOONS,
     button,
     curves_spec,
     metric,
@@ -121,3 +125,52 @@ def test_auto_babysitter_toggle(open_page, conn):
     no_exception(at)
     poll(at, lambda a: babysit.session_view(conn, session_id)["auto"]["enabled"])
     assert babysit.session_view(conn, session_id)["auto"]["patience"] == 2
+
+
+def test_a_new_server_shows_the_same_session(open_page, conn):
+    """Everything lives in SQLite: a fresh app (new caches, new session state) after a
+    rollback shows the same head, branches and event log."""
+    session_id = trained_session(conn, epochs=3)
+    babysit.execute(conn, session_id, "rollback", {"epoch": 2})
+    st.cache_resource.clear()
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert (metric(at, "Epoch"), metric(at, "Branch")) == ("2", "1")
+    names = trace_names(curves_spec(at))
+    assert "branch 0 val loss (abandoned)" in names and "branch 1 val loss (current)" in names
+
+
+def test_a_run_whose_runner_died_can_be_resumed(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    apply(conn, session_id, "run", {"epochs": 2})  # status running, but no runner: it "died"
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert any("runner stopped" in w.value for w in at.warning)
+    button(at, "Resume the runner").click().run()
+    poll(at, lambda a: metric(a, "Epoch") == "2" and metric(a, "Status") == "idle")
+    assert not at.warning
+
+
+def test_divergence_is_explained_not_a_traceback(open_page, conn):
+    session_id = babysit.new_session(
+        conn, name="too fast", model={"hidden": [8], "batch_norm": False}, dataset=MOONS,
+        config={"learning_rate": 1e4, "optimizer": "sgd"}, seed=0)
+    babysit.execute(conn, session_id, "run", {"epochs": 2})
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert metric(at, "Status") == "diverged"
+    assert "turn the learning rate down" in at.warning[0].value
+    assert "loss became" in at.warning[0].value  # the engine's own words: which epoch, which rate
+
+
+def test_run_until_paused_then_pause(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    button(at, "Run until paused").click().run()
+    poll(at, lambda a: metric(a, "Status") == "running" and int(metric(a, "Epoch")) >= 2)
+    button(at, "Pause").click().run()
+    poll(at, lambda a: metric(a, "Status") == "paused")
+    no_exception(at)
+    epoch = babysit.session_view(conn, session_id)["head_epoch"]
+    assert epoch >= 2
+    assert babysit.session_view(conn, session_id)["head_epoch"] == epoch  # it stays paused
