@@ -12,7 +12,9 @@ import pytest
 
 from engine import babysit
 from engine.babysit import runner, store
+from engine.cli import main as cli_main
 from engine.storage import runners
+from tests.engine.babysit.conftest import assert_states_equal
 
 
 def wait_for(predicate, timeout=60.0, what="condition"):
@@ -122,9 +124,33 @@ def test_send_spawns_a_runner_and_a_killed_one_is_restarted_without_loss(conn, m
         assert [n["epoch"] for n in nodes] == list(range(total + 1))  # none lost, none twice
         assert all(n["branch"] == 0 for n in nodes)
         assert [n["parent_id"] for n in nodes[1:]] == [n["id"] for n in nodes[:-1]]
-        # The restarted runner went on from the head checkpoint, as an unbroken run would.
-        resumed = babysit.load_state_at(conn, nodes[killed_at]["id"])
-        assert resumed.epoch == killed_at
     finally:
         stop_process(second)
-    assert not babysit.session_view(conn, sid)["runner_alive"]
+    assert not babysit.session_view(conn, sid)["runner_alive"]  # SIGTERM released the slot
+    # The restarted runner went on from the head checkpoint, as an unbroken run would.
+    unbroken = make_session(name="unbroken",
+                            dataset={"kind": "moons", "n_samples": 3200, "noise": 0.2, "seed": 0},
+                            config={"learning_rate": 0.01, "batch_size": 4})
+    babysit.execute(conn, unbroken, "run", {"epochs": total})
+    assert_states_equal(babysit.load_head_state(conn, sid),
+                        babysit.load_head_state(conn, unbroken))
+
+
+@pytest.mark.slow
+def test_cli_step_follows_a_live_runner(conn, make_session, capsys):
+    sid = make_session()
+    pid = babysit.ensure_runner(conn, sid)
+    try:
+        wait_for(lambda: babysit.session_view(conn, sid)["runner_alive"], 10, "the runner")
+        code = cli_main(["babysit", "step", str(sid), "--epochs", "3"])
+        out = capsys.readouterr().out
+        assert code == 0 and "queued for the runner" in out
+        assert [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == \
+            ["1", "2", "3"]
+        assert runners.runner_info(conn, "session", sid)["pid"] == pid  # not trained here
+        code = cli_main(["babysit", "set", str(sid), "--lr", "0.002"])
+        assert code == 0 and "set queued for the runner" in capsys.readouterr().out
+        wait_for(lambda: babysit.session_view(conn, sid)["config"]["learning_rate"] == 0.002,
+                 10, "the runner to apply set")
+    finally:
+        stop_process(pid)
