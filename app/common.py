@@ -151,9 +151,10 @@ def list_sessions_safe(conn: sqlite3.Connection) -> list[dict]:
     """Babysitting sessions, or [] while engine.babysit is not importable yet."""
     try:
         from engine import babysit
+
+        return babysit.list_sessions(conn)
     except ImportError:
         return []
-    return babysit.list_sessions(conn)
 
 
 def sidebar_status() -> None:

@@ -9,6 +9,7 @@ the page can show it beside the row before anything is launched.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,3 +160,38 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
         row.dimension = None
         row.error = str(err)
     return row
+
+
+def budget_section(problems: list[str]) -> tuple[dict, int, str]:
+    """Schedule, epochs and where to run: (scheduler dict, workers, Dask address or "")."""
+    st.subheader("Budget and resources")
+    budget = st.columns(4)
+    schedule = budget[0].radio(
+        "Schedule", ["full_budget", "successive_halving"], key="designer.schedule",
+        format_func={"full_budget": "Full budget",
+                     "successive_halving": "Successive halving (ASHA)"}.get,
+        persist_state="session")
+    epochs = int(budget[1].number_input("Epochs per trial (max)", 1, 10_000, 20,
+                                        key="designer.epochs", persist_state="session"))
+    if schedule == "full_budget":
+        scheduler = {"kind": "full_budget", "n_epochs": epochs}
+    else:
+        first = budget[2].number_input("First rung (epochs)", 1, 10_000, 2,
+                                       key="designer.min_epochs", persist_state="session")
+        eta = budget[3].number_input("Keep 1 in", 2, 10, 3, key="designer.eta",
+                                     persist_state="session")
+        scheduler = {"kind": "successive_halving", "max_epochs": epochs,
+                     "min_epochs": int(first), "eta": int(eta)}
+    where = st.columns(4)
+    backend = where[0].radio("Run on", ["local", "dask"], key="designer.backend",
+                             format_func={"local": "This machine", "dask": "A Dask cluster"}.get,
+                             persist_state="session")
+    workers = int(where[1].number_input("Workers", 1, 256, min(2, os.cpu_count() or 1),
+                                        key="designer.workers", persist_state="session"))
+    address = ""
+    if backend == "dask":
+        address = where[2].text_input("Dask scheduler address", key="designer.address",
+                                      placeholder="tcp://127.0.0.1:8786", persist_state="session")
+        if not address.strip():
+            problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
+    return scheduler, workers, address.strip()

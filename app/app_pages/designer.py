@@ -5,15 +5,20 @@ Launch creates the study (every trial sampled and stored), spawns its detached r
 the live page with the study id in the URL.
 """
 
-import os
-
 import numpy as np
 import streamlit as st
 
 from app.charts.search import sampler_preview
 from app.common import PAGES, friendly_errors, get_conn, open_study, status_badge
 from app.datasets import DEFAULT_SPEC, load_dataset, spec_label
-from app.designer_rows import MAIN_KNOBS, MORE_KNOBS, defaults, render_header, render_row
+from app.designer_rows import (
+    MAIN_KNOBS,
+    MORE_KNOBS,
+    budget_section,
+    defaults,
+    render_header,
+    render_row,
+)
 from engine import studies
 from engine.search import CoarseToFineSampler, GridSampler, Space, sampler_from_dict
 from engine.storage import studies as store
@@ -96,32 +101,11 @@ if kind != "coarse_to_fine":
         draw_rows(MORE_KNOBS)
 
 # ---- budget and resources ---------------------------------------------------------------------
-st.subheader("Budget and resources")
-budget = st.columns(4)
-schedule = budget[0].radio("Schedule", ["full_budget", "successive_halving"], horizontal=False,
-                           format_func={"full_budget": "Full budget",
-                                        "successive_halving": "Successive halving (ASHA)"}.get,
-                           key="designer.schedule", persist_state="session")
-epochs = budget[1].number_input("Epochs per trial (max)", 1, 10_000, 20, key="designer.epochs",
-                                persist_state="session")
-if schedule == "full_budget":
-    scheduler = {"kind": "full_budget", "n_epochs": int(epochs)}
+scheduler, workers, address = None, 1, ""
+if kind == "coarse_to_fine":
+    st.caption("A zoom study reuses its parent's dataset, schedule, workers and executor.")
 else:
-    scheduler = {"kind": "successive_halving", "max_epochs": int(epochs),
-                 "min_epochs": int(budget[2].number_input("First rung (epochs)", 1, 10_000, 2,
-                                                          key="designer.min_epochs")),
-                 "eta": int(budget[3].number_input("Keep 1 in", 2, 10, 3, key="designer.eta"))}
-where = st.columns(4)
-backend = where[0].radio("Run on", ["local", "dask"], key="designer.backend",
-                         format_func={"local": "This machine", "dask": "A Dask cluster"}.get)
-workers = int(where[1].number_input("Workers", 1, 256, min(2, os.cpu_count() or 1),
-                                    key="designer.workers", persist_state="session"))
-address = ""
-if backend == "dask":
-    address = where[2].text_input("Dask scheduler address", placeholder="tcp://127.0.0.1:8786",
-                                  key="designer.address")
-    if not address.strip():
-        problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
+    scheduler, workers, address = budget_section(problems)
 
 # ---- check everything with the engine, then preview -------------------------------------------
 space = None
@@ -161,7 +145,7 @@ try:
         dataset = load_dataset(conn, dataset_spec)
         studies.plan_trials(space.to_dict(), sampler, scheduler, n_trials, int(seed),
                             dataset.n_features, dataset.n_classes)  # the launch's own checks
-except ValueError as err:
+except (ValueError, LookupError) as err:  # the engine's messages name the field and value
     problems.append(str(err))
     st.error(f"Not launchable yet: {err}", icon=":material/error:")
 
