@@ -116,7 +116,9 @@ def new_session(
 def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None) -> int:
     """Create a session that continues a study's trial: its dataset, architecture and training
     hyperparameters, from its latest checkpoint (from scratch if it has none); return its id."""
-    from engine.search.trial import trial_config  # here: engine.search imports scipy.stats
+    # Imported here: engine.search pulls in scipy.stats, engine.runner the executors.
+    from engine.runner import trial_seed
+    from engine.search.trial import trial_config
 
     trial = studies.get_trial(conn, trial_id)
     study = studies.get_study(conn, trial["study_id"])
@@ -125,7 +127,7 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
     model_kwargs, train_config, _ = trial_config(
         trial["params"], int(data.X_train.shape[1]), int(data.n_classes)
     )
-    seed = int(study["seed"]) + int(trial["number"])
+    seed = trial_seed(int(study["seed"]), int(trial["number"]))  # as the study runner seeds it
     blob = studies.trial_checkpoint(conn, trial_id)
     if blob is not None:
         state = state_from_bytes(blob)

@@ -24,11 +24,7 @@ def load_state_at(conn: sqlite3.Connection, node_id: int) -> TrainState:
             "is not kept (retention budget, or an adopted trial's earlier epoch); see "
             "session_view(...)['rollback_targets'] for the epochs that can be loaded"
         )
-    state = state_from_bytes(store.read_checkpoint(conn, node["checkpoint_id"]))
-    # TEMPORARY: engine.nn.state_to_bytes writes the 0-d "step" as shape (1,)
-    # (np.ascontiguousarray); remove once engine.nn round-trips it.
-    state.opt_state["step"] = state.opt_state["step"].reshape(())
-    return state
+    return state_from_bytes(store.read_checkpoint(conn, node["checkpoint_id"]))
 
 
 def build_session_dataset(conn: sqlite3.Connection, dataset: dict) -> Dataset:

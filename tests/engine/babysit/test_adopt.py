@@ -8,6 +8,7 @@ from engine import babysit
 from engine.babysit import store
 from engine.data import DatasetSpec, build_dataset
 from engine.nn import ModelSpec, TrainConfig, new_state, state_to_bytes, train_segment
+from engine.runner import trial_seed
 from engine.search import trial_config
 from engine.storage import studies
 from tests.engine.babysit.conftest import DATASET, assert_states_equal
@@ -26,7 +27,7 @@ def make_trial(conn, *, epochs: int):
     )
     data = build_dataset(DatasetSpec.from_dict(DATASET))
     model_kwargs, config, _ = trial_config(PARAMS, 2, 2)
-    state = new_state(ModelSpec(**model_kwargs), 5)
+    state = new_state(ModelSpec(**model_kwargs), trial_seed(5, 0))
     if epochs:
         result = train_segment(state, TrainConfig(**config), data, epochs)
         studies.record_segment(conn, trial_id, result.metrics, state_to_bytes(result.state))
@@ -63,6 +64,10 @@ def test_adopt_a_trial_without_checkpoint_starts_from_scratch(conn):
     sid = babysit.adopt_trial(conn, trial_id, name="fresh")
     view = babysit.session_view(conn, sid)
     assert view["head_epoch"] == 0 and view["name"] == "fresh"
+    assert view["seed"] == trial_seed(5, 0)  # the initial weights the study would have used
+    model_kwargs, _, _ = trial_config(PARAMS, 2, 2)
+    assert_states_equal(babysit.load_head_state(conn, sid),
+                        new_state(ModelSpec(**model_kwargs), trial_seed(5, 0)))
     babysit.execute(conn, sid, "run", {"epochs": 1})
     assert babysit.session_view(conn, sid)["head_epoch"] == 1
 
