@@ -70,8 +70,9 @@ def study(db: Path, n_epochs: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs, one repeat")
+    parser.add_argument("--epochs", type=int, default=150, help="epochs of the trial")
     args = parser.parse_args()
-    n_epochs, repeats = (5, 1) if args.quick else (60, 2)
+    n_epochs, repeats = (5, 1) if args.quick else (args.epochs, 2)
     times_direct, times_study = [], []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"

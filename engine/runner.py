@@ -94,6 +94,7 @@ class StudyRunner:
         max_segment_epochs: int | None = None,
         executor_factory: Callable[[dict], Executor] | None = None,
     ):
+        self.warm_up = work_fn is None
         if work_fn is None:
             from engine.work import run_segment as work_fn
         self.db_path, self.study_id, self.work_fn = db_path, study_id, work_fn
@@ -165,12 +166,16 @@ class StudyRunner:
         self.study = study
         spec = study["dataset"]
         self.csv_text = get_upload(conn, spec["csv_sha256"]) if spec["kind"] == "csv" else None
+        self.executor = self.executor_factory(study)
+        if self.warm_up:  # workers start and build the data while this process does the same
+            active = sum(study["counts"][s] for s in ACTIVE_STATES)
+            for _ in range(min(study["workers"], active)):
+                self.executor.submit(warm_up, spec, self.csv_text)
         data = build_dataset(spec, self.csv_text)
         n_features, n_classes = data.X_train.shape[1], data.n_classes
         self.scheduler = scheduler_from_dict(study["scheduler"])
         self.full_budget = FullBudget
         self._load_queue(conn, n_features, n_classes)
-        self.executor = self.executor_factory(study)
         log.info(
             "study %s: %d trials to run, %d workers%s", self.study_id, len(self.queue),
             study["workers"], f" on {study['executor_address']}" * bool(study["executor_address"]),
@@ -270,8 +275,17 @@ class StudyRunner:
         if run.state != "running":
             store.set_trial_state(conn, run.id, "running")
             run.state = "running"
-        future = self.executor.submit(self.work_fn, task)
+        try:
+            future = self.executor.submit(self.work_fn, task)
+        except BrokenProcessPool:  # a worker died since the last look: the pool takes no more
+            self._renew_executor()
+            future = self.executor.submit(self.work_fn, task)
         self.inflight[future] = (run, self.generation)
+
+    def _renew_executor(self) -> None:
+        close_executor(self.executor)
+        self.generation += 1
+        self.executor = self.executor_factory(self.study)
 
     # -- results ---------------------------------------------------------------------------
     def _handle(self, conn: sqlite3.Connection, future: Future, run: _Run, generation: int) -> None:
@@ -293,9 +307,7 @@ class StudyRunner:
 
     def _worker_died(self, conn: sqlite3.Connection, run: _Run, exc: BaseException, gen: int):
         if isinstance(exc, BrokenProcessPool) and gen == self.generation:
-            close_executor(self.executor)  # a broken local pool takes no more work: renew it
-            self.generation += 1
-            self.executor = self.executor_factory(self.study)
+            self._renew_executor()  # a broken local pool takes no more work
         run.deaths += 1
         what = describe_worker_death(exc)
         log.warning("study %s trial %s: %s (%d)", self.study_id, run.number, what, run.deaths)
@@ -351,6 +363,13 @@ class StudyRunner:
         }
         decision = scheduler.decide(run.id, done, metrics[-1][key], others)
         return {"prune": "pruned", "complete": "complete"}.get(decision, going)
+
+
+def warm_up(dataset: dict, csv_text: str | None) -> None:
+    """A worker's first task: import the engine and build the study's dataset into its cache."""
+    from engine.work import dataset_for
+
+    dataset_for(dataset, csv_text)
 
 
 def _default_executor(study: dict) -> Executor:
