@@ -45,8 +45,9 @@ def study_seconds(db: Path, workers: int, n_trials: int, n_epochs: int) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs, one repeat")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs per trial")
     args = parser.parse_args()
-    n_trials, n_epochs, repeats = (8, 3, 1) if args.quick else (8, 12, 2)
+    n_trials, n_epochs, repeats = (8, 3, 1) if args.quick else (8, args.epochs, 2)
     one, two = [], []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
