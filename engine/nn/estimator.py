@@ -210,7 +210,8 @@ class MLPClassifier:
         return model_predict_proba(state.spec, state.params, state.buffers, X)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X: Any, y: Any) -> float:
         """Mean accuracy on (X, y)."""

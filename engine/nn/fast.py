@@ -8,8 +8,9 @@ the reference ``model.loss_and_grads`` computes (tested to float tolerance).
 
 The loss uses per-example targets prepared once a segment (``make_targets``): a one-hot row
 for softmax, the sign s = 1 - 2y for the single sigmoid unit (loss softplus(s z), stable for any
-z). It writes one number per example into ``mark`` (softmax: the true class's shifted score;
-sigmoid: s z), from which accuracy is counted once an epoch (``count_correct``).
+z). It writes 1.0 into ``mark`` for each example whose prediction is right (the argmax, ties to
+the first class, exactly as ``predict``), from which accuracy is counted once an epoch
+(``count_correct``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from engine.nn.fast_layer import HiddenLayer
 from engine.nn.optim import RULES, axpy
 
 matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
-exp, log = np.exp, np.log
+exp, log, greater = np.exp, np.log, np.greater
 
 
 def make_targets(n_classes: int, y: np.ndarray, dtype: str) -> np.ndarray:
@@ -33,11 +34,9 @@ def make_targets(n_classes: int, y: np.ndarray, dtype: str) -> np.ndarray:
     return np.eye(n_classes, dtype=dtype)[y]
 
 
-def count_correct(n_classes: int, mark: np.ndarray) -> int:
-    """Correct predictions among the ``mark`` values the loss wrote. Softmax: the true class's
-    shifted score is 0 exactly when it is a maximum (a tie counts as correct); sigmoid: s z < 0
-    when the logit's sign agrees with the label (z = 0 predicts class 0)."""
-    return int(np.count_nonzero(mark < 0 if n_classes == 2 else mark == 0))
+def count_correct(mark: np.ndarray) -> int:
+    """Correct predictions among the ``mark`` values the loss wrote (1.0 where right)."""
+    return int(np.count_nonzero(mark))
 
 
 class Workspace:
@@ -78,8 +77,11 @@ class Workspace:
         self.ones_col = np.ones((c, 1), dt)
         self.inv_n = 1.0 / n
         self.s, self.ds, self.e = (np.empty((n, c), dt) for _ in range(3))  # scores, ...
-        self.col, self.col2 = np.empty((n, 1), dt), np.empty((n, 1), dt)
+        self.col, self.col2, self.col3 = (np.empty((n, 1), dt) for _ in range(3))
         self.mark = np.empty((n, 1), dt)  # for evaluate
+        self.flag, self.flag2 = np.empty((n, 1), bool), np.empty((n, 1), bool)
+        self.pred = np.empty(n, np.intp)
+        self.row_base = np.arange(n, dtype=np.intp) * c  # flat index of each row's start
         k = arena.n_weights  # L2 touches the weight matrices: the first k entries
         self.w_weights, self.g_weights = arena.w[:k], arena.g[:k]
         self.scratch_weights = arena.scratch[:k]
@@ -120,26 +122,33 @@ class Workspace:
         add(self.s, self.b, self.s)
 
     def _loss(self, target: np.ndarray, mark: np.ndarray, want_grad: bool) -> float:
-        """Sum over the batch of the loss of self.s; dscores (of the mean loss) into self.ds."""
+        """Sum over the batch of the loss of self.s; dscores (of the mean loss) into self.ds;
+        1.0 into ``mark`` (N, 1) where the prediction (argmax, as ``predict``) is right."""
         s, e, ds, col, col2 = self.s, self.e, self.ds, self.col, self.col2
         if self.n_classes == 2:  # loss = softplus(u), u = (1 - 2y) z; dz = sign sigmoid(u) / N
-            multiply(s, target, mark)
-            np.logaddexp(0, mark, col)
+            greater(s, 0, self.flag)  # predicts class 1 (p > 0.5)
+            np.less(target, 0, self.flag2)  # is class 1
+            np.equal(self.flag, self.flag2, out=mark, casting="unsafe")
+            multiply(s, target, e)  # u
+            np.logaddexp(0, e, col)
             total = float(col.sum())
             if want_grad:
-                subtract(mark, col, ds)
+                subtract(e, col, ds)
                 exp(ds, ds)
                 multiply(ds, target, ds)
                 multiply(ds, self.inv_n, ds)
             return total
+        # right where the one-hot target is 1 at the argmax (the first maximum, as predict)
+        np.argmax(s, axis=1, out=self.pred)
+        add(self.pred, self.row_base, self.pred)
+        np.take(target.reshape(-1), self.pred, 0, mark.reshape(-1), "clip")
         np.maximum.reduce(s, axis=1, out=col, keepdims=True)
         subtract(s, col, s)  # shifted scores, max 0 in each row
         exp(s, e)
         matmul(e, self.ones_col, col)  # row sums
         multiply(s, target, ds)
-        matmul(ds, self.ones_col, mark)  # shifted score of the true class (0 when it is a max)
-        log(col, col2)
-        subtract(col2, mark, col2)  # log-sum-exp - true score
+        matmul(ds, self.ones_col, col2)  # shifted score of the true class
+        subtract(log(col, self.col3), col2, col2)  # log-sum-exp - true score
         total = float(col2.sum())
         if want_grad:
             np.divide(e, col, ds)
@@ -189,4 +198,4 @@ class Workspace:
         """Evaluation mode on N rows: (sum of the data loss, number of correct predictions)."""
         self._forward(x, False)
         total = self._loss(target, self.mark, False)
-        return total, count_correct(self.n_classes, self.mark)
+        return total, count_correct(self.mark)

@@ -83,7 +83,9 @@ def state_to_bytes(state: TrainState) -> bytes:
         for name, arr in entries:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
             with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+                arr = np.asarray(arr)
+                arr = arr if arr.flags.c_contiguous else arr.copy(order="C")  # keeps 0-d arrays
+                np.lib.format.write_array(f, arr, allow_pickle=False)
     return buf.getvalue()
 
 
@@ -123,5 +125,11 @@ def state_from_bytes(blob: bytes) -> TrainState:
                 )
     if "step" not in groups["opt"]:
         raise ValueError("checkpoint opt/step is missing")
+    shapes = param_shapes(spec)
+    for key, arr in groups["opt"].items():
+        name = key.partition(".")[2]
+        if key != "step" and (name not in shapes or arr.shape != shapes[name]):
+            raise ValueError(f"checkpoint opt/{key} has shape {list(arr.shape)}, which matches "
+                             f"no parameter of the spec")
     return TrainState(spec, groups["params"], groups["buffers"], groups["opt"],
                       int(meta["epoch"]), meta["rng_state"], meta["history"])

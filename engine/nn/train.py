@@ -96,7 +96,7 @@ class Trainer:
         # product); the small per-example targets are gathered once an epoch.
         self.targets = make_targets(spec.n_classes, y_train, spec.dtype)
         self.T_epoch = np.empty_like(self.targets)
-        self.marks = np.empty((n, 1), spec.dtype)  # what the loss writes per example
+        self.marks = np.empty((n, 1), spec.dtype)  # 1.0 where the loss saw a right prediction
         self.order, self.perm = np.arange(n), np.empty(n, np.intp)
         self.batches = [
             (self.workspaces[e - s], self.perm[s:e], self.T_epoch[s:e], self.marks[s:e])
@@ -122,7 +122,7 @@ class Trainer:
             total += loss * len(rows)
         if not self.arena.all_finite():
             return 0.0, 0.0, f"weights became non-finite at epoch {{epoch}}, step {k}"
-        return total / self.n, count_correct(self.spec.n_classes, self.marks) / self.n, ""
+        return total / self.n, count_correct(self.marks) / self.n, ""
 
     def evaluate(self) -> tuple[float, float]:
         """Evaluation-mode (validation loss, validation accuracy)."""

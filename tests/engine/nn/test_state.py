@@ -1,0 +1,97 @@
+"""TrainState checkpoints: bitwise round trips, deterministic bytes, clear errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.nn import (
+    ModelSpec,
+    TrainConfig,
+    new_state,
+    sha256_hex,
+    state_from_bytes,
+    state_to_bytes,
+    train_segment,
+)
+from tests.engine.nn.checks import assert_states_equal
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_inputs=st.integers(1, 6),
+    hidden=st.lists(st.integers(1, 7), max_size=3),
+    n_classes=st.integers(2, 5),
+    batch_norm=st.booleans(),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**63),
+)
+def test_new_state_round_trip_is_bitwise(n_inputs, hidden, n_classes, batch_norm, dtype, seed):
+    spec = ModelSpec(n_inputs, tuple(hidden), n_classes, batch_norm=batch_norm, dtype=dtype)
+    state = new_state(spec, seed)
+    blob = state_to_bytes(state)
+    back = state_from_bytes(blob)
+    assert_states_equal(state, back)
+    assert state_to_bytes(back) == blob  # deterministic bytes, so equal states hash equal
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adam"])
+def test_trained_state_round_trip_is_bitwise(tiny_data, optimizer):
+    state = new_state(ModelSpec(5, (6, 4), 3), 3)
+    result = train_segment(state, TrainConfig(optimizer=optimizer, dropout=0.2), tiny_data, 2)
+    blob = state_to_bytes(result.state)
+    back = state_from_bytes(blob)
+    assert_states_equal(result.state, back)
+    assert back.epoch == 2 and len(back.history) == 2
+    assert int(back.opt_state["step"]) == 4  # 70 rows at batch 64: 2 steps an epoch
+    assert sha256_hex(blob) == sha256_hex(state_to_bytes(back))
+    assert len(sha256_hex(blob)) == 64
+
+
+def test_new_state_is_deterministic_and_seeded():
+    spec = ModelSpec(3, (4,), 2)
+    a, b, c = new_state(spec, 1), new_state(spec, 1), new_state(spec, 2)
+    assert_states_equal(a, b)
+    assert not np.array_equal(a.params["W1"], c.params["W1"])
+    assert a.epoch == 0 and a.history == [] and int(a.opt_state["step"]) == 0
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        new_state(spec, -1)
+
+
+def _rewrite(blob: bytes, drop: str = "", replace: dict | None = None) -> bytes:
+    """The archive with one entry dropped or replaced (for corrupt-checkpoint tests)."""
+    src = zipfile.ZipFile(io.BytesIO(blob))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            name = info.filename
+            if name == drop:
+                continue
+            data = src.read(name)
+            if replace and name in replace:
+                buf = io.BytesIO()
+                np.save(buf, replace[name])
+                data = buf.getvalue()
+            dst.writestr(name, data)
+    return out.getvalue()
+
+
+def test_corrupt_checkpoints_are_refused_with_a_reason():
+    blob = state_to_bytes(new_state(ModelSpec(3, (4,), 3), 0))
+    with pytest.raises(ValueError, match="not a readable .npz archive"):
+        state_from_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="no meta.json"):
+        state_from_bytes(_rewrite(blob, drop="meta.json.npy"))
+    with pytest.raises(ValueError, match=r"checkpoint params are .*'W1'.* needs"):
+        state_from_bytes(_rewrite(blob, drop="params/W2.npy"))
+    wrong = {"params/W1.npy": np.zeros((4, 4), np.float32)}
+    with pytest.raises(ValueError, match=r"params/W1 is float32\[4, 4\], expected float32\[3, 4\]"):
+        state_from_bytes(_rewrite(blob, replace=wrong))
+    objects = {"params/W1.npy": np.array([None] * 12, dtype=object).reshape(3, 4)}
+    with pytest.raises(ValueError):  # object arrays need pickle, which is refused
+        state_from_bytes(_rewrite(blob, replace=objects))
