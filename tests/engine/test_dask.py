@@ -88,3 +88,17 @@ def test_killed_dask_worker_costs_one_retry_and_the_study_completes(cluster, db_
         assert trial["state"] == "complete" and trial["error"] == ""
         epochs = [m["epoch"] for m in store.trial_metrics(conn, trial["id"])]
         assert epochs == list(range(1, 9))
+
+
+def test_real_training_runs_on_the_cluster(cluster, db_path):
+    study_id = new_study(
+        db_path, name="dask real", space={"params": {}, "fixed": {"hidden_units": 8}},
+        sampler={"kind": "random"}, scheduler={"kind": "full_budget", "n_epochs": 3},
+        dataset={"kind": "moons", "n_samples": 200}, n_trials=2, workers=2,
+        executor_address=cluster.scheduler_address,
+    )
+    assert run_study(db_path, study_id, max_segment_epochs=2) == "complete"
+    conn = connect(db_path)
+    for trial in store.list_trials(conn, study_id):
+        epochs = [m["epoch"] for m in store.trial_metrics(conn, trial["id"])]
+        assert trial["state"] == "complete" and epochs == [1, 2, 3]
