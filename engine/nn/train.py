@@ -108,9 +108,9 @@ class Trainer:
         evals = {size: Workspace(arena, size) for size in {e - s for s, e in val_spans}}
         self.val_chunks = [(evals[e - s], X_val[s:e], val_targets[s:e]) for s, e in val_spans]
 
-    def run_epoch(self, rng: np.random.Generator, lr: float) -> tuple[float, float, str]:
-        """One epoch of steps: (mean training loss, training accuracy, problem), the problem
-        being "" or what went wrong and at which step."""
+    def run_epoch(self, rng: np.random.Generator, lr: float) -> tuple[float, float, str, int]:
+        """One epoch of steps: (mean training loss, training accuracy, problem, step), the
+        problem being "" or what went wrong at that step (1-based, within the epoch)."""
         np.copyto(self.perm, self.order)
         rng.shuffle(self.perm)
         np.take(self.targets, self.perm, axis=0, out=self.T_epoch, mode="clip")  # unbuffered
@@ -118,11 +118,11 @@ class Trainer:
         for k, (ws, rows, target, mark) in enumerate(self.batches, start=1):
             loss = ws.step(ws.gather(X, rows), target, mark, lr)
             if not math.isfinite(loss):
-                return 0.0, 0.0, f"loss became {loss} at epoch {{epoch}}, step {k}"
+                return 0.0, 0.0, f"loss became {loss}", k
             total += loss * len(rows)
         if not self.arena.all_finite():
-            return 0.0, 0.0, f"weights became non-finite at epoch {{epoch}}, step {k}"
-        return total / self.n, count_correct(self.marks) / self.n, ""
+            return 0.0, 0.0, "weights became non-finite", k  # in the last update
+        return total / self.n, count_correct(self.marks) / self.n, "", k
 
     def evaluate(self) -> tuple[float, float]:
         """Evaluation-mode (validation loss, validation accuracy)."""
@@ -204,14 +204,14 @@ def train_segment(
                 break
             t0 = time.perf_counter()
             lr = learning_rate_at(config, epoch)
-            train_loss, train_acc, problem = trainer.run_epoch(rng, lr)
+            train_loss, train_acc, problem, step = trainer.run_epoch(rng, lr)
+            where = f"epoch {epoch + 1}, step {step}"
             if not problem:
                 val_loss, val_acc = trainer.evaluate()
                 if not math.isfinite(val_loss):
-                    problem = f"validation loss became {val_loss} at epoch {{epoch}}"
+                    problem, where = f"validation loss became {val_loss}", f"epoch {epoch + 1}"
             if problem:
-                status = "diverged"
-                message = f"{problem.format(epoch=epoch + 1)} (learning rate {lr:g})"
+                status, message = "diverged", f"{problem} at {where} (learning rate {lr:g})"
                 break
             epoch += 1
             good = (arena.snapshot(None if good is None else good[0]), rng.bit_generator.state)

@@ -101,6 +101,15 @@ def test_non_finite_data_ends_the_segment_as_diverged(tiny_data):
     assert result.message == "loss became nan at epoch 1, step 1 (learning rate 0.001)"
 
 
+def test_a_non_finite_validation_loss_ends_the_segment(tiny_data):
+    X_val = tiny_data.X_val.copy()
+    X_val[0, 0] = np.nan
+    bad = dataclasses.replace(tiny_data, X_val=X_val)
+    result = train_segment(new_state(SPEC, 0), TrainConfig(), bad, 2)
+    assert result.status == "diverged" and result.metrics == []
+    assert result.message == "validation loss became nan at epoch 1 (learning rate 0.001)"
+
+
 def test_should_stop_is_polled_between_epochs(tiny_data):
     calls = []
 
@@ -163,6 +172,15 @@ def test_the_cached_trainer_never_serves_another_dataset(tiny_data):
     train.clear_cache()
     fresh = train_segment(new_state(SPEC, 0), config, other, 2)
     assert_states_equal(via_cache.state, fresh.state, same_timing=False)
+
+
+@pytest.mark.parametrize("batch_size", [1, 23])  # 70 = 3 * 23 + 1: a last batch of one row
+def test_batches_of_one_row_stay_finite(tiny_data, batch_size):
+    result = train_segment(new_state(SPEC, 0), TrainConfig(batch_size=batch_size, dropout=0.2),
+                           tiny_data, 2)
+    assert result.status == "ok"
+    assert int(result.state.opt_state["step"]) == 2 * math.ceil(70 / batch_size)
+    assert all(math.isfinite(v) for row in result.metrics for v in row.values())
 
 
 def test_batch_larger_than_the_data_and_float64(tiny_data):
