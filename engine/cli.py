@@ -82,19 +82,17 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
 
 # -- commands ------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.launch import ensure_study_runner
     from engine.runner import run_study
-    from engine.studies import new_study
+    from engine.studies import new_study, start_study
 
     study_id = args.study if args.study is not None else args.study_id
     if study_id is None:
         study_id = new_study(_db_path(args), **_study_options(args))
         print(f"created study {study_id}", flush=True)
     if args.detach:
-        conn = _connect(args)
-        pid = ensure_study_runner(conn, study_id, _db_path(args))
+        pid = start_study(_db_path(args), study_id)
         print(f"study {study_id}: runner pid {pid}" if pid else
-              f"study {study_id}: a runner is already alive")
+              f"study {study_id}: a runner is already alive, or nothing is left to run")
         return 0
     _log_to_stdout()
     status = run_study(_db_path(args), study_id)

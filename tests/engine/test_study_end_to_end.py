@@ -173,3 +173,18 @@ def test_cli_creates_and_runs_a_study(db_path):
     assert "created study 1" in result.stdout and "study 1: complete" in result.stdout
     study = store.get_study(connect(db_path), 1)
     assert study["name"] == "from the cli" and study["counts"]["complete"] == 2
+
+
+def test_cli_detach_starts_a_background_runner(db_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--trials", "1", "--epochs", "2", "--samples",
+         "200", "--workers", "1", "--detach", "--db", str(db_path)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "created study 1" in result.stdout and "runner pid" in result.stdout
+    conn = connect(db_path)
+    wait_for(lambda: store.get_study(conn, 1)["status"] == "complete")
