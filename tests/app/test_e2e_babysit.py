@@ -64,6 +64,19 @@ def set_learning_rate(page, steps_right: int) -> None:
     wait_settled(page)
 
 
+def picker(page) -> str:
+    """The rollback target shown in the picker."""
+    box = fresh(page, '[data-testid="stSelectbox"]').filter(has_text="Epoch to go back to").first
+    return box.locator('input[role="combobox"]').input_value()
+
+
+def click_point(page, epoch: int) -> None:
+    """Click the validation-loss point of ``epoch`` on branch 0 (the root, epoch 0, has no
+    loss and draws no point)."""
+    val_loss = page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").nth(1)
+    val_loss.locator("path.point").nth(epoch - 1).click(force=True)
+
+
 def shoot(page, name: str) -> None:
     """A screenshot of the top of the page (a click may have scrolled it)."""
     page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
@@ -92,6 +105,10 @@ def test_babysit_in_the_browser(streamlit_server, page):
     # Roll back to the best epoch (the picker's default) and go on with a lower rate.
     conn = connect(streamlit_server["db"])
     best = babysit.session_view(conn, 1)["best"]
+    click_point(page, 2)  # a click on the curve picks that epoch as the rollback target
+    wait_for(lambda: "epoch 2 · branch 0" in picker(page), what="epoch 2 picked on the chart")
+    click_point(page, best["epoch"])
+    wait_for(lambda: f"epoch {best['epoch']} · branch 0" in picker(page), what="the best epoch")
     click(page, "Roll back")
     wait_for(lambda: metric(page, "Branch") == "1", what="branch 1")
     assert int(metric(page, "Epoch")) == best["epoch"]
