@@ -200,14 +200,21 @@ def experiment_view(ids: list[int], was_busy: bool) -> None:
 st.title("Model inspector")
 st.caption("Inside a trained model: what batch norm does to each layer in training and "
            "evaluation mode, and what the softmax says for single samples.")
-model = None
+def choose_another(key: str) -> None:
+    if st.button("Choose another model", key=key):
+        reopen(**({"bn_exp": st.query_params["bn_exp"]} if "bn_exp" in st.query_params else {}))
+
+
+model, failed = None, True
 with friendly_errors("load the model"):
-    model = choose_model()
+    model, failed = choose_model(), False
+if failed:
+    choose_another("insp_reset")
 if model is not None:
     head = st.columns([3, 1])
     head[0].markdown(f"**{model.label}** · data: {display_name(model.dataset.spec)}")
-    if head[1].button("Choose another model", key="insp_close"):
-        reopen(**({"bn_exp": st.query_params["bn_exp"]} if "bn_exp" in st.query_params else {}))
+    with head[1]:
+        choose_another("insp_close")
     X, y, split = split_data(model)
     bn, soft, exp = st.tabs(["Batch norm", "Softmax", "Experiment: with and without BN"])
     with bn, friendly_errors("inspect batch norm"):

@@ -67,6 +67,9 @@ def test_trial_model_and_a_trial_without_checkpoint(open_page, conn):
     at = open_page("inspector", trial=without)
     no_exception(at)
     assert "has no checkpoint yet" in at.error[0].value
+    button(at, "Choose another model").click().run()  # a way out, back to the picker
+    no_exception(at)
+    assert not at.error and "trial" not in at.query_params
 
 
 def test_bn_experiment_runs_two_sessions_in_the_background(open_page, conn):

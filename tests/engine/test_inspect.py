@@ -150,3 +150,56 @@ def test_bad_inputs_name_the_problem(rng, data):
         batchnorm_report(spec, params, buffers, *data, batch_size=0)
     with pytest.raises(ValueError, match="y_pred must hold classes 0..2"):
         confusion_matrix(np.array([0, 1]), np.array([0, 3]), 3)
+
+
+# --- loading models to inspect, and the experiment's validation (a temporary database) ------
+
+
+@pytest.fixture
+def conn(db_path):
+    from engine.storage.db import connect
+
+    connection = connect(db_path)
+    yield connection
+    connection.close()
+
+
+def test_load_session_model_at_head_and_at_a_node(conn):
+    from engine import babysit
+    from engine.inspect import load_session_model
+
+    session_id = babysit.new_session(
+        conn, name="s", model={"hidden": [4]}, dataset={"kind": "moons", "n_samples": 60},
+        config={"batch_size": 16}, seed=0)
+    babysit.execute(conn, session_id, "run", {"epochs": 2})
+    head = load_session_model(conn, session_id)
+    assert head.state.epoch == 2 and head.batch_size == 16
+    assert head.dataset.X_val.shape[1] == head.state.spec.n_inputs == 2
+    root = babysit.session_view(conn, session_id)["rollback_targets"][0]["node_id"]
+    assert load_session_model(conn, session_id, root).state.epoch == 0
+    report = softmax_report(head.state.spec, head.state.params, head.state.buffers,
+                            head.dataset.X_val, head.dataset.y_val)
+    assert report.confusion.sum() == len(head.dataset.y_val)
+
+
+def test_a_trial_without_checkpoint_is_a_clear_lookup_error(conn):
+    from engine.inspect import load_trial_model
+    from engine.storage import studies
+    from tests.app.fakes import fake_study
+
+    study_id = fake_study(conn, n_trials=1, n_epochs=2, finished=0, status="running")
+    trial = studies.list_trials(conn, study_id)[0]
+    with pytest.raises(LookupError, match="has no checkpoint yet"):
+        load_trial_model(conn, trial["id"])
+
+
+def test_bn_experiment_refuses_bad_settings_before_creating_anything(conn):
+    from engine import babysit
+    from engine.inspect import start_bn_experiment
+
+    moons = {"kind": "moons", "n_samples": 60}
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        start_bn_experiment(conn, dataset=moons, epochs=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        start_bn_experiment(conn, dataset=moons, config={"learning_rate": -1.0})
+    assert babysit.list_sessions(conn) == []
