@@ -74,7 +74,7 @@ def knob_widgets(
     for name, label, used_by in betas:
         if optimizer is None or optimizer in used_by:
             values[name] = next(cells).number_input(
-                label, min_value=0.0, max_value=0.9999, value=float(config[name]), step=0.001,
+                label, min_value=0.0, max_value=0.9999, value=float(config[name]), step=0.0001,
                 format="%.4f")
     values["dropout"] = next(cells).number_input(
         "Dropout (drop probability)", min_value=0.0, max_value=0.95,

@@ -28,6 +28,7 @@ from engine.storage import studies as study_store
 
 MAX_SAMPLES = 6
 PAGE = "app_pages/inspector.py"
+EXPERIMENT_DATA = ("moons", "circles", "spirals", "blobs", "xor", "digits")
 
 
 def reopen(**params) -> None:
@@ -152,23 +153,24 @@ def softmax_tab(model: insp.Inspected, X: np.ndarray, y: np.ndarray, split: str)
 
 def experiment_form(model: insp.Inspected | None) -> None:
     spec = model.state.spec if model else None
-    dataset = model.dataset.spec.to_dict() if model else {"kind": "moons", "n_samples": 500,
-                                                          "noise": 0.2}
+    own = f"this model's data: {display_name(model.dataset.spec)}" if model else None
     with st.form("bn_experiment"):
-        st.caption(f"Data: {display_name(model.dataset.spec) if model else 'moons'}. The same "
-                   "network, initial seed and batches, with and without batch norm, trained by "
-                   "two babysitting sessions in the background.")
-        c = st.columns(4)
-        hidden = c[0].text_input("Hidden layers", value=", ".join(
+        st.caption("The same network, initial weights and batches, with and without batch "
+                   "norm, trained by two babysitting sessions in the background.")
+        c = st.columns(5)
+        data = c[0].selectbox("Data", ([own] if own else []) + list(EXPERIMENT_DATA))
+        hidden = c[1].text_input("Hidden layers", value=", ".join(
             map(str, spec.hidden if spec else (32, 32))))
-        optimizer = c[1].selectbox("Optimizer", ["sgd", "momentum", "adam"])
-        epochs = c[2].number_input("Epochs", min_value=1, max_value=200, value=15)
-        batch = c[3].number_input("Batch size", min_value=2, max_value=4096, value=32)
+        optimizer = c[2].selectbox("Optimizer", ["sgd", "momentum", "adam"])
+        epochs = c[3].number_input("Epochs", min_value=1, max_value=200, value=15)
+        batch = c[4].number_input("Batch size", min_value=2, max_value=4096, value=32)
         lr = st.select_slider("Learning rate (log scale): high on purpose", lr_options(),
                               value=1.0, format_func=lambda v: f"{v:g}")
         go = st.form_submit_button("Run the experiment", type="primary")
     if go:
         with friendly_errors("start the experiment"):
+            dataset = (model.dataset.spec.to_dict() if data == own
+                       else {"kind": data, "n_samples": 500, "noise": 0.2})
             ids = insp.start_bn_experiment(
                 get_conn(), dataset=dataset, hidden=parse_hidden(hidden),
                 activation=spec.activation if spec else "relu",
