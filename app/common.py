@@ -84,7 +84,11 @@ def _pool(path: str) -> ConnectionPool:
 
 
 def get_conn() -> sqlite3.Connection:
-    """This thread's connection to :func:`db_path` (WAL, busy timeout, migrated)."""
+    """This thread's connection to :func:`db_path` (WAL, busy timeout, migrated).
+
+    Call it where the connection is used: a fragment's timed reruns and download callbacks run
+    on other threads than the script run that drew the page, and a connection is per thread.
+    """
     return _pool(str(db_path())).get()
 
 

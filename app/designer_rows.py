@@ -116,7 +116,11 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
     """Draw one row (name, search toggle, bounds and scale, or a fixed value) and parse it."""
     knob = KNOBS[name]
     key = f"hp.{name}"
-    c_name, c_mode, c_low, c_high, c_scale = st.columns(COLUMNS, vertical_alignment="center")
+    if knob.kind == "choice":  # one wide cell for the options instead of low/high/scale
+        c_name, c_mode, c_low = st.columns([*COLUMNS[:2], sum(COLUMNS[2:])],
+                                           vertical_alignment="center")
+    else:
+        c_name, c_mode, c_low, c_high, c_scale = st.columns(COLUMNS, vertical_alignment="center")
     c_name.markdown(f"**{name}**", help=f"{name} must be {knob.domain()}")
     search = c_mode.toggle("search", value=searched_default, key=f"{key}.search",
                            label_visibility="collapsed", persist_state="session")

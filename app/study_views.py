@@ -53,6 +53,12 @@ def curves_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
                         best_number=None if best is None else best["number"],
                         top_numbers=_top_numbers(trials))
     st.plotly_chart(fig, key="curves.chart")
+    names = list(study["space"].get("params", {}))
+    if names and best is not None:
+        st.markdown("**Where the search looked**: each parameter on its own scale against the "
+                    "best validation accuracy (the best trial circled)")
+        st.plotly_chart(params_vs_score(trials, study["space"], columns=min(4, len(names))),
+                        key="curves.points")
 
 
 def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
@@ -242,7 +248,7 @@ def export_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
 
 
 VIEWS = {
-    "Curves": curves_view,
+    "Curves and points": curves_view,
     "Trials": trials_view,
     "Sampled points": points_view,
     "Parallel coordinates": parallel_view,

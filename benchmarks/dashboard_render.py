@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 REPEATS = 5
 VIEWS = [
-    "Curves",
+    "Curves and points",
     "Trials",
     "Sampled points",
     "Parallel coordinates",

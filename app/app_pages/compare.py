@@ -32,6 +32,7 @@ conn = get_conn()
 
 def launch_grid_vs_random() -> None:
     with friendly_errors("launch grid vs random"):
+        conn = get_conn()  # a callback may run on another thread than the last script run
         grid, random = grid_vs_random()
         ids = [studies.new_study(conn, **grid), studies.new_study(conn, **random)]
         for study_id in ids:
@@ -72,6 +73,7 @@ running = any(by_id[i]["status"] in ACTIVE_STATUSES for i in chosen)
 @st.fragment(run_every=2.0 if running else None)
 def comparison() -> None:
     with friendly_errors("compare the studies"):
+        conn = get_conn()  # a fragment rerun may run on another thread: its own connection
         entries = []
         for study_id in chosen:
             study = store.get_study(conn, study_id)

@@ -37,7 +37,7 @@ def start_demo() -> None:
 hero = st.container(border=True)
 left, right = hero.columns([3, 1], vertical_alignment="center")
 left.markdown("**See it work in a minute:** a random search over the learning rate, width, L2 "
-              "and Adam's β1 on handwritten digits, 20 trials of 25 epochs on 2 workers. "
+              "and Adam's β1 on handwritten digits, 20 trials of 40 epochs on 2 workers. "
               "The points land on log axes and the curves grow as you watch.")
 if right.button("▶ Run the demo study", type="primary", key="overview.demo", width="stretch"):
     start_demo()

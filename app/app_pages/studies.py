@@ -26,10 +26,10 @@ from engine.storage import studies as store
 
 FINISHED = ("complete", "pruned", "diverged", "failed")
 
-st.title("Studies")
 conn = get_conn()
 all_studies = store.list_studies(conn)
 if not all_studies:
+    st.title("Studies")
     st.info("No study yet. Start the demo from the overview, or design a search.")
     st.page_link(PAGES["overview"], label="Overview and demo", icon=":material/home:")
     st.page_link(PAGES["designer"], label="Search designer", icon=":material/tune:")
@@ -40,7 +40,8 @@ wanted = query_int("study")
 if wanted is not None and wanted not in by_id:
     st.warning(f"There is no study #{wanted}; showing the newest one.")
 study_id = wanted if wanted in by_id else all_studies[0]["id"]
-picked = st.selectbox(
+pick_column, buttons = st.columns([4, 1], vertical_alignment="bottom")
+picked = pick_column.selectbox(
     "Study", list(by_id), index=list(by_id).index(study_id),
     format_func=lambda i: f"#{i} · {by_id[i]['name']} · {status_badge(by_id[i]['status'])}")
 if picked != wanted:
@@ -63,9 +64,8 @@ def describe_study(s: dict) -> str:
             f"{spec_label(s['dataset'])} · {where} · seed {s['seed']}")
 
 
-head, buttons = st.columns([4, 1], vertical_alignment="center")
-head.markdown(f"### {study['name']} &nbsp; {status_badge(study['status'])}")
-head.caption(describe_study(study))
+st.markdown(f"### {study['name']} &nbsp; {status_badge(study['status'])}")
+st.caption(describe_study(study))
 with buttons:
     if active and st.button("Stop", key="study.stop", width="stretch",
                                 icon=":material/stop:"):
@@ -88,14 +88,16 @@ elif study["status"] == "failed" and study["message"]:
 @st.fragment(run_every=1.0 if active else None)
 def live() -> None:
     with friendly_errors("refresh the study"):
+        conn = get_conn()  # a fragment rerun may run on another thread: its own connection
         now = store.get_study(conn, study_id)
         trials = store.list_trials(conn, study_id)
         counts = now["counts"]
         done = sum(counts[k] for k in FINISHED)
         st.progress(done / max(1, now["n_trials"]),
                     text=f"{done} of {now['n_trials']} trials finished · {counts['running']} "
-                    f"running · {counts['waiting']} waiting · {now['epochs_done']:,} epochs "
-                    "trained")
+                    f"running · {counts['waiting']} waiting"
+                    + (f" · {counts['stopped']} stopped" if counts["stopped"] else "")
+                    + f" · {now['epochs_done']:,} epochs trained")
         end = now["finished_at"] or (time.time() if now["status"] in ACTIVE_STATUSES
                                      else now["updated_at"])
         m = st.columns(4)
@@ -110,7 +112,7 @@ def live() -> None:
             last_line = (failed[0]["error"].strip().splitlines() or ["no message"])[-1]
             st.warning(f"{len(failed)} trial(s) failed. Trial {failed[0]['number']}: "
                        f"{last_line[:300]} (details in Trials)", icon=":material/warning:")
-        view = st.segmented_control("View", list(VIEWS), default="Curves", required=True,
+        view = st.segmented_control("View", list(VIEWS), default=next(iter(VIEWS)), required=True,
                                     key="study.view", persist_state="session")
         VIEWS[view](conn, now, trials)
         if active and now["status"] not in ACTIVE_STATUSES:

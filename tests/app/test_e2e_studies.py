@@ -17,12 +17,13 @@ from tests.app.conftest import fresh, screenshot, wait_settled
 
 pytestmark = pytest.mark.browser
 
-# Finite y values over every Plotly chart on the page (Scattergl draws on a canvas, so the
-# figure data attached to the chart's div is what we count).
+# Finite y values over every Plotly chart on the page. Scattergl draws on a canvas, so we count
+# the figure data on the chart's div: ``_fullData`` holds the decoded arrays (``data`` keeps
+# NumPy arrays as base64 ``{dtype, bdata}`` objects).
 COUNT_POINTS = """() => {
   let total = 0;
   for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-    for (const trace of gd.data || []) {
+    for (const trace of gd._fullData || []) {
       for (const y of Array.from(trace.y || [])) {
         if (y !== null && Number.isFinite(Number(y))) total += 1;
       }
@@ -64,14 +65,14 @@ def test_launch_watch_refresh_stop(streamlit_server, page):
     wait_settled(page)
     screenshot(page, "e2e-2-data")
 
-    # Designer: 4 trials of 300 epochs on 2 workers.
+    # Designer: 4 trials of 3,000 epochs on 2 workers (stopped long before they finish).
     page.get_by_role("link", name="Search designer").first.click()
     fresh(page, 'input[aria-label="Study name"]').fill("e2e digits")
     fresh(page, 'input[aria-label="Study name"]').press("Enter")
     wait_settled(page)
     assert "digits" in fresh(page, '[data-testid="stMarkdown"]:has-text("Dataset:")').inner_text()
     set_number(page, "Trials", 4)
-    set_number(page, "Epochs per trial (max)", 300)
+    set_number(page, "Epochs per trial (max)", 3000)
     screenshot(page, "e2e-3-designer")
     fresh(page, 'button:has-text("Launch search")').click()
 

@@ -116,4 +116,4 @@ def test_launch_creates_the_study_and_opens_it(open_page, conn):
     assert study["name"] == "from the designer" and study["n_trials"] == 3
     assert study["scheduler"] == {"kind": "full_budget", "n_epochs": 2, "maximize": True}
     assert at.query_params["study"] == str(study["id"])
-    assert at.title[0].value == "Studies"
+    assert at.selectbox[0].label == "Study"  # the live study page

@@ -28,7 +28,7 @@ def test_studies_are_listed_with_their_state(open_page, conn):
     assert "✓ done" in text and "⚠ interrupted" in text
     assert at.button(key=f"overview.resume.{lost}")
     at.button(key=f"overview.open.{done}").click().run()
-    assert at.title[0].value == "Studies" and at.query_params["study"] == str(done)
+    assert at.selectbox[0].label == "Study" and at.query_params["study"] == str(done)
 
 
 def test_demo_button_starts_a_study_and_opens_it(open_page, conn):

@@ -12,7 +12,8 @@ from engine.storage import studies as store
 from tests.app.conftest import no_exception
 from tests.app.fakes import fake_study
 
-VIEWS = ["Curves", "Trials", "Sampled points", "Parallel coordinates", "Best so far",
+VIEWS = ["Curves and points", "Trials", "Sampled points", "Parallel coordinates",
+         "Best so far",
          "Zoom in", "Export"]
 
 
