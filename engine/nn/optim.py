@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from scipy.linalg import blas
 
 from engine.nn.config import TrainConfig
 
@@ -40,16 +41,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
 }
 
 
-_BLAS_AXPY: dict = {}
-
-
-def load_blas() -> None:
-    """Import SciPy's BLAS wrappers (on first use: importing scipy.linalg takes a while, and
-    the app imports this package without training)."""
-    if not _BLAS_AXPY:
-        from scipy.linalg import blas
-
-        _BLAS_AXPY.update({np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy})
+# SciPy's BLAS is imported with this module, not on first use: a thread limit set before the
+# first step (threadpoolctl) only reaches the BLAS libraries loaded by then.
+_BLAS_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
 
 
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
@@ -58,8 +52,6 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
     One pass of BLAS ``axpy`` for contiguous float arrays (instead of two NumPy passes), which
     matters when a rule runs over every parameter at once.
     """
-    if not _BLAS_AXPY:
-        load_blas()
     f = _BLAS_AXPY.get(y.dtype)
     if f is not None and x.dtype == y.dtype and x.flags.c_contiguous and y.flags.c_contiguous:
         if y.ndim != 1:

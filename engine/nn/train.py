@@ -37,7 +37,7 @@ from engine.nn.arena import Arena, Snapshot
 from engine.nn.config import TrainConfig, as_int
 from engine.nn.fast import Workspace, count_correct, make_targets
 from engine.nn.model import ModelSpec
-from engine.nn.optim import learning_rate_at, load_blas
+from engine.nn.optim import learning_rate_at
 from engine.nn.state import TrainState, copy_state
 
 EVAL_ROWS = 1024  # validation is evaluated in chunks of at most this many rows
@@ -147,7 +147,6 @@ def one_blas_thread() -> Any:
     if _blas_controller is None:
         from threadpoolctl import ThreadpoolController
 
-        load_blas()  # SciPy's BLAS (axpy) too, so that the limit covers it
         _blas_controller = ThreadpoolController()
     return _blas_controller.limit(limits=1, user_api="blas")
 
