@@ -16,9 +16,9 @@ Steps run with BLAS limited to one thread: parallelism comes from trials side by
 second BLAS thread gave at most 1.3-1.5x here, and small products collapsed when the other
 core was busy).
 
-The last ``Trainer`` is kept per thread and reused when the next segment has the same model,
+The last few ``Trainer``s are kept per thread and reused when a segment has the same model,
 optimizer, batch size and dataset object (a runner or a babysitting session runs many short
-segments in a row): then a segment allocates little more than the state it returns. Dataset
+segments): then a segment allocates little more than the state it returns. Dataset
 arrays must not be modified in place while in use (``engine.data`` makes them read-only).
 """
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from engine.nn.optim import learning_rate_at
 from engine.nn.state import TrainState, copy_state
 
 EVAL_ROWS = 1024  # validation is evaluated in chunks of at most this many rows
+CACHED_TRAINERS = 3  # per thread: segments of a few trials interleave on a worker
 
 
 @dataclass
@@ -152,16 +154,24 @@ def one_blas_thread() -> Any:
 
 
 def clear_cache() -> None:
-    """Drop this thread's cached Trainer (and the memory it holds)."""
-    _cache.trainer = None
+    """Drop this thread's cached Trainers (and the memory they hold)."""
+    _cache.trainers = OrderedDict()
 
 
 def _trainer(spec: ModelSpec, config: TrainConfig, data: Any) -> Trainer:
+    """This thread's Trainer for the key, reused if cached (the last CACHED_TRAINERS kept)."""
+    if not hasattr(_cache, "trainers"):
+        clear_cache()
+    trainers: OrderedDict = _cache.trainers
     key = (spec, config.optimizer, config.batch_size, id(data))
-    trainer = getattr(_cache, "trainer", None)
-    if trainer is None or trainer.key != key or trainer.data is not data:
-        _cache.trainer = None  # let the old buffers go before allocating new ones
-        trainer = _cache.trainer = Trainer(spec, config.optimizer, config.batch_size, data)
+    trainer = trainers.get(key)
+    if trainer is not None and trainer.data is data:
+        trainers.move_to_end(key)
+        return trainer
+    trainers.pop(key, None)
+    while len(trainers) >= CACHED_TRAINERS:  # let old buffers go before allocating new ones
+        trainers.popitem(last=False)
+    trainer = trainers[key] = Trainer(spec, config.optimizer, config.batch_size, data)
     return trainer
 
 

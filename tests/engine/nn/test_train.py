@@ -183,6 +183,23 @@ def test_batches_of_one_row_stay_finite(tiny_data, batch_size):
     assert all(math.isfinite(v) for row in result.metrics for v in row.values())
 
 
+def test_trainers_are_reused_for_interleaved_segments(tiny_data):
+    def trainer_ids():
+        return [id(t) for t in train._cache.trainers.values()]
+
+    a, b = TrainConfig(batch_size=16), TrainConfig(batch_size=32, learning_rate=0.01)
+    state = new_state(SPEC, 0)
+    train_segment(state, a, tiny_data, 1)
+    train_segment(state, b, tiny_data, 1)
+    first = trainer_ids()
+    train_segment(state, a, tiny_data, 1)  # a changed learning rate alone reuses a trainer
+    train_segment(state, TrainConfig(batch_size=32), tiny_data, 1)
+    assert sorted(trainer_ids()) == sorted(first) and len(first) == 2
+    for size in (8, 9, 10):
+        train_segment(state, TrainConfig(batch_size=size), tiny_data, 1)
+    assert len(trainer_ids()) == train.CACHED_TRAINERS and not set(first) & set(trainer_ids())
+
+
 def test_batch_larger_than_the_data_and_float64(tiny_data):
     spec = ModelSpec(5, (6,), 3, dtype="float64")
     result = train_segment(new_state(spec, 0), TrainConfig(batch_size=1000), tiny_data, 3)
