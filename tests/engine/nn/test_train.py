@@ -184,20 +184,23 @@ def test_batches_of_one_row_stay_finite(tiny_data, batch_size):
 
 
 def test_trainers_are_reused_for_interleaved_segments(tiny_data):
-    def trainer_ids():
-        return [id(t) for t in train._cache.trainers.values()]
+    def cached():
+        return list(train._cache.trainers.values())
 
     a, b = TrainConfig(batch_size=16), TrainConfig(batch_size=32, learning_rate=0.01)
     state = new_state(SPEC, 0)
     train_segment(state, a, tiny_data, 1)
     train_segment(state, b, tiny_data, 1)
-    first = trainer_ids()
-    train_segment(state, a, tiny_data, 1)  # a changed learning rate alone reuses a trainer
-    train_segment(state, TrainConfig(batch_size=32), tiny_data, 1)
-    assert sorted(trainer_ids()) == sorted(first) and len(first) == 2
+    first = cached()  # (the references keep the objects, and so their ids, alive)
+    train_segment(state, a, tiny_data, 1)
+    train_segment(state, TrainConfig(batch_size=32), tiny_data, 1)  # only lr differs from b
+    assert len(first) == 2 and {id(t) for t in cached()} == {id(t) for t in first}
     for size in (8, 9, 10):
         train_segment(state, TrainConfig(batch_size=size), tiny_data, 1)
-    assert len(trainer_ids()) == train.CACHED_TRAINERS and not set(first) & set(trainer_ids())
+    now = cached()
+    assert len(now) == train.CACHED_TRAINERS
+    assert [t.key[2] for t in now] == [8, 9, 10]
+    assert not {id(t) for t in first} & {id(t) for t in now}
 
 
 def test_batch_larger_than_the_data_and_float64(tiny_data):
