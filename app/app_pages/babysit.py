@@ -24,17 +24,15 @@ PAGE = "app_pages/babysit.py"
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _dataset(path: str, dataset_json: str):
-    """A session's dataset, built once per spec (datasets are read-only)."""
-    from engine.babysit.commands import build_session_dataset
-
-    return build_session_dataset(get_conn(), json.loads(dataset_json))
+def _dataset(path: str, session_id: int):
+    """A session's dataset, built once (a session's data never changes; arrays read-only)."""
+    return babysit.session_dataset(get_conn(), session_id)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _boundary(path: str, session_id: int, node_id: int, dataset_json: str):
+def _boundary(path: str, session_id: int, node_id: int):
     """Grid and class probabilities of the model at one node (cached: a node never changes)."""
-    data = _dataset(path, dataset_json)
+    data = _dataset(path, session_id)
     state = babysit.load_state_at(get_conn(), node_id)
     xx, yy, grid = grid_for_boundary(data, resolution=BOUNDARY_RESOLUTION)
     proba = predict_proba(state.spec, state.params, state.buffers, grid)
@@ -206,13 +204,12 @@ def live_charts(session_id: int) -> None:
 
 def boundary(session_id: int, view: dict) -> None:
     """The decision boundary of the model at the head, for 2-D datasets."""
-    dataset_json = json.dumps(view["dataset"], sort_keys=True)
-    data = _dataset(str(db_path()), dataset_json)
+    data = _dataset(str(db_path()), session_id)
     if data.X_train.shape[1] != 2:
         st.caption(f"No decision boundary: this dataset has {data.X_train.shape[1]} features "
                    "(boundaries are drawn for 2-D datasets).")
         return
-    xx, yy, proba = _boundary(str(db_path()), session_id, view["head_node_id"], dataset_json)
+    xx, yy, proba = _boundary(str(db_path()), session_id, view["head_node_id"])
     st.markdown(f"**Decision boundary at epoch {view['head_epoch']}** (training points)")
     st.plotly_chart(
         boundary_figure(xx, yy, proba, original_coordinates(data, data.X_train), data.y_train,

@@ -10,6 +10,7 @@ from tests.app.conftest import no_exception
 from tests.app.panda_helpers import (
     MOONS,
     button,
+    chart_specs,
     curves_spec,
     metric,
     poll,
@@ -45,6 +46,9 @@ def test_start_from_scratch_and_run_an_epoch(open_page, conn):
     val = next(t for t in spec["data"] if t["name"].startswith("branch 0 val loss"))
     assert val["x"] == [0, 1] and val["y"][1] > 0
     assert babysit.session_view(conn, 1)["head_epoch"] == 1  # the runner wrote it
+    boundary = next(s for s in chart_specs(at) if s["data"][0].get("type") == "contour")
+    assert "Decision boundary at epoch 1" in " ".join(m.value for m in at.markdown)
+    assert len(boundary["data"]) == 4  # probability contour, 0.5 line, one scatter per class
 
 
 def test_rollback_creates_a_branch_in_the_curves(open_page, conn):
