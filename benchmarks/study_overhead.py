@@ -17,6 +17,7 @@ The final weights are compared too: the study's segments must give bitwise the s
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -72,6 +73,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer epochs, one repeat")
     parser.add_argument("--epochs", type=int, default=150, help="epochs of the trial")
     args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f} (other "
+          "processes competing for the cores distort these figures)", flush=True)
     n_epochs, repeats = (5, 1) if args.quick else (args.epochs, 2)
     times_direct, times_study = [], []
     with tempfile.TemporaryDirectory() as tmp:
