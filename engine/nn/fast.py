@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from engine.nn.arena import Arena
+from engine.nn.blas import RowAdder, axpy
 from engine.nn.config import TrainConfig
 from engine.nn.fast_layer import HiddenLayer
-from engine.nn.optim import RULES, axpy
+from engine.nn.optim import RULES
 
 matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
 exp, log, greater = np.exp, np.log, np.greater
@@ -77,6 +78,7 @@ class Workspace:
         self.ones_col = np.ones((c, 1), dt)
         self.inv_n = 1.0 / n
         self.s, self.ds, self.e = (np.empty((n, c), dt) for _ in range(3))  # scores, ...
+        self.s_rows = RowAdder(self.s)
         self.col, self.col2, self.col3 = (np.empty((n, 1), dt) for _ in range(3))
         self.mark = np.empty((n, 1), dt)  # for evaluate
         self.flag, self.flag2 = np.empty((n, 1), bool), np.empty((n, 1), bool)
@@ -119,7 +121,7 @@ class Workspace:
         for layer in self.hidden:
             inp = layer.forward(inp, training)
         matmul(inp, self.W, self.s)
-        add(self.s, self.b, self.s)
+        self.s_rows.add(self.b)
 
     def _loss(self, target: np.ndarray, mark: np.ndarray, want_grad: bool) -> float:
         """Sum over the batch of the loss of self.s; dscores (of the mean loss) into self.ds;

@@ -3,7 +3,8 @@
 
 The numerics are those of the reference pairs in ``layers``, rearranged to save passes:
 
-- column sums and means are products with a row of ones (faster than ``add.reduce``);
+- column sums and means are products with a row of ones (faster than ``add.reduce``), and a
+  vector is added to every row by a BLAS rank-one update (``blas.RowAdder``);
 - batch norm centres the affine output in place (``xc``) and scales it by k = gamma inv_std,
   so x_hat = xc inv_std is never stored; the backward folds inv_std into per-feature factors:
   dh = k (dy - mean(dy)) - xc inv_std k mean(dy x_hat);
@@ -18,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.nn.arena import Arena
+from engine.nn.blas import RowAdder
 from engine.nn.layers import BN_EPS, LEAKY_SLOPE
 
 matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
@@ -46,7 +48,8 @@ class HiddenLayer:
             self.gamma, self.beta = arena.params[f"gamma{i}"], arena.params[f"beta{i}"]
             self.dgamma = arena.grads[f"gamma{i}"].reshape(row)
             self.dbeta = arena.grads[f"beta{i}"].reshape(row)
-            self.mu = arena.stats[f"running_mean{i}"].reshape(row)  # batch mean
+            self.mu_1d = arena.stats[f"running_mean{i}"]  # batch mean
+            self.mu = self.mu_1d.reshape(row)
             self.var = arena.stats[f"running_var{i}"].reshape(row)  # batch variance
             self.running_mean = arena.buffers[f"running_mean{i}"]
             self.running_var = arena.buffers[f"running_var{i}"]
@@ -71,6 +74,10 @@ class HiddenLayer:
             self.u = np.empty(shape, dt)  # dropout's uniform draws
             self.drop = np.empty(shape, dt)  # dropout's scaled mask
             self.dropped = np.empty(shape, dt)  # the output after dropout
+            self.h_rows, self.y_rows = RowAdder(self.h), RowAdder(self.y)
+            self.dh_rows = RowAdder(self.dh)
+            if self.bn:
+                self.c1_1d = self.c1.reshape(-1)
 
     def set_dropout(self, p_drop: float, rng: np.random.Generator | None) -> None:
         """Drop units with probability ``p_drop`` (drawn from ``rng``) in training mode."""
@@ -82,21 +89,26 @@ class HiddenLayer:
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """x (N, d_in) -> the layer's output (N, d_out): ``self.out`` in training mode."""
         h, y = self.h, self.y
-        matmul(x, self.W, h)
         if not self.bn:
-            add(h, self.b, y)
+            matmul(x, self.W, y)
+            if training:
+                self.y_rows.add(self.b)
+            else:
+                add(y, self.b, y)
         elif training:
+            matmul(x, self.W, h)
             mu, var, inv_std, k, tmp = self.mu, self.var, self.inv_std, self.k, self.tmp
             matmul(self.mean_row, h, mu)
-            subtract(h, mu, h)  # xc
+            self.h_rows.subtract(self.mu_1d)  # xc
             multiply(h, h, tmp)
             matmul(self.mean_row, tmp, var)  # biased variance
             add(var, BN_EPS, inv_std)
             np.power(inv_std, -0.5, inv_std)
             multiply(inv_std, self.gamma, k)
             multiply(h, k, y)  # gamma x_hat
-            add(y, self.beta, y)
+            self.y_rows.add(self.beta)
         else:  # y = h k + shift, k = gamma / sqrt(rv + eps), shift = beta - running_mean k
+            matmul(x, self.W, h)
             k, shift = self.k, self.k_n
             add(self.running_var, BN_EPS, k)
             np.power(k, -0.5, k)
@@ -168,7 +180,7 @@ class HiddenLayer:
             multiply(xc, c2, tmp)
             multiply(dy, k, dy)
             subtract(dy, tmp, dy)
-            subtract(dy, c1, dy)
+            self.dh_rows.subtract(self.c1_1d)
         else:
             matmul(self.ones_row, dy, self.db)
         matmul(x_T, dy, self.dW)

@@ -25,8 +25,8 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.linalg import blas
 
+from engine.nn.blas import axpy
 from engine.nn.config import TrainConfig
 
 UpdateRule = Callable[
@@ -39,27 +39,6 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "rmsprop": ("cache",),
     "adam": ("m", "v"),
 }
-
-
-# SciPy's BLAS is imported with this module, not on first use: a thread limit set before the
-# first step (threadpoolctl) only reaches the BLAS libraries loaded by then.
-_BLAS_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
-
-
-def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
-    """y += a * x in place; x may be overwritten.
-
-    One pass of BLAS ``axpy`` for contiguous float arrays (instead of two NumPy passes), which
-    matters when a rule runs over every parameter at once.
-    """
-    f = _BLAS_AXPY.get(y.dtype)
-    if f is not None and x.dtype == y.dtype and x.flags.c_contiguous and y.flags.c_contiguous:
-        if y.ndim != 1:
-            x, y = x.reshape(-1), y.reshape(-1)  # views; f2py would copy a 2-D array
-        f(x, y, a=a)
-    else:
-        np.multiply(x, a, out=x)
-        np.add(y, x, out=y)
 
 
 def sgd(w, dw, slots, lr, step, config, scratch) -> None:

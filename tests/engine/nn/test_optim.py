@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.nn import TrainConfig, learning_rate_at
-from engine.nn.optim import RULES, SLOTS, axpy
+from engine.nn.optim import RULES, SLOTS
 
 CFG = TrainConfig(momentum=0.8, beta1=0.85, beta2=0.99, epsilon=1e-6)
 
@@ -51,15 +51,6 @@ def test_adam_first_step_moves_each_weight_by_about_lr(rng):
     RULES["adam"](w, rng.standard_normal(50).astype(np.float32), slots, 1e-2, 1, TrainConfig(),
                   np.empty(50, np.float32))
     np.testing.assert_allclose(np.abs(w - before), 1e-2, rtol=1e-4)  # bias correction
-
-
-def test_axpy_in_place_for_every_layout(rng):
-    for y in (rng.standard_normal(6).astype(np.float32), rng.standard_normal((2, 3)),
-              rng.standard_normal((3, 4))[:, ::2]):  # contiguous 1-D, 2-D, and a strided view
-        x = rng.standard_normal(y.shape).astype(y.dtype)
-        expected = y + 0.5 * x
-        axpy(0.5, x.copy(), y)
-        np.testing.assert_allclose(y, expected, rtol=1e-6)
 
 
 def test_learning_rate_decay_schedules():
