@@ -46,7 +46,8 @@ from typing import Protocol
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # the engine, and _common beside this file
 
 from _common import GemmBound, blas_report, median, spread, timed  # noqa: E402
 from _step_profile import print_profile  # noqa: E402
