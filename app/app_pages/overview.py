@@ -66,7 +66,8 @@ with friendly_errors("list the studies"):
         c[2].markdown("best val acc " + ("–" if best is None else f"**{best:.3f}**"))
         if c[3].button("Open", key=f"overview.open.{study['id']}"):
             open_study(study["id"])
-        if study["status"] in ("interrupted", "stopped") and c[4].button(
+        stalled = study["status"] == "queued" and not study["runner_alive"]
+        if (study["status"] in ("interrupted", "stopped") or stalled) and c[4].button(
                 "Resume", key=f"overview.resume.{study['id']}", type="primary"):
             with friendly_errors(f"resume study #{study['id']}"):
                 studies.resume_study(conn, study["id"])

@@ -48,7 +48,10 @@ if picked != wanted:
     set_query(study=picked)
 study_id = picked
 study = store.get_study(conn, study_id)
-active = study["status"] in ACTIVE_STATUSES
+# A queued study whose runner never started (or died before its first write) is not active:
+# it gets a Start button instead of a timer that would poll forever.
+stalled = study["status"] == "queued" and not study["runner_alive"]
+active = study["status"] in ACTIVE_STATUSES and not stalled
 
 
 def describe_study(s: dict) -> str:
@@ -72,8 +75,9 @@ with buttons:
         with friendly_errors("stop the study"):
             studies.stop_study(conn, study_id)
             st.rerun()
-    if study["status"] in ("stopped", "interrupted", "failed") and st.button(
-            "▶ Resume", key="study.resume", type="primary", width="stretch"):
+    if (study["status"] in ("stopped", "interrupted", "failed") or stalled) and st.button(
+            "▶ Start" if stalled else "▶ Resume", key="study.resume", type="primary",
+            width="stretch"):
         with friendly_errors("resume the study"):
             studies.resume_study(conn, study_id)
             st.rerun()
@@ -115,7 +119,7 @@ def live() -> None:
         view = st.segmented_control("View", list(VIEWS), default=next(iter(VIEWS)), required=True,
                                     key="study.view", persist_state="session")
         VIEWS[view](conn, now, trials)
-        if active and now["status"] not in ACTIVE_STATUSES:
+        if active and (now["status"] not in ACTIVE_STATUSES or not now["runner_alive"]):
             st.rerun(scope="app")  # finished: redraw once, without the timer
 
 

@@ -174,3 +174,11 @@ def test_zoom_launches_a_child_in_the_box(open_page, conn, mode):
         assert child["sampler"]["top_k"] == 3
         assert {p["score"] for p in child["sampler"]["parent_trials"]} == {
             t["best_val_acc"] for t in picked}
+
+
+def test_a_queued_study_without_runner_can_be_started(open_page, conn):
+    study_id = fake_study(conn, 4, 2, finished=0, status="queued")
+    at = open_page("studies", study=study_id)
+    no_exception(at)
+    assert at.button(key="study.resume").label == "▶ Start"
+    assert not [b for b in at.button if b.key == "study.stop"]
