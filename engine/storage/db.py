@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.storage.schema import migrate
+from engine.storage.schema import SCHEMA_VERSION, migrate, schema_version
 
 ENV_VAR = "PANDA_CAVIAR_DB"
 DEFAULT_PATH = Path("data") / "panda_caviar.db"
@@ -42,8 +42,9 @@ def connect(path: str | os.PathLike | None = None) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    with transaction(conn):
-        migrate(conn)
+    if schema_version(conn) != SCHEMA_VERSION:  # a read: no write lock while a runner is busy
+        with transaction(conn):
+            migrate(conn)
     return conn
 
 
