@@ -77,7 +77,7 @@ def run_segment(task: dict) -> dict:
                 f"{spec.to_dict()}"
             )
     result = train_segment(state, config, data, task["n_epochs"])
-    blob = state_to_bytes(result.state)
+    blob = state_to_bytes(result.state, history=False)
     return {
         "checkpoint": blob,
         "sha256": sha256_hex(blob),

@@ -205,7 +205,7 @@ def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | 
     with transaction(conn):
         if ok:
             checkpoint_id = blobs.save_checkpoint(
-                conn, state_to_bytes(result.state), epoch=result.state.epoch
+                conn, state_to_bytes(result.state, history=False), epoch=result.state.epoch
             )
             node_id = store.insert_node(
                 conn, session_id=session_id, parent_id=session["head_node_id"],
@@ -235,6 +235,7 @@ def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | 
             _finish(conn, session, "idle", "finished")
         outcome["status"] = store.get_session(conn, session_id)["status"]
     if ok:  # the in-memory state is the committed head's (unless the babysitter moved it)
+        result.state.history.clear()  # the nodes table keeps the metrics; don't grow in memory
         live.state, live.node_id = result.state, outcome["node_id"]
     return outcome
 

@@ -70,7 +70,9 @@ def _insert(
                 conn, session_id=session_id, parent_id=parent_id, branch=0, epoch=epoch,
                 checkpoint_id=None, config=config.to_dict(), metrics=by_epoch.get(epoch),
             )
-        checkpoint_id = blobs.save_checkpoint(conn, state_to_bytes(state), epoch=state.epoch)
+        checkpoint_id = blobs.save_checkpoint(
+            conn, state_to_bytes(state, history=False), epoch=state.epoch
+        )
         head = store.insert_node(
             conn, session_id=session_id, parent_id=parent_id, branch=0, epoch=state.epoch,
             checkpoint_id=checkpoint_id, config=config.to_dict(),

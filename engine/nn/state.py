@@ -65,14 +65,19 @@ def sha256_hex(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def state_to_bytes(state: TrainState) -> bytes:
-    """Serialise to ``.npz`` bytes (deterministic for a given state)."""
+def state_to_bytes(state: TrainState, *, history: bool = True) -> bytes:
+    """Serialise to ``.npz`` bytes (deterministic for a given state).
+
+    ``history=False`` leaves the per-epoch metrics out (they come back as ``[]``): storage keeps
+    those in its own tables, and a checkpoint per epoch that carried them would grow with the
+    epoch count. Resuming needs only the weights, buffers, optimizer and RNG state.
+    """
     meta = {
         "format": FORMAT,
         "spec": state.spec.to_dict(),
         "epoch": int(state.epoch),
         "rng_state": state.rng_state,
-        "history": state.history,
+        "history": state.history if history else [],
     }
     entries = [("meta.json", np.frombuffer(json.dumps(meta).encode(), np.uint8))]
     for prefix, arrays in (("params", state.params), ("buffers", state.buffers),

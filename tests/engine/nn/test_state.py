@@ -95,3 +95,15 @@ def test_corrupt_checkpoints_are_refused_with_a_reason():
     objects = {"params/W1.npy": np.array([None] * 12, dtype=object).reshape(3, 4)}
     with pytest.raises(ValueError):  # object arrays need pickle, which is refused
         state_from_bytes(_rewrite(blob, replace=objects))
+
+
+
+def test_checkpoint_without_history_is_smaller_and_resumes_the_same(tiny_data):
+    state = train_segment(new_state(ModelSpec(5, (6,), 3), 0), TrainConfig(), tiny_data, 3).state
+    full, lean = state_to_bytes(state), state_to_bytes(state, history=False)
+    back = state_from_bytes(lean)
+    assert back.history == [] and len(state.history) == 3 and len(lean) < len(full)
+    assert_states_equal(state_from_bytes(full), state)
+    for name, value in state.params.items():
+        assert np.array_equal(back.params[name], value)
+    assert back.rng_state == state.rng_state and back.epoch == state.epoch
