@@ -1,7 +1,7 @@
 """Overview: every study and babysitting session with its state, and a one-click demo.
 
 A first-time user lands here with an empty database: one button starts a real search (random
-search on the handwritten digits, 20 trials, 2 workers) and opens its live page.
+search on the handwritten digits on 2 workers) and opens its live page.
 """
 
 import streamlit as st
@@ -14,7 +14,7 @@ from app.common import (
     open_study,
     status_badge,
 )
-from app.presets import demo_study
+from app.presets import DEMO_EPOCHS, DEMO_TRIALS, demo_study
 from engine import studies
 from engine.storage import studies as store
 
@@ -37,7 +37,8 @@ def start_demo() -> None:
 hero = st.container(border=True)
 left, right = hero.columns([3, 1], vertical_alignment="center")
 left.markdown("**See it work in a minute:** a random search over the learning rate, width, L2 "
-              "and Adam's β1 on handwritten digits, 20 trials of 40 epochs on 2 workers. "
+              f"and Adam's β1 on handwritten digits, {DEMO_TRIALS} trials of {DEMO_EPOCHS} "
+              "epochs on 2 workers. "
               "The points land on log axes and the curves grow as you watch.")
 if right.button("▶ Run the demo study", type="primary", key="overview.demo", width="stretch"):
     start_demo()
