@@ -9,18 +9,16 @@ once in SQLite, addressed by its sha256.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 
 import streamlit as st
 
 from engine.data import (
-    CSVError,
     Dataset,
     DatasetSpec,
     build_dataset,
+    csv_columns,
     csv_sha256,
     decode_csv_bytes,
     describe,
@@ -59,19 +57,7 @@ def read_upload(data: bytes) -> tuple[str, list[str]]:
     Raises CSVError with a message for a person: not UTF-8, empty, or a header without columns.
     """
     text = decode_csv_bytes(data)
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise CSVError("the file is empty: it needs a header row and at least one data row")
-    header = lines[0]
-    delimiter = max((",", ";", "\t"), key=header.count)
-    columns = [c.strip() for c in next(csv.reader(io.StringIO(header), delimiter=delimiter))]
-    columns = [c for c in columns if c]
-    if len(columns) < 2:
-        raise CSVError(
-            "row 1 (the header) must name at least two columns (features and a label), "
-            f"got {columns!r}"
-        )
-    return text, columns
+    return text, csv_columns(text)
 
 
 def guess_label_column(columns: list[str]) -> str:

@@ -6,7 +6,13 @@ standardised with the training part's statistics. Kinds: the 2-D toy sets (`TOY_
 handwritten digits, a large synthetic set, and uploaded CSV files (`parse_csv`, `CSVError`).
 """
 
-from engine.data.csv_parse import CSVError, csv_sha256, decode_csv_bytes, parse_csv
+from engine.data.csv_parse import (
+    CSVError,
+    csv_columns,
+    csv_sha256,
+    decode_csv_bytes,
+    parse_csv,
+)
 from engine.data.dataset import Dataset, build_dataset
 from engine.data.spec import BUILTIN_KINDS, KINDS, TOY_KINDS, DatasetSpec
 from engine.data.views import (
@@ -25,6 +31,7 @@ __all__ = [
     "Dataset",
     "DatasetSpec",
     "build_dataset",
+    "csv_columns",
     "csv_sha256",
     "decode_csv_bytes",
     "describe",

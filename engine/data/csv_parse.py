@@ -201,6 +201,23 @@ def _parse_labels(
     return y, names
 
 
+def csv_columns(text: str | bytes) -> list[str]:
+    """The header's column names, read as ``parse_csv`` reads them (so a page can offer them).
+
+    Raises CSVError for text that is not UTF-8, an empty file, or a header that is not valid
+    (a nameless or repeated column, a single column).
+    """
+    if isinstance(text, bytes):
+        text = decode_csv_bytes(text)
+    text = text.removeprefix("\ufeff")
+    _check_text(text)
+    first_line = next(line for line in text.splitlines() if line.strip())
+    delimiter = _guess_delimiter(first_line)
+    header_row, header = _read_rows(first_line, delimiter)[0]
+    _check_header(header, header_row, delimiter)
+    return header
+
+
 def parse_csv(
     text: str | bytes, label_column: str
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:

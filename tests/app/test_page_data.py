@@ -50,7 +50,7 @@ def test_read_upload_lists_columns_and_guesses_the_label():
 @pytest.mark.parametrize("data, message", [
     (b"", "empty"),
     (b"\n\n", "empty"),
-    (b"only_one_column\n1\n", "at least two columns"),
+    (b"only_one_column\n1\n", "only one column"),
     ("x,y\n1,caf\xe9\n".encode("latin-1"), "not UTF-8"),
 ])
 def test_read_upload_rejects_unusable_files(data, message):

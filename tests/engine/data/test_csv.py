@@ -178,3 +178,14 @@ def test_written_tables_parse_back_exactly(data, labels):
     assert features == ("f1", "f2", "f3")
     assert classes == tuple(sorted(set(labels)))
     assert [classes[k] for k in y] == labels
+
+
+def test_csv_columns_reads_the_header_as_parse_csv_does():
+    from engine.data import csv_columns
+
+    assert csv_columns("a;b;label\n1,5;2;x\n") == ["a", "b", "label"]
+    assert csv_columns(b"\xef\xbb\xbfx,y\n1,2\n") == ["x", "y"]
+    with pytest.raises(CSVError, match="appears twice"):
+        csv_columns("a,a,label\n1,2,3\n")
+    with pytest.raises(CSVError, match="only one column"):
+        csv_columns("just_one\n1\n")
