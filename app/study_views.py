@@ -23,7 +23,6 @@ from app.charts.search import (
 )
 from app.common import PAGES, db_path, friendly_errors, open_study
 from engine import studies
-from engine.search import CoarseToFineSampler, Space
 from engine.storage import studies as store
 
 TOP_LINES = 5
@@ -155,13 +154,6 @@ def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
     right.plotly_chart(best_so_far_figure(trials, x="epochs"), key="best.epochs")
 
 
-def _zoom_box(study: dict, chosen: list[dict], shrink: float) -> tuple[dict, dict]:
-    """(sampler dict, box dict) of a coarse-to-fine sampler around ``chosen`` trials."""
-    parent_trials = [{"params": t["params"], "score": t["best_val_acc"]} for t in chosen]
-    sampler = CoarseToFineSampler(parent_trials, top_k=len(chosen), shrink=shrink)
-    return sampler.to_dict(), sampler.box(Space.from_dict(study["space"])).to_dict()
-
-
 def selected_numbers(event) -> list[int]:
     """Trial numbers of the points selected (box or lasso) on a pair chart."""
     points = ((event or {}).get("selection") or {}).get("points") or []
@@ -193,35 +185,35 @@ def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
     shrink = c2.slider("Smallest box side (share of the range)", 0.05, 1.0, 0.5, key="zoom.shrink")
     n_trials = c3.number_input("Trials in the zoom study", 1, 10_000, study["n_trials"],
                                key="zoom.n_trials")
-    ranked = sorted(have, key=lambda t: -t["best_val_acc"])
-    chosen = ranked
-    if mode == "top":
-        top_pct = c1.slider("The best %", 1, 100, 20, key="zoom.top")
-        chosen = ranked[: max(1, round(top_pct / 100 * len(have)))]
     picked = st.session_state.get("zoom.picked", [])
-    if mode == "selection":
-        c1.caption("Drag a box or a lasso over the chart's points to pick the trials.")
-        chosen = [t for t in have if t["number"] in picked] or []
-    box = _zoom_box(study, chosen, shrink)[1] if chosen else None
+    plan = None
+    with friendly_errors("place the zoom box"):
+        if mode == "top":
+            top_pct = c1.slider("The best %", 1, 100, 20, key="zoom.top")
+            plan = studies.zoom_plan(conn, study["id"], top_fraction=top_pct / 100,
+                                     shrink=shrink)
+        else:
+            c1.caption("Drag a box or a lasso over the chart's points to pick the trials.")
+            if picked:
+                plan = studies.zoom_plan(conn, study["id"], trial_numbers=picked, shrink=shrink)
+    box = plan["box"] if plan else None
     x, y = _pair_picker(names, "zoom.pair") if len(names) >= 2 else (names[0], names[0])
     st.plotly_chart(pair_scatter(trials, study["space"], x, y, box=box), key="zoom.chart",
                     on_select=_remember_selection, selection_mode=("box", "lasso"))
-    if not chosen:
+    if plan is None:
         st.info("No trial selected yet.")
         return
-    st.caption(f"The box around {len(chosen)} of {len(have)} scored trials:")
+    st.caption(f"The box around {len(plan['chosen'])} of {plan['n_scored']} scored trials "
+               f"covers {100 * plan['volume']:.1f}% of the parent's space:")
     st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]} for k, v in box["values"].items()],
                  hide_index=True, key="zoom.box")
     if st.button("Launch the zoom study", type="primary", key="zoom.launch",
                  icon=":material/zoom_in:"):
         with friendly_errors("launch the zoom study"):
-            sampler, box = _zoom_box(study, chosen, shrink)
-            child = studies.new_study(
-                conn, name=f"{study['name']} (zoom on {len(chosen)} trials)",
-                space=study["space"], sampler=sampler, scheduler=study["scheduler"],
-                dataset=study["dataset"], n_trials=int(n_trials), seed=study["seed"] + 1,
-                workers=study["workers"], executor_address=study["executor_address"],
-                parent_id=study["id"], box=box)
+            child = studies.coarse_to_fine_child(
+                conn, study["id"], trial_numbers=plan["chosen"], shrink=shrink,
+                n_trials=int(n_trials), seed=study["seed"] + 1,
+                name=f"{study['name']} (zoom on {len(plan['chosen'])} trials)")
             studies.start_study(conn, child)
             open_study(child)
 

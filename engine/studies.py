@@ -230,46 +230,85 @@ def stop_study(db: Db, study_id: int) -> str:
         return "stopped"
 
 
+def zoom_plan(
+    db: Db,
+    parent_id: int,
+    *,
+    top_k: int | None = None,
+    top_fraction: float | None = None,
+    trial_numbers: list[int] | None = None,
+    shrink: float = 0.5,
+) -> dict:
+    """Where a coarse-to-fine child of ``parent_id`` would sample: a box in unit space around
+    the chosen trials (by best validation accuracy): ``top_k`` trials, ``top_fraction`` of the
+    scored ones, or exactly ``trial_numbers`` (default top_k=5).
+
+    Returns ``{"sampler": dict, "box": Box.to_dict(), "volume": float, "chosen": [numbers],
+    "n_scored": int, "space": the parent's space dict}``; the pages preview and draw it, and
+    ``coarse_to_fine_child`` launches it.
+    """
+    from engine.search import CoarseToFineSampler, Space
+
+    with _open(db) as conn:
+        parent = store.get_study(conn, parent_id)
+        scored = [t for t in store.list_trials(conn, parent_id) if t["best_val_acc"] is not None]
+    if not scored:
+        raise ValueError(f"study {parent_id} has no trial with a validation score yet")
+    if sum(x is not None for x in (top_k, top_fraction, trial_numbers)) > 1:
+        raise ValueError("give one of top_k, top_fraction or trial_numbers")
+    n_scored = len(scored)
+    if trial_numbers is not None:
+        wanted = set(trial_numbers)
+        scored = [t for t in scored if t["number"] in wanted]
+        if not scored:
+            raise ValueError(
+                f"none of trials {sorted(wanted)} of study {parent_id} has a validation score"
+            )
+        top_k = len(scored)
+    if top_fraction is not None:
+        if not isinstance(top_fraction, float | int) or not 0 < top_fraction <= 1:
+            raise ValueError(f"top_fraction must be in (0, 1], got top_fraction={top_fraction!r}")
+        top_k = max(1, round(top_fraction * len(scored)))
+    top_k = _integer(5 if top_k is None else top_k, "top_k", 1)
+    sampler = CoarseToFineSampler(
+        [{"params": t["params"], "score": t["best_val_acc"]} for t in scored],
+        top_k=top_k, shrink=shrink, maximize=True,
+    )
+    box = sampler.box(Space.from_dict(parent["space"]))
+    ranked = sorted(scored, key=lambda t: -t["best_val_acc"])[:top_k]
+    return {
+        "sampler": sampler.to_dict(),
+        "box": box.to_dict(),
+        "volume": box.volume,
+        "chosen": sorted(t["number"] for t in ranked),
+        "n_scored": n_scored,
+        "space": parent["space"],
+    }
+
+
 def coarse_to_fine_child(
     db: Db,
     parent_id: int,
     *,
     top_k: int | None = None,
     top_fraction: float | None = None,
+    trial_numbers: list[int] | None = None,
     shrink: float = 0.5,
     n_trials: int | None = None,
     name: str | None = None,
     seed: int | None = None,
 ) -> int:
-    """A new study sampling inside a box around the parent's best trials (by best validation
-    accuracy): ``top_k`` trials, or ``top_fraction`` of the scored ones (default top_k=5)."""
-    from engine.search import CoarseToFineSampler, Space
-
+    """A new study sampling inside a box around the parent's chosen trials (see ``zoom_plan``);
+    it records its parent and its box."""
     with _open(db) as conn:
         parent = store.get_study(conn, parent_id)
-        scored = [
-            {"params": t["params"], "score": t["best_val_acc"]}
-            for t in store.list_trials(conn, parent_id)
-            if t["best_val_acc"] is not None
-        ]
-        if not scored:
-            raise ValueError(f"study {parent_id} has no trial with a validation score yet")
-        if top_k is not None and top_fraction is not None:
-            raise ValueError("give top_k or top_fraction, not both")
-        if top_fraction is not None:
-            if not isinstance(top_fraction, float | int) or not 0 < top_fraction <= 1:
-                raise ValueError(
-                    f"top_fraction must be in (0, 1], got top_fraction={top_fraction!r}"
-                )
-            top_k = max(1, round(top_fraction * len(scored)))
-        top_k = _integer(5 if top_k is None else top_k, "top_k", 1)
-        sampler = CoarseToFineSampler(scored, top_k=top_k, shrink=shrink, maximize=True)
-        box = sampler.box(Space.from_dict(parent["space"])).to_dict()
+        plan = zoom_plan(conn, parent_id, top_k=top_k, top_fraction=top_fraction,
+                         trial_numbers=trial_numbers, shrink=shrink)
         return new_study(
             conn,
             name=name or f"{parent['name']} (zoom)",
             space=parent["space"],
-            sampler=sampler.to_dict(),
+            sampler=plan["sampler"],
             scheduler=parent["scheduler"],
             dataset=parent["dataset"],
             n_trials=parent["n_trials"] if n_trials is None else n_trials,
@@ -277,7 +316,7 @@ def coarse_to_fine_child(
             workers=parent["workers"],
             executor_address=parent["executor_address"],
             parent_id=parent_id,
-            box=box,
+            box=plan["box"],
         )
 
 

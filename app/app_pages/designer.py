@@ -20,7 +20,7 @@ from app.designer_rows import (
     render_row,
 )
 from engine import studies
-from engine.search import CoarseToFineSampler, GridSampler, Space, sampler_from_dict
+from engine.search import GridSampler, Space, sampler_from_dict
 from engine.storage import studies as store
 
 SAMPLERS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
@@ -124,19 +124,16 @@ if space is None and kind != "coarse_to_fine":
 preview_space, units = space, None
 try:
     if kind == "coarse_to_fine" and parent is not None:
-        parent_study = store.get_study(conn, parent["id"])
-        preview_space = Space.from_dict(parent_study["space"])
-        scored = [{"params": t["params"], "score": t["best_val_acc"]}
-                  for t in store.list_trials(conn, parent["id"]) if t["best_val_acc"] is not None]
-        top_k = max(1, round(top_pct / 100 * len(scored)))
-        c2f = CoarseToFineSampler(scored, top_k=top_k, shrink=shrink)
-        box = c2f.box(preview_space)
+        plan = studies.zoom_plan(conn, parent["id"], top_fraction=top_pct / 100, shrink=shrink)
+        preview_space = Space.from_dict(plan["space"])
         st.subheader("Zoom box")
-        st.caption(f"Around the best {top_k} of {len(scored)} scored trials of study "
-                   f"#{parent['id']}; it covers {100 * box.volume:.1f}% of the parent's space.")
-        st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]} for k, v in box.values.items()],
-                     hide_index=True)
-        units = c2f.sample_unit(preview_space, min(int(n_trials), PREVIEW_MAX), int(seed))
+        st.caption(f"Around the best {len(plan['chosen'])} of {plan['n_scored']} scored trials "
+                   f"of study #{parent['id']}; it covers {100 * plan['volume']:.1f}% of the "
+                   "parent's space.")
+        st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]}
+                      for k, v in plan["box"]["values"].items()], hide_index=True)
+        units = sampler_from_dict(plan["sampler"]).sample_unit(
+            preview_space, min(int(n_trials), PREVIEW_MAX), int(seed))
         for knob_name in preview_space.dimension_names:
             slots[knob_name] = st.empty()
     elif space is not None:

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from engine.export import escape_cell
+from engine.search import Space
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
@@ -20,6 +21,7 @@ from engine.studies import (
     resume_study,
     start_study,
     stop_study,
+    zoom_plan,
 )
 
 SPACE = {
@@ -178,3 +180,26 @@ def test_exports_escape_formula_cells(db_path):
 )
 def test_escape_cell(cell, expected):
     assert escape_cell(cell) == expected
+
+
+
+def test_zoom_plan_on_chosen_trial_numbers_boxes_exactly_those(db_path):
+    conn = connect(db_path)
+    parent = make(conn, n_trials=8)
+    _score(conn, parent)
+    trials = store.list_trials(conn, parent)
+    picked = [trials[1]["number"], trials[3]["number"]]
+    plan = zoom_plan(conn, parent, trial_numbers=picked, shrink=0.1)
+    assert plan["chosen"] == sorted(picked) and plan["n_scored"] == len(trials)
+    space = Space.from_dict(plan["space"])
+    for trial in (trials[1], trials[3]):  # the box holds the values (an Int's bin centre)
+        u = space.unit_from_params(trial["params"])
+        for x, (lo, hi) in zip(u, plan["box"]["unit"].values(), strict=True):
+            assert lo <= x <= hi
+    assert 0 < plan["volume"] < 1
+    child = coarse_to_fine_child(conn, parent, trial_numbers=picked, shrink=0.1, n_trials=3)
+    assert store.get_study(conn, child)["box"] == plan["box"]
+    with pytest.raises(ValueError, match="one of top_k, top_fraction or trial_numbers"):
+        zoom_plan(conn, parent, top_k=2, trial_numbers=picked)
+    with pytest.raises(ValueError, match="none of trials"):
+        zoom_plan(conn, parent, trial_numbers=[999])
