@@ -16,14 +16,16 @@ the first class, exactly as ``predict``), from which accuracy is counted once an
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import blas as scipy_blas
 
 from engine.nn.arena import Arena
-from engine.nn.blas import RowAdder, axpy
+from engine.nn.blas import axpy
 from engine.nn.config import TrainConfig
-from engine.nn.fast_layer import HiddenLayer
+from engine.nn.fast_layer import HiddenLayer, row_update
 from engine.nn.optim import RULES
 
-matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
+_AXPY = {np.dtype(np.float32): scipy_blas.saxpy, np.dtype(np.float64): scipy_blas.daxpy}
+dot, multiply, add, subtract = np.dot, np.multiply, np.add, np.subtract
 exp, log, greater = np.exp, np.log, np.greater
 
 
@@ -77,9 +79,14 @@ class Workspace:
         self.ones_row = np.ones((1, n), dt)
         self.ones_col = np.ones((c, 1), dt)
         self.inv_n = 1.0 / n
+        self.inv_n0, self.zero = np.array(1.0 / n, dt), np.zeros((), dt)  # 0-d: cheaper
         self.s, self.ds, self.e = (np.empty((n, c), dt) for _ in range(3))  # scores, ...
-        self.s_rows = RowAdder(self.s)
+        self.s_flat, self.ds_flat = self.s.reshape(-1), self.ds.reshape(-1)
+        self.axpy = _AXPY.get(np.dtype(dt))  # BLAS y += a x on flat vectors
+        self.s_plus = row_update(self.s, 1.0)
         self.col, self.col2, self.col3 = (np.empty((n, 1), dt) for _ in range(3))
+        self.col_flat, self.col3_flat = self.col.reshape(-1), self.col3.reshape(-1)
+        self.ones_n = np.ones(n, dt)
         self.mark = np.empty((n, 1), dt)  # for evaluate
         self.flag, self.flag2 = np.empty((n, 1), bool), np.empty((n, 1), bool)
         self.pred = np.empty(n, np.intp)
@@ -106,7 +113,8 @@ class Workspace:
         self.config = config
         self.rule = RULES[config.optimizer]
         self.l2 = config.l2
-        self.bn_keep, self.bn_new = config.bn_momentum, 1.0 - config.bn_momentum
+        dt = self.arena.w.dtype
+        self.bn_keep, self.bn_new = np.array(config.bn_momentum, dt), 1.0 - config.bn_momentum
         for layer in self.hidden:
             layer.set_dropout(config.dropout, rng)
         # each hidden layer's training output transposed: the next layer's x_T in the backward
@@ -120,42 +128,49 @@ class Workspace:
         inp = x
         for layer in self.hidden:
             inp = layer.forward(inp, training)
-        matmul(inp, self.W, self.s)
-        self.s_rows.add(self.b)
+        dot(inp, self.W, self.s)
+        self.s_plus(self.b)
 
     def _loss(self, target: np.ndarray, mark: np.ndarray, want_grad: bool) -> float:
         """Sum over the batch of the loss of self.s; dscores (of the mean loss) into self.ds;
         1.0 into ``mark`` (N, 1) where the prediction (argmax, as ``predict``) is right."""
         s, e, ds, col, col2 = self.s, self.e, self.ds, self.col, self.col2
         if self.n_classes == 2:  # loss = softplus(u), u = (1 - 2y) z; dz = sign sigmoid(u) / N
-            greater(s, 0, self.flag)  # predicts class 1 (p > 0.5)
-            np.less(target, 0, self.flag2)  # is class 1
+            zero = self.zero
+            greater(s, zero, self.flag)  # predicts class 1 (p > 0.5)
+            np.less(target, zero, self.flag2)  # is class 1
             np.equal(self.flag, self.flag2, out=mark, casting="unsafe")
             multiply(s, target, e)  # u
-            np.logaddexp(0, e, col)
-            total = float(col.sum())
+            np.logaddexp(zero, e, col)
+            total = float(dot(self.col_flat, self.ones_n))
             if want_grad:
                 subtract(e, col, ds)
                 exp(ds, ds)
                 multiply(ds, target, ds)
-                multiply(ds, self.inv_n, ds)
+                multiply(ds, self.inv_n0, ds)
             return total
-        # right where the one-hot target is 1 at the argmax (the first maximum, as predict)
-        np.argmax(s, axis=1, out=self.pred)
-        add(self.pred, self.row_base, self.pred)
-        np.take(target.reshape(-1), self.pred, 0, mark.reshape(-1), "clip")
-        np.maximum.reduce(s, axis=1, out=col, keepdims=True)
+        # the argmax of each row (the first maximum, as predict): right where the one-hot
+        # target is 1 there; the score there is the row's maximum (max.reduce along rows of
+        # a few classes is several times slower than argmax and a take)
+        pred, t_flat = self.pred, target.reshape(-1)
+        np.argmax(s, axis=1, out=pred)
+        add(pred, self.row_base, pred)
+        np.take(t_flat, pred, 0, mark.reshape(-1), "clip")
+        np.take(self.s_flat, pred, 0, self.col_flat, "clip")
         subtract(s, col, s)  # shifted scores, max 0 in each row
         exp(s, e)
-        matmul(e, self.ones_col, col)  # row sums
-        multiply(s, target, ds)
-        matmul(ds, self.ones_col, col2)  # shifted score of the true class
-        subtract(log(col, self.col3), col2, col2)  # log-sum-exp - true score
-        total = float(col2.sum())
-        if want_grad:
-            np.divide(e, col, ds)
-            subtract(ds, target, ds)
-            multiply(ds, self.inv_n, ds)
+        dot(e, self.ones_col, col)  # row sums
+        # loss = sum of log-sum-exp - sum of the true class's shifted score (both terms >= 0)
+        log(col, self.col3)
+        total = float(dot(self.col3_flat, self.ones_n)) - float(dot(self.s_flat, t_flat))
+        if want_grad:  # (softmax - target) / N
+            np.divide(self.inv_n0, col, col2)
+            multiply(e, col2, ds)
+            if self.axpy is not None and target.flags.c_contiguous and target.dtype == ds.dtype:
+                self.axpy(t_flat, self.ds_flat, a=-self.inv_n)  # ds -= target / N
+            else:
+                multiply(target, self.inv_n, e)
+                subtract(ds, e, ds)
         return total
 
     def loss_and_grads(self, x: np.ndarray, target: np.ndarray, mark: np.ndarray) -> float:
@@ -168,15 +183,15 @@ class Workspace:
         loss = self._loss(target, mark, True) * self.inv_n
         ds, hidden = self.ds, self.hidden
         if hidden:
-            matmul(self.out_T[-1], ds, self.dW)
-            matmul(self.ones_row, ds, self.db)
-            matmul(ds, self.WT, hidden[-1].da)
+            dot(self.out_T[-1], ds, self.dW)
+            dot(self.ones_row, ds, self.db)
+            dot(ds, self.WT, hidden[-1].da)
             for j in range(len(hidden) - 1, 0, -1):
                 hidden[j].backward(self.out_T[j - 1], hidden[j - 1].da)
             hidden[0].backward(x.T, None)
         else:
-            matmul(x.T, ds, self.dW)
-            matmul(self.ones_row, ds, self.db)
+            dot(x.T, ds, self.dW)
+            dot(self.ones_row, ds, self.db)
         return loss
 
     def step(self, x: np.ndarray, target: np.ndarray, mark: np.ndarray, lr: float) -> float:
