@@ -8,7 +8,8 @@ statistics of the current step) are two more flat vectors, so updating every run
 is three operations.
 
 Loading copies a ``TrainState`` in; ``snapshot`` copies out at an epoch boundary, so the
-arena's arrays are never shared with a state.
+arena's arrays are never shared with a state. Between those points the optimizer slots may owe
+deferred decays (``lag``, see ``optim.settle``); a snapshot takes settled slots only.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Arena:
         self.slot_names = SLOTS[optimizer]
         self.slots = tuple(np.zeros(size, dtype) for _ in self.slot_names)
         self.step = 0  # optimizer updates so far (Adam's bias correction)
+        self.lag = 0  # decays the slots still owe (optim.settle); 0 when loaded or settled
         n_buf = sum(int(np.prod(s)) for s in self.buffer_shapes.values())
         self.running = np.zeros(n_buf, dtype)  # running_mean1, running_var1, ...
         self.batch_stats = np.zeros(n_buf, dtype)  # this step's batch mean1, var1, ...
@@ -70,6 +72,7 @@ class Arena:
             np.copyto(view, params[name])
         for name, view in self.buffers.items():
             np.copyto(view, buffers[name])
+        self.lag = 0
         if opt_state_matches(opt_state, params, self.optimizer):
             self.step = int(opt_state["step"])
             for slot_name, slot in zip(self.slot_names, self.slots):
@@ -82,7 +85,10 @@ class Arena:
 
     def snapshot(self, into: Snapshot | None = None) -> Snapshot:
         """An independent copy of everything a checkpoint needs (a few flat copies), written
-        into the arrays of an earlier snapshot ``into`` when given (no allocation)."""
+        into the arrays of an earlier snapshot ``into`` when given (no allocation). The slots
+        must be settled first (``lag`` 0: see ``optim.settle``)."""
+        if self.lag:
+            raise RuntimeError(f"the optimizer slots owe {self.lag} decays: settle them first")
         if into is None:
             slots = tuple(s.copy() for s in self.slots)
             return self.w.copy(), self.running.copy(), slots, self.step

@@ -22,7 +22,7 @@ from engine.nn.arena import Arena
 from engine.nn.blas import axpy
 from engine.nn.config import TrainConfig
 from engine.nn.fast_layer import HiddenLayer, row_update
-from engine.nn.optim import RULES
+from engine.nn.optim import RULES, settle
 
 _AXPY = {np.dtype(np.float32): scipy_blas.saxpy, np.dtype(np.float64): scipy_blas.daxpy}
 dot, multiply, add, subtract = np.dot, np.multiply, np.add, np.subtract
@@ -205,11 +205,20 @@ class Workspace:
             multiply(self.w_weights, self.l2, self.scratch_weights)
             add(self.g_weights, self.scratch_weights, self.g_weights)
         arena.step += 1
-        self.rule(arena.w, arena.g, arena.slots, lr, arena.step, self.config, arena.scratch)
+        arena.lag = self.rule(
+            arena.w, arena.g, arena.slots, lr, arena.step, self.config, arena.scratch, arena.lag
+        )
         if self.has_bn:  # running = momentum running + (1 - momentum) batch statistic
             multiply(arena.running, self.bn_keep, arena.running)
             axpy(self.bn_new, arena.batch_stats, arena.running)
         return loss
+
+    def settle(self) -> None:
+        """Apply the decays the update rule deferred (``optim.settle``): the arena's slots then
+        hold their textbook values, as a checkpoint needs."""
+        arena = self.arena
+        settle(arena.optimizer, arena.slots, arena.lag, self.config)
+        arena.lag = 0
 
     def evaluate(self, x: np.ndarray, target: np.ndarray) -> tuple[float, int]:
         """Evaluation mode on N rows: (sum of the data loss, number of correct predictions)."""

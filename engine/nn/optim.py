@@ -2,7 +2,7 @@
 
 The one contract every rule follows::
 
-    rule(w, dw, slots, lr, step, config, scratch) -> None
+    rule(w, dw, slots, lr, step, config, scratch, lag=0) -> lag
 
 - ``w``: parameters (any shape), updated in place;
 - ``dw``: the gradient of the loss with respect to ``w``; the rule may overwrite it;
@@ -11,7 +11,14 @@ The one contract every rule follows::
 - ``lr``: this step's learning rate; ``step``: the 1-based number of this update (Adam's bias
   correction);
 - ``config``: the ``TrainConfig`` (momentum, beta1, beta2 = RMSprop's decay, epsilon);
-- ``scratch``: a spare array shaped like ``w``.
+- ``scratch``: a spare array shaped like ``w``;
+- ``lag``: how many updates' decays the slots still owe (see ``settle``); the rule returns
+  the new lag. Only Adam defers its decays; every other rule leaves its slots exact (lag 0).
+
+``settle(optimizer, slots, lag, config)`` applies the owed decays, after which the slots hold
+their textbook values: call it before the slots are read (a checkpoint) or compared. Where it is
+called must not depend on how a run was split into segments (the training loop settles at
+every epoch end), so that a resumed run repeats the same roundings as an uninterrupted one.
 
 Rules allocate nothing, and they work the same on one parameter array or on every parameter
 laid end to end in one flat vector, which is how the training step calls them: once a step.
@@ -30,7 +37,8 @@ from engine.nn.blas import axpy
 from engine.nn.config import TrainConfig
 
 UpdateRule = Callable[
-    [np.ndarray, np.ndarray, tuple[np.ndarray, ...], float, int, TrainConfig, np.ndarray], None
+    [np.ndarray, np.ndarray, tuple[np.ndarray, ...], float, int, TrainConfig, np.ndarray, int],
+    int,
 ]
 
 SLOTS: dict[str, tuple[str, ...]] = {
@@ -40,21 +48,27 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "adam": ("m", "v"),
 }
 
+# Adam's deferred decays: the slots are stored divided by b**lag, so lag grows only while
+# b**lag stays above this (the stored values then exceed the true ones by at most 2**16).
+LAG_LIMIT = 2.0**-16
 
-def sgd(w, dw, slots, lr, step, config, scratch) -> None:
+
+def sgd(w, dw, slots, lr, step, config, scratch, lag=0) -> int:
     """w -= lr * dw."""
     axpy(-lr, dw, w)
+    return 0
 
 
-def momentum(w, dw, slots, lr, step, config, scratch) -> None:
+def momentum(w, dw, slots, lr, step, config, scratch, lag=0) -> int:
     """velocity = momentum * velocity - lr * dw; w += velocity."""
     (velocity,) = slots
     np.multiply(velocity, config.momentum, out=velocity)
     axpy(-lr, dw, velocity)
     np.add(w, velocity, out=w)
+    return 0
 
 
-def rmsprop(w, dw, slots, lr, step, config, scratch) -> None:
+def rmsprop(w, dw, slots, lr, step, config, scratch, lag=0) -> int:
     """cache = beta2 * cache + (1 - beta2) * dw**2; w -= lr * dw / (sqrt(cache) + epsilon)."""
     (cache,) = slots
     decay = config.beta2
@@ -65,29 +79,68 @@ def rmsprop(w, dw, slots, lr, step, config, scratch) -> None:
     np.add(scratch, config.epsilon, out=scratch)
     np.divide(dw, scratch, out=scratch)
     axpy(-lr, scratch, w)
+    return 0
 
 
-def adam(w, dw, slots, lr, step, config, scratch) -> None:
-    """Adam with bias correction.
+def adam(w, dw, slots, lr, step, config, scratch, lag=0) -> int:
+    """Adam with bias correction, its decays deferred.
 
-    m = b1 m + (1-b1) dw; v = b2 v + (1-b2) dw**2; w -= lr * m_hat / (sqrt(v_hat) + eps) with
-    m_hat = m / (1 - b1**step), v_hat = v / (1 - b2**step), evaluated as
-    w -= (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)) (c1, c2 the two corrections) so that
-    only scalars are corrected.
+    The update is the textbook one: m = b1 m + (1-b1) dw; v = b2 v + (1-b2) dw**2;
+    w -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / c1, v_hat = v / c2, c1 = 1 - b1**step,
+    c2 = 1 - b2**step. The slots hold M = m / b1**lag and V = v / b2**lag; with L = lag + 1,
+
+        M += (1-b1) / b1**L * dw;  V += (1-b2) / b2**L * dw**2;
+        w -= (lr b1**L sqrt(c2) / (c1 b2**(L/2))) * M / (sqrt(V) + eps sqrt(c2) / b2**(L/2))
+
+    which is the same update, written so that the decays and the bias corrections are scalars:
+    seven passes over the parameters instead of nine, equal up to rounding. Returns L (the
+    slots settle first when b**L would fall below LAG_LIMIT; with a beta below it, the decays
+    are applied at once and the lag stays 0).
     """
     m, v = slots
     b1, b2 = config.beta1, config.beta2
-    c1 = 1.0 - b1**step
-    root_c2 = math.sqrt(1.0 - b2**step)
+    c1, c2 = 1.0 - b1**step, 1.0 - b2**step
+    if min(b1, b2) < LAG_LIMIT:  # nothing to defer: the textbook passes
+        np.multiply(dw, dw, out=scratch)
+        np.multiply(v, b2, out=v)
+        axpy(1 - b2, scratch, v)
+        np.multiply(m, b1, out=m)
+        axpy(1 - b1, dw, m)
+        np.sqrt(v, out=scratch)
+        root_c2 = math.sqrt(c2)
+        np.add(scratch, config.epsilon * root_c2, out=scratch)
+        np.divide(m, scratch, out=scratch)
+        axpy(-lr * root_c2 / c1, scratch, w)
+        return 0
+    n = lag + 1
+    if min(b1, b2) ** n < LAG_LIMIT:
+        settle_adam(slots, lag, config)
+        n = 1
+    d1, d2 = b1**n, b2**n
+    root_c2, root_d2 = math.sqrt(c2), math.sqrt(d2)
     np.multiply(dw, dw, out=scratch)
-    np.multiply(v, b2, out=v)
-    axpy(1 - b2, scratch, v)
-    np.multiply(m, b1, out=m)
-    axpy(1 - b1, dw, m)
+    axpy((1 - b2) / d2, scratch, v)
+    axpy((1 - b1) / d1, dw, m)
     np.sqrt(v, out=scratch)
-    np.add(scratch, config.epsilon * root_c2, out=scratch)
+    np.add(scratch, config.epsilon * root_c2 / root_d2, out=scratch)
     np.divide(m, scratch, out=scratch)
-    axpy(-lr * root_c2 / c1, scratch, w)
+    axpy(-lr * d1 * root_c2 / (c1 * root_d2), scratch, w)
+    return n
+
+
+def settle_adam(slots: tuple[np.ndarray, ...], lag: int, config: TrainConfig) -> None:
+    """Apply ``lag`` owed decays to Adam's slots: m *= b1**lag, v *= b2**lag."""
+    if lag:
+        m, v = slots
+        np.multiply(m, config.beta1**lag, out=m)
+        np.multiply(v, config.beta2**lag, out=v)
+
+
+def settle(optimizer: str, slots: tuple[np.ndarray, ...], lag: int, config: TrainConfig) -> None:
+    """Bring ``slots`` (the state of ``optimizer`` after updates that returned ``lag``) to their
+    textbook values, in place."""
+    if optimizer == "adam":
+        settle_adam(slots, lag, config)
 
 
 RULES: dict[str, UpdateRule] = {"sgd": sgd, "momentum": momentum, "rmsprop": rmsprop, "adam": adam}

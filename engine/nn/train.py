@@ -122,6 +122,7 @@ class Trainer:
             if not math.isfinite(loss):
                 return 0.0, 0.0, f"loss became {loss}", k
             total += loss * len(rows)
+        ws.settle()  # at every epoch end: a resumed run then rounds as an uninterrupted one
         if not self.arena.all_finite():
             return 0.0, 0.0, "weights became non-finite", k  # in the last update
         return total / self.n, count_correct(self.marks) / self.n, "", k

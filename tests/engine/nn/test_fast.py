@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from engine.nn.arena import Arena
 from engine.nn.fast import Workspace, count_correct, make_targets
 from engine.nn.losses import l2_penalty
 from engine.nn.model import data_loss, forward, loss_and_grads
-from engine.nn.optim import RULES, SLOTS
+from engine.nn.optim import RULES, SLOTS, settle
 
 CASES = [
     # (n_inputs, hidden, n_classes, activation, batch_norm, dropout, N)
@@ -91,13 +92,17 @@ def test_fast_step_matches_reference_update(optimizer):
     # reference: grads (+ L2) and the rule applied per parameter
     ref = {k: v.copy() for k, v in params.items()}
     slots = {k: tuple(np.zeros_like(v) for _ in SLOTS[optimizer]) for k, v in ref.items()}
+    lags = dict.fromkeys(ref, 0)
     rng = np.random.default_rng(4)
     ref_buffers = buffers
     for t in (1, 2):
         _, grads, ref_buffers = loss_and_grads(spec, ref, ref_buffers, X, y, l2=0.1,
                                                dropout=0.25, rng=rng, bn_momentum=0.7)
         for k in ref:
-            RULES[optimizer](ref[k], grads[k], slots[k], 0.05, t, config, np.empty_like(ref[k]))
+            lags[k] = RULES[optimizer](ref[k], grads[k], slots[k], 0.05, t, config,
+                                       np.empty_like(ref[k]), lags[k])
+    for k in ref:
+        settle(optimizer, slots[k], lags[k], config)
     # fast
     arena = Arena(spec, optimizer)
     arena.load(params, buffers, {})
@@ -106,6 +111,10 @@ def test_fast_step_matches_reference_update(optimizer):
     for _ in range(2):
         ws.step(X, target, mark, 0.05)
     assert arena.step == 2
+    with pytest.raises(RuntimeError, match="settle them first") if arena.lag else nullcontext():
+        arena.snapshot()
+    ws.settle()
+    assert arena.lag == 0
     for k, v in ref.items():
         np.testing.assert_allclose(arena.params[k], v, rtol=1e-9, atol=1e-12, err_msg=k)
     for k, v in ref_buffers.items():

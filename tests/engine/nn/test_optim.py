@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.nn import TrainConfig, learning_rate_at
-from engine.nn.optim import RULES, SLOTS
+from engine.nn.optim import LAG_LIMIT, RULES, SLOTS, settle
 
 CFG = TrainConfig(momentum=0.8, beta1=0.85, beta2=0.99, epsilon=1e-6)
 
@@ -34,14 +34,46 @@ def test_rules_follow_their_formulas_over_several_steps(rng, name, shape):
     slots = tuple(np.zeros(shape) for _ in SLOTS[name])
     ref_w, ref_slots = w.copy(), tuple(s.copy() for s in slots)
     scratch = np.empty(shape)
+    lag = 0
     for t in range(1, 6):
         dw = rng.standard_normal(shape)
         lr = 0.1 / t
         ref_w, ref_slots = textbook(name, ref_w, dw, ref_slots, lr, t, CFG)
-        RULES[name](w, dw.copy(), slots, lr, t, CFG, scratch)
+        lag = RULES[name](w, dw.copy(), slots, lr, t, CFG, scratch, lag)
+        assert lag == (t if name == "adam" else 0)  # only Adam defers its decays
         np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-14)
-        for s, r in zip(slots, ref_slots):
+        settled = tuple(s.copy() for s in slots)
+        settle(name, settled, lag, CFG)
+        for s, r in zip(settled, ref_slots):
             np.testing.assert_allclose(s, r, rtol=1e-12, atol=1e-14)
+    settle(name, slots, lag, CFG)  # settling in place, then carrying on from lag 0
+    dw = rng.standard_normal(shape)
+    ref_w, ref_slots = textbook(name, ref_w, dw, ref_slots, 0.01, 6, CFG)
+    settle(name, slots, RULES[name](w, dw, slots, 0.01, 6, CFG, scratch, 0), CFG)
+    np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-14)
+    for s, r in zip(slots, ref_slots):
+        np.testing.assert_allclose(s, r, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("beta1, beta2", [(0.0, 0.999), (0.9, 0.0), (0.5, 0.5), (0.999, 0.99)])
+def test_adam_defers_decays_only_as_far_as_they_stay_in_range(rng, beta1, beta2):
+    """Over 100 steps the stored slots never exceed the true ones by more than 1/LAG_LIMIT,
+    a zero beta defers nothing, and the weights follow the textbook throughout."""
+    config = TrainConfig(beta1=beta1, beta2=beta2)
+    w = rng.standard_normal(20)
+    slots, scratch, lag = (np.zeros(20), np.zeros(20)), np.empty(20), 0
+    ref_w, ref_slots = w.copy(), (np.zeros(20), np.zeros(20))
+    for t in range(1, 101):
+        dw = rng.standard_normal(20)
+        ref_w, ref_slots = textbook("adam", ref_w, dw, ref_slots, 1e-3, t, config)
+        lag = RULES["adam"](w, dw, slots, 1e-3, t, config, scratch, lag)
+        if min(beta1, beta2) == 0:
+            assert lag == 0
+        assert min(beta1, beta2) ** lag >= LAG_LIMIT
+    np.testing.assert_allclose(w, ref_w, rtol=1e-10)
+    settle("adam", slots, lag, config)
+    for s, r in zip(slots, ref_slots):
+        np.testing.assert_allclose(s, r, rtol=1e-10, atol=1e-300)
 
 
 def test_adam_first_step_moves_each_weight_by_about_lr(rng):
