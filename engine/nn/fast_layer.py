@@ -79,8 +79,9 @@ class HiddenLayer:
         else:
             self.b, self.db = arena.params[f"b{i}"], arena.grads[f"b{i}"].reshape(row)
         self.h = np.empty(shape, dt)  # affine output (centred in place with batch norm)
-        self.y = np.empty(shape, dt)  # activation input
-        self.a = np.empty(shape, dt)  # activation output
+        # the activation runs in place: its input y becomes its output a (one buffer fewer to
+        # keep in cache; the backward needs only a and the derivative)
+        self.y = self.a = np.empty(shape, dt)
         self.deriv = np.empty(shape, dt)  # ReLU / leaky ReLU derivative
         self.flag = np.empty(shape, bool)
         self.p_drop = 0.0
@@ -89,8 +90,8 @@ class HiddenLayer:
             self.mean_row = np.full((1, n), 1.0 / n, dt)  # row @ h = column means
             self.ones_row = np.ones((1, n), dt)  # row @ h = column sums
             self.tmp = np.empty(shape, dt)
-            self.da = np.empty(shape, dt)  # gradient w.r.t. this layer's output
-            self.dh = np.empty(shape, dt)
+            # gradient w.r.t. this layer's output, then (in place) w.r.t. its affine output
+            self.da = self.dh = np.empty(shape, dt)
             self.u = np.empty(shape, dt)  # dropout's uniform draws
             self.drop = np.empty(shape, dt)  # dropout's scaled mask
             self.dropped = np.empty(shape, dt)  # the output after dropout
@@ -154,7 +155,7 @@ class HiddenLayer:
         return self.dropped
 
     def _activate(self, act: str) -> None:
-        """The activations other than ReLU, from self.y into self.a."""
+        """The activations other than ReLU, in place (self.y is self.a)."""
         y, a, deriv = self.y, self.a, self.deriv
         if act == "leaky_relu":
             greater(y, self.zero, self.flag)
