@@ -5,11 +5,19 @@ it drives. Parallelism is across trials, one BLAS thread per worker: measured he
 single-thread trials side by side ran ~2x one, while one trial on two BLAS threads gained at
 most 1.3-1.5x and collapsed when the other core was busy.
 
-Local workers are started with the ``spawn`` method (no inherited locks or threads from the
-runner) and an initializer that limits BLAS to one thread with threadpoolctl, which works even
-when NumPy was imported before it ran, and sets the ``*_NUM_THREADS`` variables for anything
-the worker starts. A watchdog thread in each worker exits when the runner that owns it is gone
-(a runner killed with SIGKILL leaves no orphan workers behind).
+Local workers are forked from a *fork server* (``forkserver`` start method) that has already
+imported NumPy, SciPy's BLAS and the engine (``engine.worker_preload``, which also sets one
+BLAS thread there before any BLAS loads): the server starts importing the
+moment the executor is made, while the runner goes on with its own set-up, and every worker
+forks from it ready to train (a spawned worker re-imported all of it: ~0.3 s each, on the
+critical path of every study). A fork server has no threads or locks of the runner, as
+``spawn`` had none. Each worker's initializer limits BLAS to one thread with threadpoolctl
+(which reaches the libraries the server loaded), sets the ``*_NUM_THREADS`` variables for
+anything the worker starts, and takes the environment, ``sys.path`` and working directory of
+the process that made the executor (a fork server outlives executors and would otherwise hand
+out its own, as of its start). A watchdog thread in each worker exits when the runner that owns
+it is gone (a runner killed with SIGKILL leaves no orphan workers behind). Where ``forkserver``
+is unavailable, workers are spawned.
 
 A worker process that dies takes the local pool down with it (``BrokenProcessPool`` for every
 future in flight) and, on Dask, surfaces as ``KilledWorker`` once the scheduler gives up on a
@@ -20,13 +28,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTOR_KINDS = ("local", "dask")
+# What the fork server imports once for every local worker: NumPy, SciPy's BLAS, the engine.
+WORKER_PRELOAD = ("engine.worker_preload",)
 
-ORPHAN_CHECK_SECONDS = 1.0
+ORPHAN_CHECK_SECONDS = 1.0  # poll interval where the owner cannot be waited on with a pidfd
 _limiter = None  # kept alive in each worker: threadpoolctl limits last as long as the object
 
 
@@ -44,23 +56,57 @@ def limit_blas_threads() -> None:
     _limiter = threadpool_limits(limits=1)
 
 
-def _exit_with_parent(parent: int) -> None:
-    import time
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_CHECK_SECONDS)
+
+def _exit_with_owner(owner: int) -> None:
+    """Return never: wait until process ``owner`` ends, then end this process at once."""
+    try:
+        fd = os.pidfd_open(owner)
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # no pidfd here (old kernel, not Linux): poll instead
+        while _pid_alive(owner):
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(0)
+    select.select([fd], [], [])  # a pidfd turns readable when its process has ended
     os._exit(0)
 
 
-def init_local_worker(parent: int) -> None:
-    """Local worker initializer: one BLAS thread, and exit when the runner (``parent``) dies.
+def init_local_worker(owner: int, environ: dict[str, str] | None = None) -> None:
+    """Local worker initializer: the owner's environment, one BLAS thread, and an exit when the
+    runner (``owner``, the process that made the executor) dies.
 
     A runner killed with SIGKILL cannot shut its pool down, and its workers would wait forever
-    on a queue whose write end they hold themselves; a watchdog thread ends them instead."""
+    on a queue whose write end they hold themselves; a watchdog thread ends them instead. It
+    waits on the owner itself, not on the parent: a worker's parent is the fork server."""
     import threading
 
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     limit_blas_threads()
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=_exit_with_owner, args=(owner,), daemon=True).start()
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The start method of local workers: a fork server that preloads ``WORKER_PRELOAD``
+    (started now, so it imports while the caller goes on), else ``spawn``."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))  # no effect once a server runs
+    forkserver.ensure_running()
+    return context
 
 
 def blas_threads() -> list[int]:
@@ -87,9 +133,9 @@ def make_executor(
             raise ValueError(f"workers must be an integer >= 1, got workers={workers!r}")
         return ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=worker_context(),
             initializer=init_local_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), dict(os.environ)),
         )
     if kind == "dask":
         if not address:

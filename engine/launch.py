@@ -8,6 +8,10 @@ as a zombie in a long-lived parent (a zombie would look alive to ``os.kill(pid, 
 ``ensure_runner`` checks the slot, spawns and pre-claims the slot for the child's pid in one
 ``BEGIN IMMEDIATE`` transaction, so two clicks (or two tabs) never start two runners, and the
 study never shows as "interrupted" while its runner is still importing NumPy.
+
+A runner trains nothing itself (its workers do, one BLAS thread each), so it starts with one
+BLAS thread too: set before NumPy loads, this spares the start-up of thread pools it would never
+use (~0.06 s of wall time for each of NumPy's and SciPy's BLAS here).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+from engine.execution import BLAS_VARIABLES
 from engine.storage import runners
 from engine.storage.db import now, transaction
 
@@ -32,6 +37,22 @@ def log_dir_for(db_path: str | os.PathLike) -> Path:
     return Path(db_path).resolve().parent / "logs"
 
 
+def runner_command(
+    args: list[str], *, db_path: str | os.PathLike
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a runner: ``python -m engine *args --db db_path``
+    with the repository root on PYTHONPATH, unbuffered output and one BLAS thread (run it with
+    the repository root as working directory, as ``spawn_runner`` does)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(dict.fromkeys(BLAS_VARIABLES, "1"))
+    argv = [sys.executable, "-m", "engine", *map(str, args), "--db", str(Path(db_path).resolve())]
+    return argv, env
+
+
 def spawn_runner(
     args: list[str], *, db_path: str | os.PathLike, log_dir: str | os.PathLike | None = None
 ) -> int:
@@ -39,7 +60,7 @@ def spawn_runner(
 
     The child runs in a new session, with stdin from /dev/null, stdout and stderr appended to
     ``<log_dir>/<args>-<time>.log`` (e.g. ``run-study-12-20260101-120000-123.log``), and the
-    repository root as working directory and on PYTHONPATH.
+    repository root as working directory and on PYTHONPATH (see ``runner_command``).
     """
     db_path = Path(db_path).resolve()
     logs = Path(log_dir) if log_dir is not None else log_dir_for(db_path)
@@ -47,14 +68,10 @@ def spawn_runner(
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(str(a).lstrip("-") for a in args))
     stem = stem[:80] or "runner"  # e.g. run-study-12
     log_path = logs / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-    )
-    env["PYTHONUNBUFFERED"] = "1"
+    argv, env = runner_command(args, db_path=db_path)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine", *map(str, args), "--db", str(db_path)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

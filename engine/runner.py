@@ -21,10 +21,12 @@ checkpoint are written together, so no epoch is lost, repeated or skipped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
 import sqlite3
+import sys
 import threading
 import traceback
 from collections import deque
@@ -32,8 +34,6 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-
-import numpy as np
 
 from engine.execution import close_executor, describe_worker_death, is_worker_death, make_executor
 from engine.storage import studies as store
@@ -57,6 +57,8 @@ ACTIVE_STATES = ("waiting", "running", "stopped")
 
 def trial_seed(study_seed: int, number: int) -> int:
     """The seed of a trial's initial weights and shuffling: distinct per trial, reproducible."""
+    import numpy as np
+
     return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
 
 
@@ -138,6 +140,7 @@ class StudyRunner:
             release_runner(conn, "study", self.study_id)
             conn.close()
         log.info("study %s: %s", self.study_id, status)
+        _freeze_if_exiting()
         return status
 
     def _install_signal_handlers(self) -> Callable[[], None]:
@@ -158,15 +161,17 @@ class StudyRunner:
         return restore
 
     def _run(self, conn: sqlite3.Connection, heart: Heartbeat) -> str:
-        from engine.data import build_dataset
-        from engine.search import FullBudget, scheduler_from_dict
-
         study = store.get_study(conn, self.study_id)
         store.set_study_status(conn, self.study_id, "running", "")
         self.study = study
+        # Local workers' fork server starts importing NumPy, SciPy and the engine now, on the
+        # other core, while this process imports what it needs (the first ~0.5 s of a study).
+        self.executor = self.executor_factory(study)
+        from engine.data import build_dataset
+        from engine.search import FullBudget, scheduler_from_dict
+
         spec = study["dataset"]
         self.csv_text = get_upload(conn, spec["csv_sha256"]) if spec["kind"] == "csv" else None
-        self.executor = self.executor_factory(study)
         if self.warm_up:  # workers start and build the data while this process does the same
             active = sum(study["counts"][s] for s in ACTIVE_STATES)
             for _ in range(min(study["workers"], active)):
@@ -370,6 +375,15 @@ def warm_up(dataset: dict, csv_text: str | None) -> None:
     from engine.work import dataset_for
 
     dataset_for(dataset, csv_text)
+
+
+def _freeze_if_exiting() -> None:
+    """In a process that is only this runner (``python -m engine``, about to exit), freeze the
+    garbage collector: the interpreter then tears down NumPy, SciPy and the rest without the
+    collector walking them, ~20 ms instead of ~0.1 s. Other hosts (tests) are left alone."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) == "engine.__main__":
+        gc.freeze()
 
 
 def _default_executor(study: dict) -> Executor:

@@ -74,3 +74,25 @@ def slow_segment(task: dict) -> dict:
 def exit_now() -> None:
     """End the worker process at once, as a crash would."""
     os._exit(1)
+
+
+def worker_report() -> dict:
+    """What a local worker holds when a task arrives, and its OS threads after BLAS work."""
+    import sys
+
+    preloaded = {name: name in sys.modules for name in ("engine.nn", "scipy.linalg.blas")}
+    import numpy as np
+    from scipy.linalg import blas
+
+    a = np.ones((400, 400), np.float32)
+    for _ in range(3):  # big enough for OpenBLAS to use every thread it is allowed
+        a @ a
+        blas.sgemm(1.0, a, a)
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None
+    return {"preloaded": preloaded, "threads": threads, "pid": os.getpid()}
+
+
+def pid_after(seconds: float) -> int:
+    """This worker's pid, after a pause (so that several calls land on several workers)."""
+    time.sleep(seconds)
+    return os.getpid()

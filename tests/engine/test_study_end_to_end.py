@@ -88,15 +88,18 @@ def test_detached_runner_runs_the_study_to_the_end(db_path):
     assert logs and f"study {study_id}: complete" in logs[0].read_text()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid``: the fork server, the workers forked from it, ..."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
     return found
 
 
@@ -109,7 +112,8 @@ def test_killed_runner_is_interrupted_and_resumes_from_checkpoints(db_path, monk
     conn = connect(db_path)
     pid = start_study(db_path, study_id)
     wait_for(lambda: store.get_study(conn, study_id)["epochs_done"] >= 3)
-    workers = _children(pid)
+    workers = _descendants(pid)
+    assert workers
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not runners.pid_alive(pid), timeout=10)
     study = store.get_study(conn, study_id)
