@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from scipy.linalg import blas as scipy_blas
 
 from engine.nn.blas import axpy
 from engine.nn.config import TrainConfig
@@ -51,6 +52,8 @@ SLOTS: dict[str, tuple[str, ...]] = {
 # Adam's deferred decays: the slots are stored divided by b**lag, so lag grows only while
 # b**lag stays above this (the stored values then exceed the true ones by at most 2**16).
 LAG_LIMIT = 2.0**-16
+
+_AXPY = {np.dtype(np.float32): scipy_blas.saxpy, np.dtype(np.float64): scipy_blas.daxpy}
 
 
 def sgd(w, dw, slots, lr, step, config, scratch, lag=0) -> int:
@@ -118,14 +121,38 @@ def adam(w, dw, slots, lr, step, config, scratch, lag=0) -> int:
         n = 1
     d1, d2 = b1**n, b2**n
     root_c2, root_d2 = math.sqrt(c2), math.sqrt(d2)
-    np.multiply(dw, dw, out=scratch)
-    axpy((1 - b2) / d2, scratch, v)
-    axpy((1 - b1) / d1, dw, m)
+    a_m, a_v = (1 - b1) / d1, (1 - b2) / d2
+    eps = config.epsilon * root_c2 / root_d2
+    step_size = -lr * d1 * root_c2 / (c1 * root_d2)
+    f = _AXPY.get(w.dtype)
+    if f is not None and _contiguous_like(w, dw, m, v):
+        # dw is the scratch once m has it: one array fewer in cache than a separate scratch
+        # (about 10 us of 180 over 235,530 float32 parameters)
+        if w.ndim != 1:  # f2py would copy a 2-D array
+            w, dw, m, v = (a.reshape(-1) for a in (w, dw, m, v))
+        f(dw, m, a=a_m)
+        np.multiply(dw, dw, out=dw)
+        f(dw, v, a=a_v)
+        np.sqrt(v, out=dw)
+        np.add(dw, eps, out=dw)
+        np.divide(m, dw, out=dw)
+        f(dw, w, a=step_size)
+        return n
+    np.multiply(dw, dw, out=scratch)  # odd layouts: BLAS would work on copies
+    axpy(a_v, scratch, v)
+    axpy(a_m, dw, m)
     np.sqrt(v, out=scratch)
-    np.add(scratch, config.epsilon * root_c2 / root_d2, out=scratch)
+    np.add(scratch, eps, out=scratch)
     np.divide(m, scratch, out=scratch)
-    axpy(-lr * d1 * root_c2 / (c1 * root_d2), scratch, w)
+    axpy(step_size, scratch, w)
     return n
+
+
+def _contiguous_like(w: np.ndarray, *others: np.ndarray) -> bool:
+    """True when every array is C-contiguous and of w's dtype (BLAS then works in place)."""
+    if not w.flags.c_contiguous:
+        return False
+    return all(a.dtype == w.dtype and a.flags.c_contiguous for a in others)
 
 
 def settle_adam(slots: tuple[np.ndarray, ...], lag: int, config: TrainConfig) -> None:

@@ -28,18 +28,20 @@ def textbook(name: str, w, dw, slots, lr, t, c: TrainConfig):
 
 
 @pytest.mark.parametrize("name", list(RULES))
-@pytest.mark.parametrize("shape", [(7,), (3, 4)])
-def test_rules_follow_their_formulas_over_several_steps(rng, name, shape):
-    w = rng.standard_normal(shape)
-    slots = tuple(np.zeros(shape) for _ in SLOTS[name])
+@pytest.mark.parametrize("shape, order", [((7,), "C"), ((3, 4), "C"), ((3, 4), "F")])
+def test_rules_follow_their_formulas_over_several_steps(rng, name, shape, order):
+    """Flat, 2-D, and Fortran-ordered arrays (BLAS cannot update those in place: the rules
+    take their NumPy path)."""
+    w = np.asarray(rng.standard_normal(shape), order=order)
+    slots = tuple(np.zeros(shape, order=order) for _ in SLOTS[name])
     ref_w, ref_slots = w.copy(), tuple(s.copy() for s in slots)
-    scratch = np.empty(shape)
+    scratch = np.empty(shape, order=order)
     lag = 0
     for t in range(1, 6):
-        dw = rng.standard_normal(shape)
+        dw = np.asarray(rng.standard_normal(shape), order=order)
         lr = 0.1 / t
         ref_w, ref_slots = textbook(name, ref_w, dw, ref_slots, lr, t, CFG)
-        lag = RULES[name](w, dw.copy(), slots, lr, t, CFG, scratch, lag)
+        lag = RULES[name](w, dw.copy(order="A"), slots, lr, t, CFG, scratch, lag)
         assert lag == (t if name == "adam" else 0)  # only Adam defers its decays
         np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-14)
         settled = tuple(s.copy() for s in slots)
