@@ -47,7 +47,8 @@ class Workspace:
 
     A ``training`` workspace, once ``configure``d, runs ``loss_and_grads``/``step``; any
     workspace can ``evaluate`` (evaluation mode). Reconfiguring (a new learning-rate schedule,
-    optimizer hyperparameters, dropout rate, generator) allocates nothing.
+    optimizer hyperparameters, dropout rate, generator) allocates nothing. The update rule may
+    leave decays owed in the optimizer slots (``optim.settle``): ``settle`` before reading them.
     """
 
     def __init__(
