@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from app.charts.ticks import log_ticks
+
 PALETTE = qualitative.Plotly
 ABANDONED_OPACITY = 0.3
 MARKERS = {  # event kind -> (legend name, marker symbol, colour)
@@ -176,7 +178,9 @@ def curves_figure(
             ),
             row=1, col=1,
         )
-    fig.update_yaxes(type="log", dtick="D2", tickformat=".2g", row=1, col=1)
+    losses = [v for t in fig.data if t.yaxis in (None, "y") for v in (t.y or ())]
+    fig.update_yaxes(type="log", **(log_ticks(losses, 5) or {"dtick": "D2", "tickformat": ".2g"}),
+                     row=1, col=1)
     fig.update_yaxes(tickformat=".0%", row=2, col=1)
     fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=3, col=1)
     fig.update_xaxes(title_text="epoch", row=3, col=1)

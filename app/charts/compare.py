@@ -18,6 +18,7 @@ from app.charts.search import (
     SCORES,
     axis_layout,
     axis_of,
+    drawn_values,
     maximize,
     plot_values,
     scored,
@@ -106,7 +107,8 @@ def overlay_points(entries: Sequence[dict], x: str, y: str) -> go.Figure:
             marker={"size": 9, "color": PALETTE[i % len(PALETTE)], "opacity": 0.75,
                     "symbol": ("circle", "diamond", "square", "x")[i % 4]},
         ))
-    fig.update_layout(xaxis=axis_layout(ax_x, x), yaxis=axis_layout(ax_y, y), height=420,
+    fig.update_layout(xaxis=axis_layout(ax_x, x, drawn_values(fig, "x")),
+                      yaxis=axis_layout(ax_y, y, drawn_values(fig, "y")), height=420,
                       template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": 1.1})
     return fig

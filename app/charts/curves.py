@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from app.charts.ticks import log_ticks
+
 METRICS = {"loss": "loss", "acc": "accuracy"}
 SPLITS = ("train", "val")
 SPLIT_STYLE = {"train": {"dash": "dot"}, "val": {"dash": "solid"}}
@@ -132,6 +134,9 @@ def curves_figure(
         uirevision=f"{metric}-{log_y}",  # keep zoom while the curves grow
     )
     fig.update_yaxes(type="log" if log_y else "linear")
+    if log_y:
+        drawn = np.concatenate([_columns(metrics, f"{s}_{metric}") for s in splits] or [[]])
+        fig.update_yaxes(**log_ticks(drawn.tolist(), max_ticks=7))
     return fig
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.charts.ticks import log_ticks
 from engine.search import AxisInfo, best_so_far, dimension_from_dict
 
 SCORES = {"best_val_acc": "best validation accuracy", "best_val_loss": "best validation loss"}
@@ -34,13 +35,17 @@ def axis_of(dim: dict) -> AxisInfo:
     return dimension_from_dict(dim).axis
 
 
-def axis_layout(axis: AxisInfo, name: str) -> dict:
-    """Plotly axis settings for a parameter: type, title, direction, category order."""
+def axis_layout(
+    axis: AxisInfo, name: str, values: Sequence = (), max_ticks: int = 6
+) -> dict:
+    """Plotly axis settings for a parameter: type, title, direction, category order; a log
+    axis gets full-value tick labels chosen from the plotted ``values`` (see ``ticks``)."""
     out: dict[str, Any] = {"type": axis.axis_type, "title": {"text": axis.title(name)}}
     if axis.reversed:
         out["autorange"] = "reversed"
     if axis.axis_type == "log":
         out["exponentformat"] = "e"  # 1e-04 rather than SI prefixes (100µ)
+        out.update(log_ticks(values, max_ticks))
     if axis.axis_type == "category":
         out.update(categoryorder="array", categoryarray=list(axis.categories))
     return out
@@ -113,7 +118,7 @@ def sampler_preview(name: str, dim: dict, values: Sequence) -> go.Figure:
             row=row, col=1,
         )
         fig.update_yaxes(visible=False, range=[0, 1], row=row, col=1)
-    top = axis_layout(axis, name)
+    top = axis_layout(axis, name, own)
     top.pop("title")
     fig.update_xaxes(**top, row=1, col=1)
     if rows == 2:
@@ -170,7 +175,7 @@ def params_vs_score(
                                    "line": {"color": BOX_COLOR, "width": 2}}),
                 row=row, col=col,
             )
-        fig.update_xaxes(**axis_layout(axis, name), row=row, col=col)
+        fig.update_xaxes(**axis_layout(axis, name, x, max_ticks=5), row=row, col=col)
     fig.update_yaxes(title_text=SCORES.get(score, score), col=1)
     fig.update_layout(height=260 * rows + 40, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       template="plotly_white", legend={"orientation": "h", "y": 1.08})
@@ -241,10 +246,22 @@ def pair_scatter(
         outline = box_trace(box, space, x, y)
         if outline is not None:
             fig.add_trace(outline)
-    fig.update_layout(xaxis=axis_layout(ax_x, x), yaxis=axis_layout(ax_y, y), height=420,
+    fig.update_layout(xaxis=axis_layout(ax_x, x, drawn_values(fig, "x"), max_ticks=8),
+                      yaxis=axis_layout(ax_y, y, drawn_values(fig, "y"), max_ticks=7),
+                      height=420,
                       template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": 1.08})
     return fig
+
+
+def drawn_values(fig: go.Figure, coordinate: str) -> list:
+    """Every ``x`` (or ``y``) value the figure's traces draw, to choose an axis's ticks."""
+    out: list = []
+    for trace in fig.data:
+        values = getattr(trace, coordinate, None)
+        if values is not None:
+            out.extend(np.asarray(values, dtype=object).tolist())
+    return out
 
 
 def _parcoords_dimension(name: str, dim: dict, values: Sequence) -> dict:
