@@ -32,8 +32,9 @@ st.title("Data")
 st.caption("Choose what the networks learn. Built-in sets are generated offline and seeded; "
            "a CSV upload needs numeric feature columns and one label column.")
 conn = get_conn()
-current = st.session_state.get("dataset_spec", DEFAULT_SPEC)
-st.info(f"The search designer will use: **{spec_label(current)}**", icon=":material/dataset:")
+# Filled in at the end of the script: a CSV checked or an earlier upload used further down
+# changes the choice during this very run, and the banner must say so.
+banner = st.empty()
 
 
 def use(spec: dict) -> None:
@@ -124,3 +125,6 @@ else:
                         "name": chosen["name"]}
                 show_summary(describe(load_dataset(conn, spec)))
                 use(spec)
+
+current = st.session_state.get("dataset_spec", DEFAULT_SPEC)
+banner.info(f"The search designer will use: **{spec_label(current)}**", icon=":material/dataset:")

@@ -91,3 +91,17 @@ def test_earlier_upload_can_be_reused(open_page, conn):
     at.button[0].click().run()
     assert "row 2, column 'label': 'a' is not a number" in at.error[0].value
     assert at.session_state["dataset_spec"]["label_column"] == "label"  # unchanged
+
+
+def test_banner_names_the_dataset_chosen_in_this_very_run(open_page, conn):
+    """QA: after 'Use this file' (or 'Check and use this CSV') the banner on top still named
+    the previous dataset while the toast announced the new one."""
+    check_and_store(conn, "flowers.csv", GOOD, "label")
+    at = open_page("data")
+    assert "moons" in at.info[0].value
+    at.segmented_control(key="data.source").set_value("Upload a CSV").run()
+    at.button[-1].click().run()  # the earlier-uploads form: 'Use this file'
+    no_exception(at)
+    assert not at.error
+    assert at.session_state["dataset_spec"]["name"] == "flowers.csv"
+    assert "flowers.csv" in at.info[0].value
