@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,9 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
                 chosen = c_low.multiselect("options", options, default=options,
                                            key=f"{key}.options", label_visibility="collapsed",
                                            format_func=str, persist_state="session")
+                if not chosen:
+                    raise SpaceError(f"{name}: pick at least one option, or turn search off to "
+                                     "fix one value")
                 row.dimension = Choice(tuple(chosen))
             else:
                 row.fixed = c_low.selectbox("value", options,
@@ -162,12 +166,44 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
             row.fixed = value
     except SpaceError as err:
         row.dimension = None
-        row.error = str(err)
+        message = str(err)  # every row's message starts with the knob it is about
+        row.error = message if message.startswith(name) else f"{name}: {message}"
     return row
 
 
+def at_least_one(value: int, label: str, problems: list[str]) -> int:
+    """A count typed in a number box that accepts 0 (Streamlit silently keeps the old value
+    when a box's minimum refuses what was typed): 0 becomes a problem that names the box."""
+    if value < 1:
+        message = f"{label} must be at least 1, got {value}"
+        st.error(message, icon=":material/error:")
+        problems.append(message)
+    return int(value)
+
+
+def dask_unreachable(address: str, timeout: float = 2.0) -> str:
+    """"" when something accepts TCP connections at a Dask scheduler address (``tcp://host:port``),
+    else a sentence saying what is wrong. Checked before a study is created, so a typo does not
+    become a study that fails ten seconds later."""
+    scheme, _, target = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return ""  # another transport (ucx, inproc): let Dask judge it
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return (f"the Dask scheduler address must look like tcp://127.0.0.1:8786, "
+                f"got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return ""
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        return (f"nothing answers at {address} ({reason}): start the scheduler there "
+                f"(dask scheduler --port {port}) and its workers, or run on this machine")
+
+
 def budget_section(problems: list[str]) -> tuple[dict, int, str]:
-    """Schedule, epochs and where to run: (scheduler dict, workers, Dask address or "")."""
+    """Schedule, epochs and where to run: (scheduler dict, workers, Dask address or ""); the
+    scheduler is None while the epochs box holds 0 (a problem already named)."""
     st.subheader("Budget and resources")
     budget = st.columns(4)
     schedule = budget[0].radio(
@@ -175,8 +211,10 @@ def budget_section(problems: list[str]) -> tuple[dict, int, str]:
         format_func={"full_budget": "Full budget",
                      "successive_halving": "Successive halving (ASHA)"}.get,
         persist_state="session")
-    epochs = int(budget[1].number_input("Epochs per trial (max)", 1, 10_000, 20,
-                                        key="designer.epochs", persist_state="session"))
+    epochs = budget[1].number_input("Epochs per trial (max)", 0, 10_000, 20,
+                                    key="designer.epochs", persist_state="session")
+    with budget[1]:
+        epochs = at_least_one(epochs, "Epochs per trial", problems)
     if schedule == "full_budget":
         scheduler = {"kind": "full_budget", "n_epochs": epochs}
     else:
@@ -198,4 +236,4 @@ def budget_section(problems: list[str]) -> tuple[dict, int, str]:
                                       placeholder="tcp://127.0.0.1:8786", persist_state="session")
         if not address.strip():
             problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
-    return scheduler, workers, address.strip()
+    return (scheduler if epochs >= 1 else None), workers, address.strip()

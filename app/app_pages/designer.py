@@ -14,7 +14,9 @@ from app.datasets import DEFAULT_SPEC, load_dataset, spec_label
 from app.designer_rows import (
     MAIN_KNOBS,
     MORE_KNOBS,
+    at_least_one,
     budget_section,
+    dask_unreachable,
     defaults,
     render_header,
     render_row,
@@ -48,15 +50,19 @@ sampler: dict = {"kind": kind}
 n_trials: int | None = None
 parent = None
 if kind in ("random", "quasi_random", "coarse_to_fine"):
-    n_trials = settings[0].number_input("Trials", 1, 10_000, 20, key="designer.n_trials",
+    n_trials = settings[0].number_input("Trials", 0, 10_000, 20, key="designer.n_trials",
                                         persist_state="session")
+    with settings[0]:
+        n_trials = at_least_one(n_trials, "Trials", problems)
 if kind == "quasi_random":
     sampler["method"] = settings[1].selectbox(
         "Sequence", ["sobol", "lhs"], key="designer.qmc", persist_state="session",
         format_func={"sobol": "Sobol (scrambled)", "lhs": "Latin hypercube"}.get)
 if kind == "grid":
-    sampler["points_per_axis"] = settings[0].number_input(
-        "Points per axis", 1, 50, 3, key="designer.points", persist_state="session")
+    points = settings[0].number_input("Points per axis", 0, 50, 3, key="designer.points",
+                                      persist_state="session")
+    with settings[0]:
+        sampler["points_per_axis"] = at_least_one(points, "Points per axis", problems)
 if kind == "coarse_to_fine":
     candidates = [s for s in store.list_studies(conn) if s["best_val_acc"] is not None]
     if not candidates:
@@ -114,7 +120,7 @@ if kind != "coarse_to_fine" and not any(r.error for r in rows):
         params = {r.name: r.dimension for r in rows if r.searched}
         fixed = {r.name: r.fixed for r in rows if not r.searched}
         space = Space(params, fixed)
-        if kind == "grid":
+        if kind == "grid" and sampler["points_per_axis"] >= 1:
             size = GridSampler(sampler["points_per_axis"]).grid_size(space)
             settings[1].metric("Grid size = trials", f"{size:,}")
             n_trials = size
@@ -136,7 +142,7 @@ try:
             preview_space, min(int(n_trials), PREVIEW_MAX), int(seed))
         for knob_name in preview_space.dimension_names:
             slots[knob_name] = st.empty()
-    elif space is not None:
+    elif space is not None and (n_trials or 0) >= 1 and scheduler is not None:  # else named above
         n_preview = min(int(n_trials), PREVIEW_MAX)
         units = sampler_from_dict(sampler).sample_unit(space, n_preview, int(seed))
         dataset = load_dataset(conn, dataset_spec)
@@ -158,7 +164,12 @@ st.divider()
 if problems:
     st.warning("Before launching, fix: " + "; ".join(dict.fromkeys(problems)),
                icon=":material/front_hand:")
-if st.button("Launch search", type="primary", disabled=bool(problems), key="designer.launch"):
+launch = st.button("Launch search", type="primary", disabled=bool(problems),
+                   key="designer.launch")
+unreachable = dask_unreachable(address) if launch and address else ""
+if unreachable:  # nothing is created: the design stays on screen as it is
+    st.error(f"Could not launch the search: {unreachable}", icon=":material/error:")
+elif launch:
     with friendly_errors("launch the search"):
         if kind == "coarse_to_fine":
             study_id = studies.coarse_to_fine_child(

@@ -117,3 +117,54 @@ def test_launch_creates_the_study_and_opens_it(open_page, conn):
     assert study["scheduler"] == {"kind": "full_budget", "n_epochs": 2, "maximize": True}
     assert at.query_params["study"] == str(study["id"])
     assert at.selectbox[0].label == "Study"  # the live study page
+
+
+def test_an_empty_choice_names_its_knob(open_page):
+    """QA: clearing every option of batch_norm said 'a Choice needs at least one option'."""
+    at = open_page("designer")
+    at.multiselect(key="hp.batch_norm.options").set_value([]).run()
+    no_exception(at)
+    assert errors(at) == ["batch_norm: pick at least one option, or turn search off to fix "
+                          "one value"]
+    assert launch_button(at).disabled
+
+
+def test_zero_trials_points_or_epochs_are_named_not_silently_replaced(open_page):
+    """QA: typing 0 in a box whose minimum was 1 left a red 0 on screen while the page kept
+    the old value, so Launch started 20 trials."""
+    at = open_page("designer")
+    at.number_input(key="designer.n_trials").set_value(0).run()
+    no_exception(at)
+    assert errors(at) == ["Trials must be at least 1, got 0"]
+    assert launch_button(at).disabled
+    at.number_input(key="designer.n_trials").set_value(3).run()
+    at.number_input(key="designer.epochs").set_value(0).run()
+    assert errors(at) == ["Epochs per trial must be at least 1, got 0"]
+    at.number_input(key="designer.epochs").set_value(5).run()
+    at.segmented_control(key="designer.sampler").set_value("grid").run()
+    at.number_input(key="designer.points").set_value(0).run()
+    no_exception(at)
+    assert errors(at) == ["Points per axis must be at least 1, got 0"]
+    assert launch_button(at).disabled
+
+
+def test_an_unreachable_dask_scheduler_is_refused_before_anything_is_created(open_page, conn):
+    """QA: tcp://127.0.0.1:1 became a study that failed ten seconds after launch."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    at = open_page("designer")
+    at.radio(key="designer.backend").set_value("dask").run()
+    at.text_input(key="designer.address").set_value(f"tcp://127.0.0.1:{port}").run()
+    launch_button(at).click().run()
+    no_exception(at)
+    assert store.list_studies(conn) == []
+    (message,) = errors(at)
+    assert f"nothing answers at tcp://127.0.0.1:{port}" in message
+    assert at.text_input(key="designer.address").value == f"tcp://127.0.0.1:{port}"
+    at.text_input(key="designer.address").set_value("127.0.0.1").run()
+    launch_button(at).click().run()
+    assert "must look like tcp://127.0.0.1:8786" in errors(at)[0]
+    assert store.list_studies(conn) == []
