@@ -6,7 +6,8 @@
 - ``space``: ``Space(params, fixed)``.
 - ``trial``: ``default_space()``, ``trial_config(params, n_features, n_classes)``.
 - ``samplers``: grid, random, quasi-random, coarse-to-fine behind one ``Sampler`` base.
-- ``schedulers``: ``FullBudget``, ``SuccessiveHalving`` (ASHA).
+- ``schedulers``: ``FullBudget``, ``SuccessiveHalving`` (ASHA), ``PopulationBased`` (PBT).
+- ``pbt``: PBT's exploit/explore as pure functions.
 - ``compare``: ``best_so_far``, ``distinct_values``.
 """
 
@@ -29,6 +30,7 @@ from engine.search.schedulers import (
     DECISIONS,
     SCHEDULERS,
     FullBudget,
+    PopulationBased,
     Scheduler,
     SchedulerError,
     SuccessiveHalving,
@@ -54,6 +56,7 @@ __all__ = [
     "FullBudget",
     "GridSampler",
     "Int",
+    "PopulationBased",
     "Knob",
     "QuasiRandomSampler",
     "RandomSampler",

@@ -18,6 +18,10 @@ accuracy) is better.
   ``min_epochs * eta**k`` below ``max_epochs``, then ``max_epochs``. A trial is promoted past a
   rung if its score is among the top ``max(1, n // eta)`` of the ``n`` trials that reached that
   rung so far (so the first trial at a rung goes on, as in Optuna's ASHA: nothing waits).
+- :class:`PopulationBased` ``(interval, n_rounds)``, synchronous (PBT): rungs every ``interval``
+  epochs up to ``interval * n_rounds``; ``decide`` never prunes. At each rung below the budget
+  the runner waits for the whole population and asks ``exploit_explore`` who copies whom
+  (``engine.search.pbt``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Hashable, Mapping
 from numbers import Real
 from typing import Any, ClassVar
 
+from engine.search import pbt
 from engine.search.scales import SpaceError
 
 DECISIONS = ("continue", "prune", "complete")
@@ -176,7 +181,72 @@ class SuccessiveHalving(Scheduler):
 
 ASHA = SuccessiveHalving
 
-SCHEDULERS: dict[str, type[Scheduler]] = {cls.kind: cls for cls in (FullBudget, SuccessiveHalving)}
+
+def _probability(value: Any, field: str, low_open: bool, high: float) -> float:
+    ok = _finite(value) and (value > 0 if low_open else value >= 0) and value <= high
+    if not ok:
+        valid = f"{'(' if low_open else '['}0, {high:g}]"
+        raise SchedulerError(f"{field} must be a number in {valid}, got {field}={value!r}")
+    return float(value)
+
+
+class PopulationBased(Scheduler):
+    """Population-based training: rounds of ``interval`` epochs; between rounds the bottom
+    ``quantile`` copies a top-``quantile`` trial's checkpoint and perturbs its training knobs by
+    a factor from ``perturb`` (or resamples one with ``resample_probability``)."""
+
+    kind = "pbt"
+
+    def __init__(
+        self,
+        interval: int,
+        n_rounds: int,
+        quantile: float = 0.25,
+        perturb: tuple[float, ...] | list[float] = (0.8, 1.2),
+        resample_probability: float = 0.25,
+        maximize: bool = True,
+    ):
+        self.interval = _integer(interval, "interval", 1)
+        self.n_rounds = _integer(n_rounds, "n_rounds", 1)
+        self.quantile = _probability(quantile, "quantile", True, 0.5)
+        self.resample_probability = _probability(
+            resample_probability, "resample_probability", False, 1.0
+        )
+        if isinstance(perturb, str) or not isinstance(perturb, tuple | list) or not perturb or \
+                not all(_finite(f) and f > 0 for f in perturb):
+            raise SchedulerError(
+                f"perturb must be a non-empty list of positive factors, got perturb={perturb!r}"
+            )
+        self.perturb = tuple(float(f) for f in perturb)
+        self.maximize = bool(maximize)
+        self.rungs = tuple(self.interval * k for k in range(1, self.n_rounds + 1))
+
+    def _decide_at(self, trial_id: Hashable, score: float, scores: Mapping) -> str:
+        return "continue"  # the population is judged at once, by exploit_explore
+
+    def exploit_explore(self, scores: Mapping, params: Mapping, space, rng) -> dict:
+        """``{recipient_id: (donor_id, new_params)}`` at a round boundary (see
+        ``engine.search.pbt.exploit_explore``); ``space`` is a ``Space`` or its dict."""
+        return pbt.exploit_explore(
+            scores, params, space, rng, quantile=self.quantile, perturb=self.perturb,
+            resample_probability=self.resample_probability, maximize=self.maximize,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "interval": self.interval,
+            "n_rounds": self.n_rounds,
+            "quantile": self.quantile,
+            "perturb": list(self.perturb),
+            "resample_probability": self.resample_probability,
+            "maximize": self.maximize,
+        }
+
+
+SCHEDULERS: dict[str, type[Scheduler]] = {
+    cls.kind: cls for cls in (FullBudget, SuccessiveHalving, PopulationBased)
+}
 
 
 def scheduler_from_dict(d: Mapping[str, Any]) -> Scheduler:
@@ -187,8 +257,12 @@ def scheduler_from_dict(d: Mapping[str, Any]) -> Scheduler:
             f"unknown scheduler kind {kind!r}; valid kinds: {', '.join(SCHEDULERS)}"
         )
     cls = SCHEDULERS[kind]
-    valid = list(inspect.signature(cls).parameters)
+    signature = inspect.signature(cls).parameters
+    valid = list(signature)
     unknown = sorted(set(d) - set(valid) - {"kind"})
     if unknown:
         raise SchedulerError(f"unknown keys {unknown} for a {kind} scheduler; valid keys: {valid}")
+    missing = [k for k, p in signature.items() if p.default is p.empty and k not in d]
+    if missing:
+        raise SchedulerError(f"missing keys {missing} for a {kind} scheduler; valid keys: {valid}")
     return cls(**{k: v for k, v in d.items() if k != "kind"})

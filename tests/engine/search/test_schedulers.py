@@ -111,7 +111,7 @@ def test_json_round_trip(scheduler) -> None:
             lambda: SuccessiveHalving(1, 9, 3).decide("a", 1, 1.0, [0.5]),
             "all_scores_at_rung must map trial id -> score, got list",
         ),
-        (lambda: scheduler_from_dict({"kind": "pbt"}), "unknown scheduler kind 'pbt'"),
+        (lambda: scheduler_from_dict({"kind": "hyperband"}), "unknown scheduler kind 'hyperband'"),
         (
             lambda: scheduler_from_dict({"kind": "full_budget", "n_epochs": 3, "budget": 2}),
             "unknown keys ['budget'] for a full_budget scheduler",
