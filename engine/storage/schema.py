@@ -7,14 +7,18 @@ both. Runners (detached processes) record their pid and heartbeat; the UI and th
 them through intents. Uploaded CSV files are stored once, addressed by their sha256.
 
 ``migrate`` brings a database of any older version to ``SCHEMA_VERSION``; it runs inside the
-transaction that ``engine.storage.db.connect`` opens.
+transaction that ``engine.storage.db.connect`` opens. ``MIGRATIONS[v]`` takes a database from
+version ``v - 1`` to ``v`` (``v = 1`` creates everything from scratch):
+
+- 2: ``trial_lineage``, one row per population-based-training exploit (the trial that was
+  replaced, the epoch, the donor it copied and the params it went on with).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -177,6 +181,20 @@ CREATE TABLE IF NOT EXISTS intents (
 CREATE INDEX IF NOT EXISTS intents_pending ON intents (kind, owner_id, consumed_at);
 """
 
+_V2 = """
+CREATE TABLE IF NOT EXISTS trial_lineage (
+    id             INTEGER PRIMARY KEY,
+    trial_id       INTEGER NOT NULL REFERENCES trials(id),
+    epoch          INTEGER NOT NULL,
+    donor_trial_id INTEGER NOT NULL REFERENCES trials(id),
+    params_json    TEXT NOT NULL,
+    created_at     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lineage_by_trial ON trial_lineage (trial_id, epoch);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+
 
 class SchemaError(RuntimeError):
     """The database was written by a newer version of Panda & Caviar."""
@@ -203,9 +221,10 @@ def migrate(conn: sqlite3.Connection) -> None:
         )
     if version == SCHEMA_VERSION:
         return
-    for statement in _V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[step].split(";"):
+            if statement.strip():
+                conn.execute(statement)
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),

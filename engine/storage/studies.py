@@ -29,13 +29,14 @@ from engine.storage.blobs import (
     save_upload,
 )
 from engine.storage.db import now
+from engine.storage.lineage import record_exploit, trial_lineage
 
 __all__ = [
     "STUDY_STATUSES", "TRIAL_STATES", "TERMINAL_STATES", "METRIC_COLUMNS", "NotFoundError",
     "create_study", "get_study", "list_studies", "set_study_status", "delete_study",
     "add_trials", "list_trials", "get_trial", "set_trial_state", "record_epochs",
     "record_segment", "trial_checkpoint", "trial_metrics", "study_metrics",
-    "save_upload", "get_upload",
+    "save_upload", "get_upload", "record_exploit", "trial_lineage",
 ]
 
 STUDY_STATUSES = ("queued", "running", "stopping", "stopped", "complete", "failed")
@@ -177,10 +178,11 @@ def delete_study(conn: sqlite3.Connection, study_id: int) -> None:
             "SELECT checkpoint_id FROM trials WHERE study_id = ? AND checkpoint_id IS NOT NULL",
             (study_id,),
         )]
-        conn.execute(
-            "DELETE FROM metrics WHERE trial_id IN (SELECT id FROM trials WHERE study_id = ?)",
-            (study_id,),
-        )
+        for table in ("metrics", "trial_lineage"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE trial_id IN (SELECT id FROM trials WHERE study_id = ?)",
+                (study_id,),
+            )
         conn.execute("UPDATE studies SET parent_id = NULL WHERE parent_id = ?", (study_id,))
         conn.execute("DELETE FROM trials WHERE study_id = ?", (study_id,))
         for checkpoint_id in ids:
