@@ -10,7 +10,9 @@ another live runner holds it), beats a heartbeat from a thread, and loops:
    checkpoint up to its next scheduler milestone, sized from the trial's measured epoch time so
    that curves update about every ``segment_seconds``;
 3. record each finished segment in one transaction (metrics + checkpoint + state), applying the
-   scheduler at a rung (``pruned`` trials keep their curves).
+   scheduler at a rung (``pruned`` trials keep their curves);
+4. with population-based training, hold trials at each round boundary until the whole
+   population is there, then exploit and explore (``engine.population``).
 
 A trial ends ``complete``, ``pruned``, ``diverged`` (message; nothing non-finite is stored),
 ``failed`` (traceback) or, after a stop, ``stopped``. A worker process that dies costs the trial
@@ -35,6 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from engine import population
 from engine.execution import close_executor, describe_worker_death, is_worker_death, make_executor
 from engine.storage import studies as store
 from engine.storage.blobs import get_upload
@@ -108,6 +111,8 @@ class StudyRunner:
         self.executor_factory = executor_factory or _default_executor
         self.stopping = False
         self.queue: deque[_Run] = deque()
+        self.pbt = False
+        self.waiting: list[_Run] = []  # PBT: at a round boundary, until the population is
         self.inflight: dict[Future, tuple[_Run, int]] = {}
         self.generation = 0
         self.executor: Executor | None = None
@@ -180,19 +185,26 @@ class StudyRunner:
         n_features, n_classes = data.X_train.shape[1], data.n_classes
         self.scheduler = scheduler_from_dict(study["scheduler"])
         self.full_budget = FullBudget
+        self.pbt = self.scheduler.kind == "pbt"
+        self.shape = (n_features, n_classes)
         self._load_queue(conn, n_features, n_classes)
         log.info(
-            "study %s: %d trials to run, %d workers%s", self.study_id, len(self.queue),
+            "study %s: %d trials to run, %d workers%s", self.study_id,
+            len(self.queue) + len(self.waiting),
             study["workers"], f" on {study['executor_address']}" * bool(study["executor_address"]),
         )
         while True:
             if heart.lost.is_set():
                 log.error("study %s: runner slot taken over; abandoning", self.study_id)
                 return "lost"
+            if self.waiting and not (self.queue or self.inflight or self.stopping):
+                self._next_round(conn)
             self._obey_intents(conn)
             while not self.stopping and self.queue and len(self.inflight) < study["workers"]:
                 self._submit(conn, self.queue.popleft())
             if not self.inflight:
+                if self.waiting and not self.stopping:
+                    continue  # PBT: the round boundary is next
                 status = self._finish(conn)
                 if status is not None:
                     return status
@@ -205,6 +217,7 @@ class StudyRunner:
     def _load_queue(self, conn: sqlite3.Connection, n_features: int, n_classes: int) -> None:
         from engine.search import trial_config
 
+        held = population.waits_at_load(conn, self.study_id, self.scheduler) if self.pbt else ()
         for t in store.list_trials(conn, self.study_id, states=ACTIVE_STATES):
             model, config, _ = trial_config(t["params"], n_features, n_classes)
             model["hidden"] = list(model["hidden"])
@@ -214,8 +227,25 @@ class StudyRunner:
             )
             if run.epochs_done >= run.target:
                 store.set_trial_state(conn, run.id, "complete")
+            elif run.epochs_done in held:  # a resumed study goes on with the round it was in
+                store.set_trial_state(conn, run.id, "running")
+                run.state = "running"
+                self.waiting.append(run)
             else:
                 self.queue.append(run)
+
+    def _next_round(self, conn: sqlite3.Connection) -> None:
+        """PBT: the whole population waits at a round boundary; exploit, explore, go on."""
+        from engine.search import Space, trial_config
+
+        def configs(params: dict) -> tuple[dict, dict]:
+            model, config, _ = trial_config(params, *self.shape)
+            return {**model, "hidden": list(model["hidden"])}, config
+
+        runs, self.waiting = sorted(self.waiting, key=lambda r: r.number), []
+        space = Space.from_dict(self.study["space"])
+        population.next_round(conn, self.study, self.scheduler, space, runs, configs)
+        self.queue.extend(runs)
 
     def _finish(self, conn: sqlite3.Connection) -> str | None:
         """Write the final statuses and release the slot in one transaction (so nobody posts an
@@ -226,7 +256,7 @@ class StudyRunner:
                 commands = [c for c in commands if c in ("stop", "resume")]
                 if commands and commands[-1] == "resume":
                     return None
-                for run in self.queue:
+                for run in [*self.queue, *self.waiting]:
                     if run.state != "waiting":
                         store.set_trial_state(conn, run.id, "stopped")
                 status = "stopped"
@@ -346,7 +376,9 @@ class StudyRunner:
             "study %s trial %s: epoch %d/%d %s%s", self.study_id, run.number, done, run.target,
             state, f" val_acc={metrics[-1]['val_acc']:.4f}" if metrics else "",
         )
-        if state in ACTIVE_STATES:
+        if state in ACTIVE_STATES and self.pbt and population.is_boundary(self.scheduler, done):
+            self.waiting.append(run)
+        elif state in ACTIVE_STATES:
             self.queue.appendleft(run)
 
     def _decide(self, conn: sqlite3.Connection, run: _Run, done: int, metrics: list) -> str:
@@ -355,8 +387,8 @@ class StudyRunner:
         going = "stopped" if self.stopping else "running"
         if done >= run.target:
             return "complete"
-        if not metrics or done != scheduler.next_milestone(run.epochs_done):
-            return going
+        if self.pbt or not metrics or done != scheduler.next_milestone(run.epochs_done):
+            return going  # PBT: the population is judged together, at the round boundary
         key = "val_acc" if scheduler.maximize else "val_loss"
         others = {
             r[0]: r[1]

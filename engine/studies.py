@@ -7,8 +7,11 @@ sampler, the scheduler and the dataset go through their ``from_dict``, the datas
 
 The trial budget comes from the scheduler: ``full_budget`` trains ``n_epochs`` (taken from the
 space when the scheduler dict leaves it out; a space that *searches* ``n_epochs`` gives each
-trial its own budget), ``successive_halving`` trains up to ``max_epochs``. The space's fixed
-``n_epochs`` is set to that budget so stored params say what was run.
+trial its own budget), ``successive_halving`` trains up to ``max_epochs``, ``pbt`` trains
+``interval * n_rounds``. The space's fixed ``n_epochs`` is set to that budget so stored params
+say what was run. Population-based training also needs a population (``n_trials >= 2``) and at
+least one searched training knob to perturb; searched architecture knobs are sampled at round 0
+and copied with the weights (``engine.search.pbt``).
 
 Starting a study never trains in the caller: it spawns the study's detached runner
 (``engine.launch``), the one writer of results. Stop and resume are intents to that runner, or,
@@ -129,6 +132,15 @@ def plan_trials(
         if n_trials is None:
             raise ValueError(f"n_trials is required for the {sampler_obj.kind} sampler")
     n_trials = _integer(n_trials, "n_trials", 1, MAX_TRIALS)
+    if built.kind == "pbt":
+        from engine.search import pbt
+
+        pbt.check_space(space_obj)
+        if n_trials < 2:
+            raise ValueError(
+                "n_trials must be >= 2 for population-based training (the bottom of the "
+                f"population copies the top), got n_trials={n_trials}"
+            )
     units = sampler_obj.sample_unit(space_obj, n_trials, seed)
     trials = []
     for u in units:
