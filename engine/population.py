@@ -65,8 +65,8 @@ def next_round(
     plan = scheduler.exploit_explore({i: scores.get(i) for i in ids}, params, space, rng)
     with transaction(conn):
         for recipient, (donor, new) in sorted(plan.items()):
-            store.record_exploit(conn, recipient, donor, epoch, new,
-                                 unit=space.unit_from_params(new).tolist())
+            space.unit_from_params(new)  # explored values stay inside the space
+            store.record_exploit(conn, recipient, donor, epoch, new)
     by_id = {run.id: run for run in runs}
     for recipient, (donor, new) in plan.items():
         by_id[recipient].model, by_id[recipient].config = trial_config(new)

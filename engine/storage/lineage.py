@@ -2,8 +2,9 @@
 
 ``record_exploit`` is one transaction: the recipient trial's latest checkpoint becomes the
 donor's (the donor's own stored checkpoint row is shared, no bytes copied, unless a copy is
-given), its ``params`` (and ``unit``) become the explored ones, and a ``trial_lineage`` row
-records who copied whom at which epoch. Both trials must have trained to exactly that epoch,
+given), its ``params`` become the explored ones, and a ``trial_lineage`` row records who copied
+whom at which epoch. The trial's ``unit`` stays the sampler's point, so the params it started
+with remain known (``Space.params_from_unit``). Both trials must have trained to exactly that epoch,
 so the recipient's curve goes on from the next epoch with no gap and no repeat: its metrics
 rows up to the exploit are its own, the ones after it come from the copied model.
 """
@@ -39,15 +40,12 @@ def record_exploit(
     epoch: int,
     params: dict,
     checkpoint: bytes | None = None,
-    *,
-    unit: list[float] | None = None,
 ) -> int:
     """Give trial ``recipient_id`` the donor's checkpoint at ``epoch`` and ``params`` (one
     transaction) and return the lineage row's id.
 
     ``checkpoint=None`` shares the donor's stored checkpoint row (it must be at ``epoch``);
-    bytes are stored as the recipient's own copy. ``unit`` replaces the trial's unit vector
-    (the explored params' point in the space). ``ValueError`` unless both trials belong to one
+    bytes are stored as the recipient's own copy. ``ValueError`` unless both trials belong to one
     study, differ, and have trained exactly ``epoch`` epochs.
     """
     with atomic(conn):
@@ -71,12 +69,10 @@ def record_exploit(
         else:
             new_id = donor["checkpoint_id"]
         at = now()
-        sql, args = "UPDATE trials SET checkpoint_id = ?, params_json = ?, updated_at = ?", [
-            new_id, json.dumps(params), at]
-        if unit is not None:
-            sql += ", unit_json = ?"
-            args.append(json.dumps([float(u) for u in unit]))
-        conn.execute(sql + " WHERE id = ?", (*args, recipient_id))
+        conn.execute(
+            "UPDATE trials SET checkpoint_id = ?, params_json = ?, updated_at = ? WHERE id = ?",
+            (new_id, json.dumps(params), at, recipient_id),
+        )
         old = recipient["checkpoint_id"]
         if old is not None and old != new_id:
             delete_checkpoint_if_unused(conn, old)

@@ -10,6 +10,7 @@ import pytest
 from engine import population
 from engine.nn import state_from_bytes
 from engine.runner import StudyRunner, run_study
+from engine.search import Space
 from engine.storage import studies as store
 from engine.storage.db import connect
 from engine.studies import new_study, stop_study
@@ -157,6 +158,7 @@ def test_a_searched_architecture_is_copied_with_the_weights(db_path):
     study = store.get_study(conn, study_id)
     assert study["space"]["fixed"]["n_epochs"] == 6  # interval * n_rounds
     before = {t["number"]: t["params"] for t in store.list_trials(conn, study_id)}
+    space = Space.from_dict(study["space"])
     assert run_study(db_path, study_id) == "complete"
     rows = lineage(conn, study_id)
     assert any(before[number]["hidden_units"] != params["hidden_units"]
@@ -165,3 +167,4 @@ def test_a_searched_architecture_is_copied_with_the_weights(db_path):
         assert trial["state"] == "complete" and trial["epochs_done"] == 6
         spec = state_from_bytes(store.trial_checkpoint(conn, trial["id"])).spec
         assert spec.hidden == (trial["params"]["hidden_units"],)
+        assert space.params_from_unit(trial["unit"]) == before[trial["number"]]  # as sampled

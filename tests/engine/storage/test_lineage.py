@@ -61,10 +61,10 @@ def test_exploit_shares_the_donors_checkpoint_and_records_lineage(conn):
         store.record_segment(conn, trial_id, epochs(1, 2), blob)
     n_blobs = conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
     params = {"learning_rate": 0.24}
-    lineage_id = store.record_exploit(conn, recipient, donor, 2, params, unit=[0.7])
+    lineage_id = store.record_exploit(conn, recipient, donor, 2, params)
     assert store.trial_checkpoint(conn, recipient) == b"strong"
     trial = store.get_trial(conn, recipient)
-    assert trial["params"] == params and trial["unit"] == [0.7]
+    assert trial["params"] == params and trial["unit"] == [0.0]  # the sampler's point stays
     assert trial["epochs_done"] == 2  # its own curve, untouched
     # the recipient's old blob is gone, nothing was copied
     assert conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == n_blobs - 1
