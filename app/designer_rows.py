@@ -201,21 +201,61 @@ def dask_unreachable(address: str, timeout: float = 2.0) -> str:
                 f"(dask scheduler --port {port}) and its workers, or run on this machine")
 
 
+def pbt_schedule(columns: list, problems: list[str]) -> dict | None:
+    """Population-based training's settings in three of the budget columns; None while a box
+    holds 0 (a problem already named)."""
+    interval = columns[1].number_input("Epochs per round", 0, 10_000, 4,
+                                       key="designer.pbt_interval", persist_state="session")
+    with columns[1]:
+        interval = at_least_one(interval, "Epochs per round", problems)
+    rounds = columns[2].number_input("Rounds", 0, 1_000, 5, key="designer.pbt_rounds",
+                                     persist_state="session")
+    with columns[2]:
+        rounds = at_least_one(rounds, "Rounds", problems)
+    share = columns[3].slider("Replace the bottom %", 5, 50, 25, key="designer.pbt_quantile",
+                              persist_state="session")
+    if interval < 1 or rounds < 1:
+        return None
+    st.caption(f"Each trial trains {interval * rounds} epochs in {rounds} rounds of {interval}. "
+               f"After every round but the last, the bottom {share}% of the population copy the "
+               f"weights of a trial from the top {share}% and move its training knobs (x0.8 or "
+               "x1.2 on their own scale, or a fresh sample one time in four).")
+    return {"kind": "pbt", "interval": interval, "n_rounds": rounds, "quantile": share / 100}
+
+
+def pbt_note(space, scheduler: dict | None) -> None:
+    """Under PBT, name the searched knobs that only round 0 samples (the weights fix them)."""
+    from engine.search import pbt
+
+    if space is None or not scheduler or scheduler["kind"] != "pbt":
+        return
+    frozen = pbt.frozen_dims(space)
+    if frozen:
+        st.info(f"Population-based training moves training knobs only: {', '.join(frozen)} "
+                "will be sampled once per trial, then copied with the weights whenever a trial "
+                "takes over a better one.", icon=":material/info:")
+
+
 def budget_section(problems: list[str]) -> tuple[dict, int, str]:
     """Schedule, epochs and where to run: (scheduler dict, workers, Dask address or ""); the
-    scheduler is None while the epochs box holds 0 (a problem already named)."""
+    scheduler is None while an epochs box holds 0 (a problem already named)."""
     st.subheader("Budget and resources")
     budget = st.columns(4)
     schedule = budget[0].radio(
-        "Schedule", ["full_budget", "successive_halving"], key="designer.schedule",
+        "Schedule", ["full_budget", "successive_halving", "pbt"], key="designer.schedule",
         format_func={"full_budget": "Full budget",
-                     "successive_halving": "Successive halving (ASHA)"}.get,
+                     "successive_halving": "Successive halving (ASHA)",
+                     "pbt": "Population-based training"}.get,
         persist_state="session")
-    epochs = budget[1].number_input("Epochs per trial (max)", 0, 10_000, 20,
-                                    key="designer.epochs", persist_state="session")
-    with budget[1]:
-        epochs = at_least_one(epochs, "Epochs per trial", problems)
-    if schedule == "full_budget":
+    epochs = 1
+    if schedule != "pbt":
+        epochs = budget[1].number_input("Epochs per trial (max)", 0, 10_000, 20,
+                                        key="designer.epochs", persist_state="session")
+        with budget[1]:
+            epochs = at_least_one(epochs, "Epochs per trial", problems)
+    if schedule == "pbt":
+        scheduler = pbt_schedule(budget, problems)
+    elif schedule == "full_budget":
         scheduler = {"kind": "full_budget", "n_epochs": epochs}
     else:
         first = budget[2].number_input("First rung (epochs)", 1, 10_000, 2,

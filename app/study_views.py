@@ -12,6 +12,7 @@ import sqlite3
 import streamlit as st
 
 from app.charts.curves import curves_figure
+from app.charts.population import population_figure
 from app.charts.search import (
     SCORES,
     best_so_far_figure,
@@ -152,6 +153,33 @@ def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
     left, right = st.columns(2)
     left.plotly_chart(best_so_far_figure(trials, x="trials"), key="best.trials")
     right.plotly_chart(best_so_far_figure(trials, x="epochs"), key="best.epochs")
+
+
+def population_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
+    """Population-based training: each trial's learning rate over epochs, and the exploits."""
+    metrics = store.study_metrics(conn, study["id"])
+    if not metrics["epoch"]:
+        st.info("No epoch has finished yet: the population appears as soon as one does.")
+        return
+    rows = store.trial_lineage(conn, study["id"])
+    st.caption(f"Rounds of {study['scheduler']['interval']} epochs; {len(rows)} exploit(s) so "
+               "far. Each line is a trial's learning rate; a red triangle marks where a trial "
+               "took over a better trial's weights (donor→recipient) and perturbed its knobs.")
+    st.plotly_chart(population_figure(metrics, rows), key="population.chart")
+    names = list(study["space"].get("params", {}))
+    if rows:
+        st.dataframe([{"epoch": r["epoch"], "trial": r["number"], "copied trial":
+                       r["donor_number"], **{n: r["params"].get(n) for n in names}}
+                      for r in rows], hide_index=True, key="population.table")
+
+
+def views_for(study: dict) -> tuple[dict, str]:
+    """The views a study offers and the key of the view picker: a population-based study
+    also has "Population" (its own key, so a remembered choice never names a missing view)."""
+    if study["scheduler"]["kind"] != "pbt":
+        return VIEWS, "study.view"
+    first, *rest = VIEWS.items()
+    return dict([first, ("Population", population_view), *rest]), "study.view.pbt"
 
 
 def selected_numbers(event) -> list[int]:

@@ -18,6 +18,7 @@ from app.designer_rows import (
     budget_section,
     dask_unreachable,
     defaults,
+    pbt_note,
     render_header,
     render_row,
 )
@@ -126,6 +127,7 @@ if kind != "coarse_to_fine" and not any(r.error for r in rows):
             n_trials = size
 if space is None and kind != "coarse_to_fine":
     problems.append("fix the hyperparameter rows above")
+pbt_note(space, scheduler)
 
 preview_space, units = space, None
 try:

@@ -20,7 +20,7 @@ from app.common import (
     status_badge,
 )
 from app.datasets import spec_label
-from app.study_views import VIEWS
+from app.study_views import views_for
 from engine import studies
 from engine.storage import studies as store
 
@@ -59,6 +59,9 @@ def describe_study(s: dict) -> str:
     scheduler = s["scheduler"]
     if scheduler["kind"] == "full_budget":
         budget = f"{scheduler['n_epochs']} epochs"
+    elif scheduler["kind"] == "pbt":
+        budget = (f"population-based, {scheduler['n_rounds']} rounds of "
+                  f"{scheduler['interval']} epochs")
     else:
         budget = (f"ASHA {scheduler['min_epochs']}→{scheduler['max_epochs']} epochs, "
                   f"η={scheduler['eta']}")
@@ -116,9 +119,10 @@ def live() -> None:
             last_line = (failed[0]["error"].strip().splitlines() or ["no message"])[-1]
             st.warning(f"{len(failed)} trial(s) failed. Trial {failed[0]['number']}: "
                        f"{last_line[:300]} (details in Trials)", icon=":material/warning:")
-        view = st.segmented_control("View", list(VIEWS), default=next(iter(VIEWS)), required=True,
-                                    key="study.view", persist_state="session")
-        VIEWS[view](conn, now, trials)
+        views, view_key = views_for(now)
+        view = st.segmented_control("View", list(views), default=next(iter(views)), required=True,
+                                    key=view_key, persist_state="session")
+        views[view](conn, now, trials)
         if active and (now["status"] not in ACTIVE_STATUSES or not now["runner_alive"]):
             st.rerun(scope="app")  # finished: redraw once, without the timer
 
