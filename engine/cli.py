@@ -111,9 +111,13 @@ def _study_options(args: argparse.Namespace) -> dict:
     if args.csv:
         csv_text = Path(args.csv).read_text(encoding="utf-8-sig")
         dataset = {"kind": "csv", "label_column": args.label, "name": Path(args.csv).name}
+    if args.halving and args.pbt:
+        raise ValueError("choose --halving or --pbt, not both")
     if args.halving:
         scheduler = {"kind": "successive_halving", "min_epochs": args.min_epochs,
                      "max_epochs": args.epochs or 27, "eta": args.eta}
+    elif args.pbt:
+        scheduler = {"kind": "pbt", "interval": args.interval, "n_rounds": args.rounds}
     else:
         scheduler = {"kind": "full_budget"}
         if args.epochs:
@@ -261,6 +265,11 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
                    help="successive halving (ASHA) instead of full budget")
     p.add_argument("--min-epochs", type=int, default=1, help="halving: first rung")
     p.add_argument("--eta", type=int, default=3, help="halving: keep the top 1/eta per rung")
+    p.add_argument("--pbt", action="store_true",
+                   help="population-based training: every round the worst trials copy a better "
+                   "one's weights and perturb its training knobs")
+    p.add_argument("--interval", type=int, default=2, help="pbt: epochs per round")
+    p.add_argument("--rounds", type=int, default=5, help="pbt: number of rounds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--detach", action="store_true", help="start the runner in the background")
     p.set_defaults(func=cmd_run)

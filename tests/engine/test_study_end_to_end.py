@@ -179,6 +179,28 @@ def test_cli_creates_and_runs_a_study(db_path):
     assert study["name"] == "from the cli" and study["counts"]["complete"] == 2
 
 
+
+def test_cli_runs_population_based_training(db_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--pbt", "--interval", "1", "--rounds", "2",
+         "--trials", "4", "--dataset", "moons", "--samples", "200", "--workers", "2",
+         "--db", str(db_path)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    conn = connect(db_path)
+    study = store.get_study(conn, 1)
+    assert study["scheduler"]["kind"] == "pbt" and study["counts"]["complete"] == 4
+    assert len(store.trial_lineage(conn, 1)) == 1  # the worst of 4 copied a better one once
+    refused = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--pbt", "--halving", "--db", str(db_path)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+    )
+    assert refused.returncode != 0 and "--halving or --pbt" in refused.stderr
+
 def test_cli_detach_starts_a_background_runner(db_path):
     import subprocess
     import sys
