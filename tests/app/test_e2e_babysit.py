@@ -132,3 +132,20 @@ def test_babysit_in_the_browser(streamlit_server, page):
     wait_for(lambda: metric(page, "Branch") == "1", what="the session after a refresh")
     assert "session=1" in location(page)
     conn.close()
+
+
+def test_the_knobs_stay_on_screen_after_every_run(streamlit_server, page):
+    """QA: the 'Training knobs' form vanished after about one short run in ten (it came right
+    after a timed fragment in its column), so the learning rate could not be turned down."""
+    page.goto(f"{streamlit_server['url']}/babysit")
+    fresh(page, 'input[aria-label="Hidden layers (units)"]').fill("8")
+    click(page, "Start the session")
+    wait_for(lambda: "session=1" in location(page), what="the session id in the URL")
+    forms = page.locator('[data-testid="stForm"]:not([data-stale="true"])')
+    for n in range(1, 11):
+        click(page, "Run 1 epoch")
+        wait_for(lambda n=n: int(metric(page, "Epoch")) == n and metric(page, "Status") == "idle",
+                 what=f"epoch {n}")
+        wait_settled(page)
+        time.sleep(0.3)
+        assert forms.filter(has_text="Training knobs").count() == 1, f"no knobs after epoch {n}"
