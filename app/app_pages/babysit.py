@@ -12,7 +12,7 @@ import json
 
 import streamlit as st
 
-from app.charts.babysit import boundary_figure, curves_figure, event_log_rows
+from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
 from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
 from app.panda_forms import knobs_form, new_session_form, trial_picker
 from engine import babysit
@@ -173,6 +173,8 @@ def live_status(session_id: int, was_busy: bool) -> None:
                    "at the last good epoch: turn the learning rate down, or roll back.")
     elif view["status"] == "failed":
         st.error(f"The runner failed: {view['message']}")
+    elif jump := loss_jump(head.get("val_loss"), view["best"], view["config"]["learning_rate"]):
+        st.warning(jump, icon=":material/trending_up:")
     if view["needs_runner"]:
         st.warning("This session's runner stopped while it had work to do.")
         if st.button("Resume the runner", key="resume_runner"):

@@ -126,6 +126,21 @@ def event_log_rows(events: Sequence[dict]) -> list[dict]:
     ]
 
 
+def loss_jump(head_val_loss: float | None, best: dict | None, learning_rate: float) -> str:
+    """A warning when the validation loss blew up without becoming NaN (Adam with batch norm
+    at a learning rate of 10 goes from 0.07 to 2,000 and stays finite, so the session is not
+    "diverged"): at least 10 times the best node's loss and 0.5 above it. "" otherwise."""
+    if head_val_loss is None or not best or best.get("val_loss") is None:
+        return ""
+    low = best["val_loss"]
+    if head_val_loss < 10 * low or head_val_loss - low < 0.5:
+        return ""
+    return (f"The validation loss jumped to {head_val_loss:.4g}, {head_val_loss / low:,.0f} "
+            f"times its best ({low:.4g} at epoch {best['epoch']}): the learning rate "
+            f"({learning_rate:g}) is probably too high. Roll back to epoch {best['epoch']} "
+            "(★ best in the picker) and turn it down.")
+
+
 def curves_figure(
     curves: Sequence[dict], events: Sequence[dict] = (), *, height: int = 640
 ) -> go.Figure:

@@ -178,3 +178,30 @@ def test_run_until_paused_then_pause(open_page, conn):
     epoch = babysit.session_view(conn, session_id)["head_epoch"]
     assert epoch >= 2
     assert babysit.session_view(conn, session_id)["head_epoch"] == epoch  # it stays paused
+
+
+def test_a_loss_that_explodes_without_nan_gets_a_warning(open_page, conn):
+    """QA: Adam with batch norm at a learning rate of 10 took the validation loss from 0.07 to
+    2,000 with no NaN, so the page showed status 'idle' and said nothing."""
+    session_id = trained_session(conn, epochs=3)
+    at = open_page("babysit", session=session_id)
+    assert not at.warning
+    babysit.execute(conn, session_id, "set", {"learning_rate": 10.0})
+    babysit.execute(conn, session_id, "run", {"epochs": 1})
+    view = babysit.session_view(conn, session_id)
+    assert view["status"] == "idle" and view["best"]["epoch"] <= 3  # finite: not "diverged"
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    (warning,) = [w.value for w in at.warning]
+    assert "The validation loss jumped to" in warning
+    assert f"Roll back to epoch {view['best']['epoch']}" in warning and "(10)" in warning
+
+
+def test_loss_jump_thresholds():
+    from app.charts.babysit import loss_jump
+
+    best = {"node_id": 3, "epoch": 3, "val_loss": 0.07}
+    assert loss_jump(None, best, 1.0) == "" and loss_jump(5.0, None, 1.0) == ""
+    assert loss_jump(0.5, best, 1.0) == ""  # 7 times the best: a bad epoch, not a blow-up
+    assert loss_jump(0.02, {**best, "val_loss": 0.001}, 1.0) == ""  # 20x but tiny
+    assert "2,857 times its best (0.07 at epoch 3)" in loss_jump(200.0, best, 10.0)
