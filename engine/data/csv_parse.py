@@ -201,18 +201,24 @@ def _parse_labels(
     return y, names
 
 
+def _text_and_delimiter(text: str | bytes) -> tuple[str, str]:
+    """The checked text (decoded, without a BOM) and the delimiter its header row uses."""
+    if isinstance(text, bytes):
+        text = decode_csv_bytes(text)
+    text = text.removeprefix("\ufeff")
+    _check_text(text)
+    first_line = next(line for line in text.splitlines() if line.strip())
+    return text, _guess_delimiter(first_line)
+
+
 def csv_columns(text: str | bytes) -> list[str]:
     """The header's column names, read as ``parse_csv`` reads them (so a page can offer them).
 
     Raises CSVError for text that is not UTF-8, an empty file, or a header that is not valid
     (a nameless or repeated column, a single column).
     """
-    if isinstance(text, bytes):
-        text = decode_csv_bytes(text)
-    text = text.removeprefix("\ufeff")
-    _check_text(text)
+    text, delimiter = _text_and_delimiter(text)
     first_line = next(line for line in text.splitlines() if line.strip())
-    delimiter = _guess_delimiter(first_line)
     header_row, header = _read_rows(first_line, delimiter)[0]
     _check_header(header, header_row, delimiter)
     return header
@@ -226,12 +232,7 @@ def parse_csv(
     `text` is the decoded file (bytes are decoded as UTF-8 first). Blank lines are skipped. Raises
     CSVError naming the row (header = row 1) or column of the first problem found.
     """
-    if isinstance(text, bytes):
-        text = decode_csv_bytes(text)
-    text = text.removeprefix("\ufeff")
-    _check_text(text)
-    first_line = next(line for line in text.splitlines() if line.strip())
-    delimiter = _guess_delimiter(first_line)
+    text, delimiter = _text_and_delimiter(text)
     rows = _read_rows(text, delimiter)
     if not rows:
         raise CSVError("the file is empty (no cell holds a value)")
