@@ -7,6 +7,7 @@ a shared link shows the same comparison.
 import streamlit as st
 
 from app.charts.compare import (
+    LEGEND_MAX,
     best_vs_budget,
     distinct_counts,
     distinct_values_figure,
@@ -22,6 +23,7 @@ from app.common import (
     set_query,
     status_badge,
 )
+from app.datasets import spec_label
 from app.presets import grid_vs_random
 from engine import studies
 from engine.storage import studies as store
@@ -57,6 +59,10 @@ if len(all_studies) < 2:
     st.stop()
 
 by_id = {s["id"]: s for s in all_studies}
+missing = [i for i in query_ints("studies") if i not in by_id]
+if missing:
+    st.warning(f"There is no study {', '.join(f'#{i}' for i in missing)} in this database.",
+               icon=":material/warning:")
 wanted = [i for i in query_ints("studies") if i in by_id] or [s["id"] for s in all_studies[:2]]
 chosen = st.multiselect("Studies", list(by_id), default=wanted,
                         format_func=lambda i: f"#{i} {by_id[i]['name']} "
@@ -90,13 +96,20 @@ def comparison() -> None:
             best = best_trial(e["trials"], score)
             summary.append({
                 "study": f"#{e['id']} {e['name']}", "status": status_badge(e["status"]),
+                "data": spec_label(e["dataset"]),
                 "sampler": e["sampler"]["kind"], "trials": len(e["trials"]),
                 "epochs trained": e["epochs_done"],
                 SCORES[score]: None if best is None else best[score],
             })
         st.dataframe(summary, hide_index=True, key="compare.summary")
+        datasets = list(dict.fromkeys(spec_label(e["dataset"]) for e in entries))
+        if len(datasets) > 1:
+            st.warning("These studies learn different data (" + "; ".join(datasets) + "): "
+                       "their scores do not measure the same thing.", icon=":material/warning:")
         st.plotly_chart(best_vs_budget(entries, score, budget), key="compare.budget_chart")
         names, _ = distinct_counts(entries)
+        if len(entries) > LEGEND_MAX:
+            st.caption("Below, each study keeps its colour from the chart above.")
         left, right = st.columns(2)
         with left:
             st.markdown("**Distinct values tried per parameter**")

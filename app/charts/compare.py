@@ -2,13 +2,15 @@
 where each one sampled.
 
 A *study entry* is a dict ``{"name": str, "space": space dict, "trials": [trial dicts],
-"created_at": float}`` (the study dict from ``engine.storage.studies.get_study`` with its
-``trials`` added). Budget is spent in the order trials finished (``updated_at``), which is
-what a person waiting for the study experienced.
+"created_at": float}`` and usually ``"id"`` (the study dict from
+``engine.storage.studies.get_study`` with its ``trials`` added); traces are named ``#id name``,
+so two studies of the same name stay apart. Budget is spent in the order trials finished
+(``updated_at``), which is what a person waiting for the study experienced.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +27,29 @@ from app.charts.search import (
 )
 from engine.search import best_so_far, distinct_values
 
-PALETTE = ("#2f6f4f", "#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
+PALETTE = ("#2f6f4f", "#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf", "#bcbd22", "#7f7f7f")
+NAME_CHARS = 28
+LEGEND_MAX = 4  # half-width charts show a legend up to this many studies
+
+
+def label(entry: dict) -> str:
+    """``#3 Grid 3x3``: the id keeps apart studies of the same name; long names are cut."""
+    name = entry["name"]
+    if len(name) > NAME_CHARS:
+        name = name[: NAME_CHARS - 1].rstrip() + "…"
+    return f"#{entry['id']} {name}" if entry.get("id") is not None else name
+
+
+def _legend_below(fig: go.Figure, n_entries: int, height: int, y: float = -0.15) -> None:
+    """A legend under a half-width chart, the chart taller to make room; none past
+    ``LEGEND_MAX`` studies (the colours are those of ``best_vs_budget``). At the top, many long
+    names wrapped into a scrolled box that covered the bars."""
+    if n_entries > LEGEND_MAX:
+        fig.update_layout(height=height, showlegend=False)
+        return
+    fig.update_layout(height=height + 22 * math.ceil(n_entries / 2),
+                      legend={"orientation": "h", "yanchor": "top", "y": y, "x": 0})
 BUDGETS = {"epochs": "epochs trained (cumulative)", "seconds": "wall time since start (s)"}
 
 
@@ -51,12 +75,13 @@ def best_vs_budget(
     for i, entry in enumerate(entries):
         x, best = budget_curve(entry, score, budget)
         fig.add_trace(go.Scatter(x=x, y=best, mode="lines+markers", line_shape="hv",
-                                 name=entry["name"], marker={"size": 4},
+                                 name=label(entry), marker={"size": 4},
                                  line={"color": PALETTE[i % len(PALETTE)], "width": 2.5}))
     fig.update_layout(xaxis_title=BUDGETS[budget], yaxis_title=f"{SCORES.get(score, score)}"
-                      " so far", height=360, template="plotly_white",
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": 1.12})
+                      " so far", height=340 + 22 * math.ceil(len(entries) / 4),
+                      template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      # under the axis: above it, three rows of names hid the lines near 1.0
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0})
     return fig
 
 
@@ -79,13 +104,13 @@ def distinct_values_figure(entries: Sequence[dict]) -> go.Figure:
     3 learning rates in 9 trials; random search tries 9."""
     names, counts = distinct_counts(entries)
     fig = go.Figure([
-        go.Bar(x=names, y=c, name=entry["name"], marker_color=PALETTE[i % len(PALETTE)],
+        go.Bar(x=names, y=c, name=label(entry), marker_color=PALETTE[i % len(PALETTE)],
                text=c, textposition="outside")
         for i, (entry, c) in enumerate(zip(entries, counts))
     ])
-    fig.update_layout(barmode="group", yaxis_title="distinct values tried", height=340,
-                      template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": 1.12})
+    fig.update_layout(barmode="group", yaxis_title="distinct values tried",
+                      template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    _legend_below(fig, len(entries), 320)
     return fig
 
 
@@ -103,12 +128,12 @@ def overlay_points(entries: Sequence[dict], x: str, y: str) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=plot_values(ax_x, [t["params"].get(x) for t in trials]),
             y=plot_values(ax_y, [t["params"].get(y) for t in trials]),
-            mode="markers", name=entry["name"],
+            mode="markers", name=label(entry),
             marker={"size": 9, "color": PALETTE[i % len(PALETTE)], "opacity": 0.75,
                     "symbol": ("circle", "diamond", "square", "x")[i % 4]},
         ))
     fig.update_layout(xaxis=axis_layout(ax_x, x, drawn_values(fig, "x")),
-                      yaxis=axis_layout(ax_y, y, drawn_values(fig, "y")), height=420,
-                      template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": 1.1})
+                      yaxis=axis_layout(ax_y, y, drawn_values(fig, "y")),
+                      template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    _legend_below(fig, len(fig.data), 400, y=-0.22)
     return fig

@@ -45,6 +45,7 @@ def fake_study(
     finished: int | None = None,
     parent_id: int | None = None,
     box: dict | None = None,
+    dataset: dict | None = None,
 ) -> int:
     """A study with ``n_trials`` trials, the first ``finished`` (default all) with ``n_epochs``
     epochs of metrics; returns its id."""
@@ -58,7 +59,7 @@ def fake_study(
         study_id = store.create_study(
             conn, name=name, space=space_dict, sampler={"kind": "random"},
             scheduler={"kind": "full_budget", "n_epochs": n_epochs, "maximize": True},
-            dataset=DATASET, seed=seed, n_trials=n_trials, workers=2,
+            dataset=dataset or DATASET, seed=seed, n_trials=n_trials, workers=2,
             parent_id=parent_id, box=box,
         )
         ids = store.add_trials(conn, study_id, [

@@ -62,3 +62,16 @@ def test_data_previews():
     assert fig.data[0].type == "heatmap"
     fig = data.class_counts(["0", "1"], [3, 4], [1, 1])
     assert [list(t.y) for t in fig.data] == [[3, 4], [1, 1]]
+
+
+def test_half_width_legends_go_under_the_chart_or_away_past_four_studies():
+    """QA: nine studies' long names wrapped into a scrolled legend box over the bars."""
+    two = compare.distinct_values_figure([GRID, RANDOM])
+    assert two.layout.legend.y < 0 and two.layout.showlegend is not False
+    many = [{**GRID, "id": i, "name": f"a study with a rather long name {i}"} for i in range(6)]
+    for fig in (compare.distinct_values_figure(many),
+                compare.overlay_points(many, "learning_rate", "dropout")):
+        assert fig.layout.showlegend is False
+    assert compare.label(many[0]) == "#0 a study with a rather long…"
+    assert len({t.line.color for t in compare.best_vs_budget(many).data}) == 6
+    assert compare.best_vs_budget(many).layout.legend.y < 0  # not over the lines near 1.0
