@@ -121,7 +121,7 @@ def live() -> None:
                        f"{last_line[:300]} (details in Trials)", icon=":material/warning:")
         views, view_key = views_for(now)
         view = st.segmented_control("View", list(views), default=next(iter(views)), required=True,
-                                    key=view_key, persist_state="session")
+                                    key=view_key, bind="query-params")  # a refresh keeps it
         views[view](conn, now, trials)
         if active and (now["status"] not in ACTIVE_STATUSES or not now["runner_alive"]):
             st.rerun(scope="app")  # finished: redraw once, without the timer

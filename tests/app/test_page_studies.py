@@ -182,3 +182,14 @@ def test_a_queued_study_without_runner_can_be_started(open_page, conn):
     no_exception(at)
     assert at.button(key="study.resume").label == "▶ Start"
     assert not [b for b in at.button if b.key == "study.stop"]
+
+
+def test_the_view_is_in_the_url_so_a_refresh_keeps_it(open_page, conn):
+    """QA: a refresh of the Trials view came back on 'Curves and points'."""
+    study_id = fake_study(conn, 6, 3)
+    at = open_page("studies", study=study_id)
+    show(at, "Trials")
+    again = open_page("studies", study=study_id, **{"study.view": "Trials"})
+    no_exception(again)
+    assert again.segmented_control(key="study.view").value == "Trials"
+    assert len(again.dataframe) == 1 and not again.get("plotly_chart")
