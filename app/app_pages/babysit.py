@@ -18,6 +18,7 @@ from app.panda_forms import knobs_form, new_session_form, trial_picker
 from engine import babysit
 from engine.data.views import grid_for_boundary, original_coordinates
 from engine.nn.model import predict_proba
+from engine.storage import studies as study_store
 
 BOUNDARY_RESOLUTION = 80
 PAGE = "app_pages/babysit.py"
@@ -245,6 +246,18 @@ def auto_form(session_id: int, view: dict) -> None:
                 st.rerun()
 
 
+def adopted_from(conn, trial_id: int | None) -> str:
+    """" · adopted from trial 21 of study #1" (the number the study's pages show, not the
+    database id), or "" for a session started from scratch."""
+    if not trial_id:
+        return ""
+    try:
+        trial = study_store.get_trial(conn, trial_id)
+    except LookupError:  # the study was deleted since
+        return f" · adopted from a trial (id {trial_id}) of a deleted study"
+    return f" · adopted from trial {trial['number']} of study #{trial['study_id']}"
+
+
 def show_session(session_id: int) -> None:
     conn = get_conn()
     view = babysit.session_view(conn, session_id)
@@ -254,8 +267,7 @@ def show_session(session_id: int) -> None:
         f"Model {tuple(view['model']['hidden'])} {view['model']['activation']}"
         f"{' + batch norm' if view['model']['batch_norm'] else ''} · {view['n_params']:,} "
         f"parameters · {view['config']['optimizer']} · data {view['dataset'].get('kind')}"
-        + (f" · adopted from trial id {view['source_trial_id']}" if view["source_trial_id"]
-           else "")
+        + adopted_from(conn, view["source_trial_id"])
     )
     if head[1].button("Choose another session", key="close_session"):
         reopen()

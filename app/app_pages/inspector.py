@@ -106,7 +106,7 @@ def batch_norm_tab(model: insp.Inspected, X: np.ndarray, y: np.ndarray) -> None:
     with right:
         if not report.layers:
             st.info("This model has no batch-norm layers: both modes compute the same thing. "
-                    "Run the experiment below to compare a net with and without batch norm.")
+                    "The Experiment tab compares a net with and without batch norm.")
             return
         c = st.columns(2)
         layer = c[0].selectbox("Hidden layer", [r.layer for r in report.layers],

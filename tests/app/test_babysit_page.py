@@ -6,6 +6,7 @@ import streamlit as st
 
 from engine import babysit
 from engine.babysit.commands import apply
+from engine.storage import studies as store
 from tests.app.conftest import no_exception
 from tests.app.panda_helpers import (
     MOONS,
@@ -117,7 +118,9 @@ def test_adopt_a_trial(open_page, conn):
     view = babysit.session_view(conn, session_id)
     assert view["source_trial_id"] == trial_id and view["head_epoch"] == 2
     assert metric(at, "Epoch") == "2"
-    assert "adopted from trial" in " ".join(c.value for c in at.caption)
+    trial = store.get_trial(conn, trial_id)  # the number the study pages show, not the id
+    assert (f"adopted from trial {trial['number']} of study #{trial['study_id']}"
+            in " ".join(c.value for c in at.caption))
 
 
 def test_auto_babysitter_toggle(open_page, conn):
