@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.charts.ticks import log_ticks
+
 TRAIN_MODE = "#1f77b4"  # training mode: batch statistics
 EVAL_MODE = "#ff7f0e"  # evaluation mode: running averages
 RUN_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -117,8 +119,9 @@ def experiment_figure(
                 name=f"{label} ({what})", legendgroup=label, mode="lines+markers",
                 line={"color": color, "dash": dash}, marker={"size": 4},
             ))
-    fig.update_layout(height=height, yaxis={"type": "log", "title": "loss", "dtick": "D2",
-                                            "tickformat": ".2g"},
+    losses = [v for trace in fig.data for v in trace.y]
+    ticks = log_ticks(losses, 7) or {"dtick": "D2", "tickformat": ".2g"}
+    fig.update_layout(height=height, yaxis={"type": "log", "title": "loss", **ticks},
                       xaxis={"title": "epoch"}, margin={"l": 50, "r": 10, "t": 10, "b": 40},
                       legend={"orientation": "h", "y": -0.2})
     return fig

@@ -71,3 +71,14 @@ def test_babysit_loss_axis_after_an_explosion_has_few_labels():
     axis = babysit.curves_figure(curves).layout.yaxis
     assert axis.type == "log" and 2 <= len(axis.tickvals) <= 5
     assert np.isclose(min(axis.tickvals), 0.1) and axis.ticktext[-1] == "1000"
+
+
+def test_bn_experiment_loss_axis_from_0_02_to_200_has_few_labels():
+    from app.charts.inspector import experiment_figure
+
+    runs = {"with batch norm": [{"epoch": e, "train_loss": v / 2, "val_loss": v}
+                                for e, v in enumerate([0.1, 0.05, 0.04], start=1)],
+            "without batch norm": [{"epoch": 1, "train_loss": 200.0, "val_loss": 1.0}]}
+    axis = experiment_figure(runs).layout.yaxis
+    assert axis.type == "log" and len(axis.tickvals) <= 7
+    assert list(axis.ticktext) == ["0.1", "1", "10", "100"]
