@@ -23,7 +23,7 @@ from app.designer_rows import (
     render_row,
 )
 from engine import studies
-from engine.search import GridSampler, Space, sampler_from_dict
+from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
 from engine.storage import studies as store
 
 SAMPLERS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
@@ -120,12 +120,16 @@ if kind != "coarse_to_fine" and not any(r.error for r in rows):
     with friendly_errors("check the search space"):
         params = {r.name: r.dimension for r in rows if r.searched}
         fixed = {r.name: r.fixed for r in rows if not r.searched}
-        space = Space(params, fixed)
-        if kind == "grid" and sampler["points_per_axis"] >= 1:
+        try:
+            space = Space(params, fixed)
+        except SpaceError as err:  # rows valid one by one, not together (decay and its rate)
+            st.error(str(err), icon=":material/error:")
+            problems.append(str(err))
+        if space is not None and kind == "grid" and sampler["points_per_axis"] >= 1:
             size = GridSampler(sampler["points_per_axis"]).grid_size(space)
             settings[1].metric("Grid size = trials", f"{size:,}")
             n_trials = size
-if space is None and kind != "coarse_to_fine":
+if space is None and kind != "coarse_to_fine" and not problems:
     problems.append("fix the hyperparameter rows above")
 pbt_note(space, scheduler)
 

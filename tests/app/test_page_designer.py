@@ -168,3 +168,17 @@ def test_an_unreachable_dask_scheduler_is_refused_before_anything_is_created(ope
     launch_button(at).click().run()
     assert "must look like tcp://127.0.0.1:8786" in errors(at)[0]
     assert store.list_studies(conn) == []
+
+
+def test_knobs_valid_alone_but_not_together_are_a_plain_message(open_page):
+    """QA: searching decay (exponential possible) with decay_rate fixed at 0 read 'Could not
+    check the search space: ...', as if the page had failed."""
+    at = open_page("designer")
+    at.toggle(key="hp.decay.search").set_value(True).run()
+    no_exception(at)
+    assert errors(at) == ["decay_rate must be in (0, 1] when decay can be 'exponential', "
+                          "got value=0.0"]
+    assert launch_button(at).disabled
+    assert "decay_rate must be in (0, 1]" in at.warning[-1].value
+    at.toggle(key="hp.decay_rate.search").set_value(True).run()
+    assert errors(at) == [] and not launch_button(at).disabled
