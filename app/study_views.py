@@ -72,9 +72,12 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
          "message": t["error"][:200]}
         for t in trials
     ]
+    floats = [n for n, d in study["space"].get("params", {}).items() if d.get("type") == "float"]
     st.dataframe(rows, hide_index=True, key="trials.table", column_config={
         "best val acc": st.column_config.NumberColumn(format="%.4f"),
         "best val loss": st.column_config.NumberColumn(format="%.4f"),
+        # three significant digits: with four decimals 1.2e-4 and 1.4e-4 both read 0.0001
+        **{n: st.column_config.NumberColumn(format="%.3g") for n in floats},
     })
     with_checkpoint = [t for t in trials if t["epochs_done"] > 0]
     if not with_checkpoint:

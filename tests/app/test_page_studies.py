@@ -193,3 +193,14 @@ def test_the_view_is_in_the_url_so_a_refresh_keeps_it(open_page, conn):
     no_exception(again)
     assert again.segmented_control(key="study.view").value == "Trials"
     assert len(again.dataframe) == 1 and not again.get("plotly_chart")
+
+
+def test_trial_table_shows_float_parameters_to_three_significant_digits(open_page, conn):
+    """QA: four decimals showed learning rates 1.2e-4 and 1.4e-4 both as 0.0001."""
+    study_id = fake_study(conn, 4, 2)
+    at = show(open_page("studies", study=study_id), "Trials")
+    columns = json.loads(at.dataframe[0].proto.columns)
+    floats = [n for n, d in store.get_study(conn, study_id)["space"]["params"].items()
+              if d["type"] == "float"]
+    assert floats and all(columns[n]["type_config"]["format"] == "%.3g" for n in floats)
+    assert columns["best val acc"]["type_config"]["format"] == "%.4f"
