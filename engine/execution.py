@@ -7,17 +7,17 @@ most 1.3-1.5x and collapsed when the other core was busy.
 
 Local workers are forked from a *fork server* (``forkserver`` start method) that has already
 imported NumPy, SciPy's BLAS and the engine (``engine.worker_preload``, which also sets one
-BLAS thread there before any BLAS loads): the server starts importing the
-moment the executor is made, while the runner goes on with its own set-up, and every worker
-forks from it ready to train (a spawned worker re-imported all of it: ~0.3 s each, on the
-critical path of every study). A fork server has no threads or locks of the runner, as
-``spawn`` had none. Each worker's initializer limits BLAS to one thread with threadpoolctl
-(which reaches the libraries the server loaded), sets the ``*_NUM_THREADS`` variables for
-anything the worker starts, and takes the environment, ``sys.path`` and working directory of
-the process that made the executor (a fork server outlives executors and would otherwise hand
-out its own, as of its start). A watchdog thread in each worker exits when the runner that owns
-it is gone (a runner killed with SIGKILL leaves no orphan workers behind). Where ``forkserver``
-is unavailable, workers are spawned.
+BLAS thread there before any BLAS loads): the server starts importing the moment the
+executor is made, while the runner goes on with its own set-up, and every worker forks from it
+ready to train (a spawned worker re-imported all of it: ~0.3 s each, on the critical path of
+every study). A fork server has no threads or locks of the runner, as ``spawn`` had none. Each
+worker's initializer limits BLAS to one thread with threadpoolctl (which reaches the libraries
+the server loaded), sets the ``*_NUM_THREADS`` variables for anything the worker starts, and
+takes the environment of the process that made the executor (``sys.path`` and the working
+directory come with every new process, as with ``spawn``; the environment would be the fork
+server's, as of its start: it outlives executors). A watchdog thread in each worker exits when
+the runner that owns it is gone (a runner killed with SIGKILL leaves no orphan workers behind).
+Where ``forkserver`` is unavailable, workers are spawned.
 
 A worker process that dies takes the local pool down with it (``BrokenProcessPool`` for every
 future in flight) and, on Dask, surfaces as ``KilledWorker`` once the scheduler gives up on a
