@@ -33,7 +33,6 @@ from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.stats import qmc
 
 from engine.search.scales import SpaceError
 from engine.search.space import Space
@@ -176,6 +175,8 @@ class QuasiRandomSampler(Sampler):
         d = space.n_dims
         if d == 0 or n == 0:
             return np.zeros((n, d))
+        from scipy.stats import qmc  # ~0.4 s to import: only a quasi-random study pays it
+
         if self.method == "lhs":
             return qmc.LatinHypercube(d, rng=rng).random(n)
         with warnings.catch_warnings():  # n need not be a power of two for our use
