@@ -33,6 +33,8 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from engine.storage.runners import pid_alive
+
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTOR_KINDS = ("local", "dask")
 # What the fork server imports once for every local worker: NumPy, SciPy's BLAS, the engine.
@@ -56,16 +58,6 @@ def limit_blas_threads() -> None:
     _limiter = threadpool_limits(limits=1)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _exit_with_owner(owner: int) -> None:
     """Return never: wait until process ``owner`` ends, then end this process at once."""
     try:
@@ -73,7 +65,7 @@ def _exit_with_owner(owner: int) -> None:
     except ProcessLookupError:
         os._exit(0)
     except (AttributeError, OSError):  # no pidfd here (old kernel, not Linux): poll instead
-        while _pid_alive(owner):
+        while pid_alive(owner):
             time.sleep(ORPHAN_CHECK_SECONDS)
         os._exit(0)
     select.select([fd], [], [])  # a pidfd turns readable when its process has ended
