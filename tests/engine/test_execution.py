@@ -24,6 +24,7 @@ from engine.execution import (
 )
 from engine.storage.runners import pid_alive
 from tests.engine import fake_work
+from tests.engine.processes import descendants
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,27 +80,13 @@ time.sleep(120)
 """
 
 
-def _descendants(pid: int) -> set[int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_workers_and_their_fork_server_exit_when_the_owner_is_killed():
     owner = subprocess.Popen([sys.executable, "-c", OWNER], cwd=REPO, stdout=subprocess.PIPE,
                              text=True)
     try:
         workers = {int(p) for p in owner.stdout.readline().split()}
-        family = _descendants(owner.pid)
+        family = descendants(owner.pid)
         assert len(workers) == 2 and workers <= family
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=10)

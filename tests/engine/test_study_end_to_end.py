@@ -17,6 +17,7 @@ from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
 from engine.studies import new_study, resume_study, start_study
+from tests.engine.processes import descendants
 
 MOONS = {"kind": "moons", "n_samples": 200, "noise": 0.2, "seed": 0}
 SMALL = {"hidden_layers": 1, "hidden_units": 8, "batch_size": 32}
@@ -88,31 +89,22 @@ def test_detached_runner_runs_the_study_to_the_end(db_path):
     assert logs and f"study {study_id}: complete" in logs[0].read_text()
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below ``pid``: the fork server, the workers forked from it, ..."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
+def _slow_study(db_path, monkeypatch, name: str, *, n_trials: int, n_epochs: int) -> int:
+    """A study on one worker whose segments are one epoch of a 4,000-sample set: slow enough
+    to be caught mid-run by a signal."""
+    monkeypatch.setenv("PANDA_CAVIAR_MAX_SEGMENT_EPOCHS", "1")
+    data = {"kind": "synthetic", "n_samples": 4000, "n_features": 20, "n_classes": 3}
+    return new_study(db_path, name=name, space={"params": {}, "fixed": {
+        "hidden_layers": 1, "hidden_units": 64}}, sampler={"kind": "random"}, dataset=data,
+        n_trials=n_trials, workers=1, scheduler={"kind": "full_budget", "n_epochs": n_epochs})
 
 
 def test_killed_runner_is_interrupted_and_resumes_from_checkpoints(db_path, monkeypatch):
-    monkeypatch.setenv("PANDA_CAVIAR_MAX_SEGMENT_EPOCHS", "1")
-    data = {"kind": "synthetic", "n_samples": 4000, "n_features": 20, "n_classes": 3}
-    study_id = new_study(db_path, name="kill -9", space={"params": {}, "fixed": {
-        "hidden_layers": 1, "hidden_units": 64}}, sampler={"kind": "random"}, dataset=data,
-        n_trials=3, workers=1, scheduler={"kind": "full_budget", "n_epochs": 20})
+    study_id = _slow_study(db_path, monkeypatch, "kill -9", n_trials=3, n_epochs=20)
     conn = connect(db_path)
     pid = start_study(db_path, study_id)
     wait_for(lambda: store.get_study(conn, study_id)["epochs_done"] >= 3)
-    workers = _descendants(pid)
+    workers = descendants(pid)
     assert workers
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not runners.pid_alive(pid), timeout=10)
@@ -130,11 +122,7 @@ def test_killed_runner_is_interrupted_and_resumes_from_checkpoints(db_path, monk
 
 
 def test_sigterm_stops_a_detached_runner_gracefully(db_path, monkeypatch):
-    monkeypatch.setenv("PANDA_CAVIAR_MAX_SEGMENT_EPOCHS", "1")
-    data = {"kind": "synthetic", "n_samples": 4000, "n_features": 20, "n_classes": 3}
-    study_id = new_study(db_path, name="sigterm", space={"params": {}, "fixed": {
-        "hidden_layers": 1, "hidden_units": 64}}, sampler={"kind": "random"}, dataset=data,
-        n_trials=2, workers=1, scheduler={"kind": "full_budget", "n_epochs": 30})
+    study_id = _slow_study(db_path, monkeypatch, "sigterm", n_trials=2, n_epochs=30)
     conn = connect(db_path)
     pid = start_study(db_path, study_id)
     wait_for(lambda: store.get_study(conn, study_id)["epochs_done"] >= 2)
