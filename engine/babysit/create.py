@@ -118,7 +118,7 @@ def new_session(
 def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None) -> int:
     """Create a session that continues a study's trial: its dataset, architecture and training
     hyperparameters, from its latest checkpoint (from scratch if it has none); return its id."""
-    # Imported here: engine.search pulls in scipy.stats, engine.runner the executors.
+    # Imported here: engine.runner pulls in the executors (and Dask on first use).
     from engine.runner import trial_seed
     from engine.search.trial import trial_config
 
