@@ -5,7 +5,9 @@
 - ``knobs``: the engine knobs a space may search, their domains and defaults.
 - ``space``: ``Space(params, fixed)``.
 - ``trial``: ``default_space()``, ``trial_config(params, n_features, n_classes)``.
-- ``samplers``: grid, random, quasi-random, coarse-to-fine behind one ``Sampler`` base.
+- ``objective``: ``Objective``: the metric a study optimises and its direction, in one place.
+- ``history``: ``History`` / ``TrialRecord``: what a sampler and a scheduler see when asked.
+- ``samplers``: grid, random, quasi-random, coarse-to-fine behind one ``Sampler`` contract.
 - ``schedulers``: ``FullBudget``, ``SuccessiveHalving`` (ASHA), ``PopulationBased`` (PBT).
 - ``pbt``: PBT's exploit/explore as pure functions.
 - ``compare``: ``best_so_far``, ``distinct_values``.
@@ -13,7 +15,9 @@
 
 from engine.search.compare import best_so_far, distinct_values
 from engine.search.dimensions import Choice, Dimension, Float, Int, dimension_from_dict
+from engine.search.history import History, TrialRecord, ask_rng, history_from_rows
 from engine.search.knobs import KNOBS, SEARCHABLE, Knob
+from engine.search.objective import METRICS, Objective
 from engine.search.samplers import (
     SAMPLERS,
     Box,
@@ -22,6 +26,7 @@ from engine.search.samplers import (
     QuasiRandomSampler,
     RandomSampler,
     Sampler,
+    SequenceSampler,
     sampler_from_dict,
 )
 from engine.search.scales import SCALES, AxisInfo, SpaceError
@@ -43,6 +48,7 @@ __all__ = [
     "ASHA",
     "DECISIONS",
     "KNOBS",
+    "METRICS",
     "SAMPLERS",
     "SCALES",
     "SCHEDULERS",
@@ -55,21 +61,27 @@ __all__ = [
     "Float",
     "FullBudget",
     "GridSampler",
+    "History",
     "Int",
     "PopulationBased",
     "Knob",
+    "Objective",
     "QuasiRandomSampler",
     "RandomSampler",
     "Sampler",
     "Scheduler",
+    "SequenceSampler",
     "SchedulerError",
     "Space",
     "SpaceError",
     "SuccessiveHalving",
+    "TrialRecord",
+    "ask_rng",
     "best_so_far",
     "default_space",
     "dimension_from_dict",
     "distinct_values",
+    "history_from_rows",
     "sampler_from_dict",
     "scheduler_from_dict",
     "trial_config",

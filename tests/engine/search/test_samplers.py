@@ -1,15 +1,12 @@
-"""Samplers: one contract class over every sampler, then what is particular to each."""
+"""What is particular to each batch sampler (the contract is in test_sampler_contract.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from engine.search import (
     Choice,
@@ -19,94 +16,17 @@ from engine.search import (
     Int,
     QuasiRandomSampler,
     RandomSampler,
-    Sampler,
     Space,
     SpaceError,
     default_space,
     sampler_from_dict,
 )
-from tests.engine.search.strategies import spaces
 
 
 def parent_trials(space: Space, n: int = 30) -> list[tuple[dict, float]]:
     """A finished 'parent study': random trials scored by closeness to u = 0.3 everywhere."""
     units = RandomSampler().sample_unit(space, n, seed=99)
     return [(space.params_from_unit(u), float(-np.sum((u - 0.3) ** 2))) for u in units]
-
-
-FACTORIES: dict[str, Callable[[Space], Sampler]] = {
-    "grid": lambda space: GridSampler(points_per_axis=3),
-    "random": lambda space: RandomSampler(),
-    "sobol": lambda space: QuasiRandomSampler("sobol"),
-    "lhs": lambda space: QuasiRandomSampler("lhs"),
-    "coarse_to_fine": lambda space: CoarseToFineSampler(parent_trials(space), top_k=4, shrink=0.3),
-}
-
-
-def n_for(sampler: Sampler, space: Space, n: int) -> int:
-    return min(n, sampler.grid_size(space)) if isinstance(sampler, GridSampler) else n
-
-
-@pytest.mark.parametrize("kind", FACTORIES)
-class TestSamplerContract:
-    @settings(max_examples=40, deadline=None)
-    @given(space=spaces(), n=st.integers(0, 12), seed=st.integers(0, 2**32))
-    def test_in_bounds(self, kind: str, space: Space, n: int, seed: int) -> None:
-        sampler = FACTORIES[kind](space)
-        n = n_for(sampler, space, n)
-        u = sampler.sample_unit(space, n, seed)
-        assert u.shape == (n, space.n_dims) and u.dtype == np.float64
-        assert np.all((u >= 0) & (u <= 1))
-        for params in sampler.sample(space, n, seed):
-            assert set(params) == set(space.dimension_names) | set(space.fixed)
-            for name, value in space.fixed.items():
-                assert params[name] == value
-            space.unit_from_params(params)  # raises if any value is outside its dimension
-            for name, dim in space.params.items():
-                if isinstance(dim, Float | Int):
-                    assert dim.low <= params[name] <= dim.high
-                else:
-                    dim.index(params[name])
-
-    def test_seeded_reproducibility(self, kind: str) -> None:
-        space = default_space()
-        sampler = FACTORIES[kind](space)
-        np.testing.assert_array_equal(
-            sampler.sample_unit(space, 16, seed=7), sampler.sample_unit(space, 16, seed=7)
-        )
-        assert sampler.sample(space, 16, seed=7) == sampler.sample(space, 16, seed=7)
-
-    def test_different_seeds_differ(self, kind: str) -> None:
-        space = default_space()
-        sampler = FACTORIES[kind](space)
-        a, b = sampler.sample_unit(space, 16, seed=1), sampler.sample_unit(space, 16, seed=2)
-        assert not np.array_equal(a, b)
-
-    def test_json_round_trip(self, kind: str) -> None:
-        space = default_space()
-        sampler = FACTORIES[kind](space)
-        again = sampler_from_dict(json.loads(json.dumps(sampler.to_dict())))
-        assert type(again) is type(sampler) and again == sampler
-        np.testing.assert_array_equal(
-            again.sample_unit(space, 8, seed=3), sampler.sample_unit(space, 8, seed=3)
-        )
-
-    def test_prefix_stable_except_lhs(self, kind: str) -> None:
-        space = default_space()
-        sampler = FACTORIES[kind](space)
-        short, long = sampler.sample_unit(space, 5, seed=4), sampler.sample_unit(space, 9, seed=4)
-        if kind == "lhs":  # a Latin hypercube is stratified for its own n
-            assert not np.array_equal(short, long[:5])
-        else:
-            np.testing.assert_array_equal(short, long[:5])
-
-    def test_bad_arguments(self, kind: str) -> None:
-        space = default_space()
-        sampler = FACTORIES[kind](space)
-        with pytest.raises(SpaceError, match=r"n must be an integer >= 0, got n=-1"):
-            sampler.sample_unit(space, -1, seed=0)
-        with pytest.raises(SpaceError, match=r"seed must be an integer >= 0, got seed=1.5"):
-            sampler.sample_unit(space, 2, seed=1.5)
 
 
 class TestGrid:
@@ -156,7 +76,7 @@ class TestGrid:
         GridSampler(points_per_axis=100, max_grid_size=600).validate(self.space)
         with pytest.raises(SpaceError, match=r"has 146,000,000 points .* max_grid_size=10,000"):
             GridSampler(points_per_axis=100).sample_unit(default_space(), 5)
-        with pytest.raises(SpaceError, match=r"the grid has only 30 points, asked for n=31"):
+        with pytest.raises(SpaceError, match=r"grid sampler has only 30 points, asked for n=31"):
             GridSampler(points_per_axis=5).sample_unit(self.space, 31)
         with pytest.raises(SpaceError, match=r"points_per_axis must be an integer >= 1"):
             GridSampler(points_per_axis=0)

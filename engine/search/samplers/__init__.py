@@ -1,0 +1,41 @@
+"""Samplers: where a study tries next. The contract is in :mod:`.base`; each kind registers
+itself in :data:`SAMPLERS` when its class is defined, and :func:`sampler_from_dict` rebuilds one
+from its JSON.
+
+- :mod:`.batch`: grid, random, quasi-random (Sobol, Latin hypercube): sequences, they do not learn.
+- :mod:`.coarse`: coarse-to-fine inside a zoom box around a parent study's best trials.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from engine.search.samplers.base import REGISTRY, Sampler, SequenceSampler
+from engine.search.samplers.batch import GridSampler, QuasiRandomSampler, RandomSampler
+from engine.search.samplers.coarse import Box, CoarseToFineSampler
+from engine.search.scales import SpaceError
+
+SAMPLERS: dict[str, type[Sampler]] = REGISTRY
+
+__all__ = [
+    "SAMPLERS", "Box", "CoarseToFineSampler", "GridSampler", "QuasiRandomSampler",
+    "RandomSampler", "Sampler", "SequenceSampler", "sampler_from_dict",
+]
+
+
+def sampler_from_dict(d: Mapping[str, Any]) -> Sampler:
+    """Rebuild a sampler from its ``to_dict()``; unknown kinds or keys are a SpaceError."""
+    kind = d.get("kind") if isinstance(d, Mapping) else None
+    if kind not in SAMPLERS:
+        raise SpaceError(f"unknown sampler kind {kind!r}; valid kinds: {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[kind]
+    valid = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(d) - set(valid) - {"kind"})
+    if unknown:
+        raise SpaceError(f"unknown keys {unknown} for a {kind} sampler; valid keys: {valid}")
+    try:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+    except TypeError as exc:  # a required setting left out
+        raise SpaceError(f"a {kind} sampler needs {valid}: {exc}") from None

@@ -1,0 +1,127 @@
+"""Coarse to fine by hand: sample inside a zoom box around the best trials of a parent study.
+
+The lecture's method: after a coarse random search, zoom into the region where the best trials
+are and search it more densely. :class:`CoarseToFineSampler` holds the parent's scored trials;
+its :class:`Box` (in unit space, so every scale zooms alike) is their bounding box, widened to at
+least ``shrink`` of each axis. It does not learn from its own study's results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+
+from engine.search.samplers.base import SequenceSampler, count
+from engine.search.scales import SpaceError
+from engine.search.space import Space
+
+
+@dataclass(frozen=True)
+class Box:
+    """A zoom box: per searched dimension, ``unit[name] = (low, high)`` in unit space and
+    ``values[name]``: ``(low, high)`` values for Float/Int, the covered options for a Choice."""
+
+    unit: dict[str, tuple[float, float]]
+    values: dict[str, tuple]
+
+    @property
+    def low(self) -> np.ndarray:
+        return np.array([lo for lo, _ in self.unit.values()], dtype=np.float64)
+
+    @property
+    def high(self) -> np.ndarray:
+        return np.array([hi for _, hi in self.unit.values()], dtype=np.float64)
+
+    @property
+    def volume(self) -> float:
+        """Fraction of the unit cube inside the box (the parent's volume is 1)."""
+        return float(np.prod(self.high - self.low))
+
+    def contains(self, u: np.ndarray) -> bool:
+        u = np.asarray(u, dtype=np.float64)
+        return bool(np.all((self.low <= u) & (u <= self.high)))
+
+    def to_dict(self) -> dict:
+        return {
+            "unit": {name: list(pair) for name, pair in self.unit.items()},
+            "values": {name: list(v) for name, v in self.values.items()},
+        }
+
+
+class CoarseToFineSampler(SequenceSampler):
+    """Uniform points inside a box around the ``top_k`` best trials of a parent study.
+
+    ``parent_trials``: ``(params, score)`` pairs (or ``{"params", "score"}`` dicts); trials with
+    a missing or non-finite score are ignored. ``maximize=True``: a higher score (validation
+    accuracy) is better; use ``False`` for a loss. The box, in unit space, is the bounding box
+    of the top-k, widened on each axis to at least ``shrink`` of the parent's range (centred on
+    the top-k, slid inward to stay inside ``[0, 1]``): it always contains the top-k.
+    """
+
+    kind = "coarse_to_fine"
+
+    def __init__(
+        self,
+        parent_trials: Sequence,
+        top_k: int = 5,
+        shrink: float = 0.5,
+        maximize: bool = True,
+    ):
+        self.top_k = count(top_k, "top_k", 1)
+        if isinstance(shrink, bool) or not isinstance(shrink, Real) or not 0 < shrink <= 1:
+            raise SpaceError(f"shrink must be in (0, 1], got shrink={shrink!r}")
+        self.shrink = float(shrink)
+        self.maximize = bool(maximize)
+        trials = []
+        for trial in parent_trials:
+            if isinstance(trial, Mapping):
+                params, score = trial.get("params"), trial.get("score")
+            else:
+                params, score = trial
+            if not isinstance(params, Mapping):
+                raise SpaceError(f"a parent trial's params must be a dict, got {params!r}")
+            ok = isinstance(score, Real) and not isinstance(score, bool) and math.isfinite(score)
+            trials.append((dict(params), float(score) if ok else None))
+        self.parent_trials = trials
+        if not any(score is not None for _, score in trials):
+            raise SpaceError(
+                "coarse_to_fine needs at least one parent trial with a finite score, "
+                f"got none among {len(trials)} trials"
+            )
+
+    def top_trials(self) -> list[tuple[dict, float]]:
+        """The best ``top_k`` scored trials, best first (ties keep the parent's order)."""
+        scored = [(p, s) for p, s in self.parent_trials if s is not None]
+        return sorted(scored, key=lambda t: -t[1] if self.maximize else t[1])[: self.top_k]
+
+    def box(self, space: Space) -> Box:
+        """The zoom box on ``space`` (the parent study's space)."""
+        names = space.dimension_names
+        if not names:
+            return Box({}, {})
+        top = np.stack([space.unit_from_params(p) for p, _ in self.top_trials()])  # (k, d)
+        lo, hi = top.min(axis=0), top.max(axis=0)
+        width = np.maximum(hi - lo, self.shrink)
+        start = np.clip((lo + hi) / 2 - width / 2, 0.0, 1.0 - width)
+        start = np.minimum(start, lo)  # guard against rounding: keep every top-k point inside
+        stop = np.maximum(np.minimum(start + width, 1.0), hi)
+        unit = {n: (float(a), float(b)) for n, a, b in zip(names, start, stop)}
+        values = {n: space.params[n].value_range(*unit[n]) for n in names}
+        return Box(unit, values)
+
+    def _sequence(self, space: Space, n: int, rng: np.random.Generator) -> np.ndarray:
+        box = self.box(space)
+        return box.low + rng.random((n, space.n_dims)) * (box.high - box.low)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "parent_trials": [{"params": p, "score": s} for p, s in self.parent_trials],
+            "top_k": self.top_k,
+            "shrink": self.shrink,
+            "maximize": self.maximize,
+        }
