@@ -163,13 +163,13 @@ def list_sessions_safe(conn: sqlite3.Connection) -> list[dict]:
 
 def sidebar_status() -> None:
     """The sidebar: which database this server uses, and what is running in it right now."""
-    from engine.storage import studies as study_store
+    from engine import study as studies
 
     with st.sidebar:
         st.caption(f"Database: `{db_path()}`")
         with friendly_errors("read what is running"):
             conn = get_conn()
-            active = [s for s in study_store.list_studies(conn) if s["status"] in ACTIVE_STATUSES]
+            active = [s for s in studies.list_studies(conn) if s["status"] in ACTIVE_STATUSES]
             sessions = [s for s in list_sessions_safe(conn) if s.get("status") == "running"]
             if not active and not sessions:
                 st.caption("Nothing is running.")

@@ -16,9 +16,9 @@ from datetime import datetime
 import streamlit as st
 
 from engine import babysit
+from engine import study as studies
 from engine.data.spec import BUILTIN_KINDS, CLASS_COUNT_KINDS
 from engine.nn.config import DECAYS, OPTIMIZERS
-from engine.storage import studies as study_store
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 LR_RANGE = (-6, 1)  # decades: 1e-6 .. 10
@@ -164,13 +164,13 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
 
 def trial_picker(conn: sqlite3.Connection, *, key: str, button: str) -> int | None:
     """Pick a study, then one of its trials that has a checkpoint; the trial id on click."""
-    studies = study_store.list_studies(conn)
-    if not studies:
+    every = studies.list_studies(conn)
+    if not every:
         st.info("No study yet: design one on the search designer page.")
         return None
-    names = {s["id"]: f"#{s['id']} {s['name']} ({s['status']})" for s in studies}
+    names = {s["id"]: f"#{s['id']} {s['name']} ({s['status']})" for s in every}
     study_id = st.selectbox("Study", list(names), format_func=names.get, key=f"{key}_study")
-    trials = [t for t in study_store.list_trials(conn, study_id) if t["checkpoint_id"]]
+    trials = [t for t in studies.list_trials(conn, study_id) if t["checkpoint_id"]]
     if not trials:
         st.info("No trial of this study has finished an epoch yet.")
         return None

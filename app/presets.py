@@ -1,6 +1,6 @@
 """Ready-made searches the dashboard launches in one click: the demo, and grid vs random.
 
-Each function returns keyword arguments for ``engine.studies.new_study`` (plain JSON-ready
+Each function returns keyword arguments for ``engine.study.facade.new_study`` (plain JSON-ready
 dicts), so the pages stay short and tests can check the presets without a browser.
 """
 

@@ -1,7 +1,7 @@
 """Panda & Caviar: the entry script, a router over one module per page.
 
 Run with ``streamlit run app/streamlit_app.py``. The pages only write intents into SQLite and
-read it back; detached runner processes do the training (see engine/launch.py).
+read it back; detached runner processes do the training (see engine/run/launch.py).
 
 The guard below keeps a multiprocessing child that re-imports this script as ``__mp_main__``
 (Streamlit makes it the ``__main__`` module) from starting a second app inside a worker.
@@ -20,12 +20,6 @@ if __name__ != "__mp_main__":
     from app.common import PAGES, friendly_errors, sidebar_status
 
     st.set_page_config(page_title="Panda & Caviar", page_icon="🐼", layout="wide")
-
-    for name in ("babysit", "inspector"):  # built by another issue; keep the router whole
-        page_file = Path(__file__).parent / PAGES[name]
-        if not page_file.exists():
-            placeholder = f'import streamlit as st\n\nst.info("The {name} page is coming.")\n'
-            page_file.write_text(placeholder)
 
     pages = {
         "Start": [

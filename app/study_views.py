@@ -23,8 +23,7 @@ from app.charts.search import (
     scored,
 )
 from app.common import PAGES, db_path, friendly_errors, open_study
-from engine import studies
-from engine.storage import studies as store
+from engine import study as studies
 
 TOP_LINES = 5
 
@@ -44,7 +43,7 @@ def curves_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
                       selection_mode="multi", key="curves.splits",
                       format_func={"train": "training", "val": "validation"}.get)
     log_y = c3.toggle("Log y axis", key="curves.log_y")
-    metrics = store.study_metrics(conn, study["id"])
+    metrics = studies.study_metrics(conn, study["id"])
     if not metrics["epoch"]:
         st.info("No epoch has finished yet: the curves appear as soon as one does.")
         return
@@ -124,20 +123,20 @@ def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
     x, y = _pair_picker(names, "points.pair")
     if study["parent_id"] is not None:
         with friendly_errors("load the parent study"):
-            parent = store.get_study(conn, study["parent_id"])
+            parent = studies.get_study(conn, study["parent_id"])
             st.caption(f"Zoom study of #{parent['id']} {parent['name']}: parent trials as "
                        "circles, this study's as diamonds, the zoom box dashed.")
-            fig = pair_scatter(store.list_trials(conn, parent["id"]), parent["space"], x, y,
+            fig = pair_scatter(studies.list_trials(conn, parent["id"]), parent["space"], x, y,
                                score, box=study["box"], child_trials=trials)
             st.plotly_chart(fig, key="points.pair_chart")
             return
-    children = [s for s in store.list_studies(conn) if s["parent_id"] == study["id"]]
+    children = [s for s in studies.list_studies(conn) if s["parent_id"] == study["id"]]
     child = None
     if children:
         child = st.selectbox("Show a zoom study on top", [None, *children], key="points.child",
                              format_func=lambda s: "none" if s is None else f"#{s['id']} "
                              f"{s['name']}")
-    child_trials = store.list_trials(conn, child["id"]) if child else ()
+    child_trials = studies.list_trials(conn, child["id"]) if child else ()
     fig = pair_scatter(trials, space, x, y, score, box=child["box"] if child else None,
                        child_trials=child_trials)
     st.plotly_chart(fig, key="points.pair_chart")
@@ -160,11 +159,11 @@ def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
 
 def population_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     """Population-based training: each trial's learning rate over epochs, and the exploits."""
-    metrics = store.study_metrics(conn, study["id"])
+    metrics = studies.study_metrics(conn, study["id"])
     if not metrics["epoch"]:
         st.info("No epoch has finished yet: the population appears as soon as one does.")
         return
-    rows = store.trial_lineage(conn, study["id"])
+    rows = studies.trial_lineage(conn, study["id"])
     st.caption(f"Rounds of {study['scheduler']['interval']} epochs; {len(rows)} exploit(s) so "
                "far. Each line is a trial's learning rate; a red triangle marks where a trial "
                "took over a better trial's weights (donor→recipient) and perturbed its knobs.")

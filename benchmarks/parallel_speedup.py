@@ -7,7 +7,7 @@ Run from the repository root:
 Both studies are the same 8 trials (every hyperparameter fixed, so every trial costs the same:
 an MLP 20-128-128-3 with batch norm and Adam on 6,000 synthetic samples; the default 80 epochs
 are ~1 s of training per trial on one core, printed as measured) run by the real study runner
-exactly as the dashboard starts it (``engine.launch.runner_command``: ``python -m engine run
+exactly as the dashboard starts it (``engine.run.launch.runner_command``: ``python -m engine run
 --study ID``, here in the foreground, output to a log file): workers forked from a preloaded
 fork server, one BLAS thread each, segments, checkpoints and metrics written to SQLite. The
 wall time of each whole study is measured until its runner exits, start-up included; the
@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import blas_report  # noqa: E402
 
-from engine.launch import runner_command  # noqa: E402
+from engine.run.launch import runner_command  # noqa: E402
 from engine.storage import studies as store  # noqa: E402
 from engine.storage.db import connect  # noqa: E402
-from engine.studies import new_study  # noqa: E402
+from engine.study.facade import new_study  # noqa: E402
 
 FIXED = {"hidden_layers": 2, "hidden_units": 128, "batch_size": 64, "optimizer": "adam"}
 DATA = {"kind": "synthetic", "n_samples": 6000, "n_features": 20, "n_classes": 3, "seed": 0}

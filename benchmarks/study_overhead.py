@@ -9,9 +9,9 @@ number of epochs, twice:
 - `direct`: ``build_dataset`` + ``new_state`` + one ``train_segment`` call in this process
   (the engine already imported), NumPy limited to one BLAS thread (as a study's worker is);
 - `study`: ``new_study``, then the runner exactly as the dashboard starts it
-  (``engine.launch.runner_command``: ``python -m engine run --study ID``, one BLAS thread), here
+  (``engine.run.launch.runner_command``: ``python -m engine run --study ID``, one BLAS thread), here
   in the foreground with 1 worker and its output to a log file: a runner process, a fork server
-  and its worker, segments sized to ``engine.runner.SEGMENT_SECONDS`` of training each, each
+  and its worker, segments sized to ``engine.study.runner.SEGMENT_SECONDS`` of training each, each
   segment's checkpoint sent back, verified and written to SQLite with its metrics, heartbeats
   and intent polling, then the final status and the runner's exit.
 Wall time of each, the study's until its runner process has exited (median of 2, or of
@@ -48,13 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import blas_report  # noqa: E402
 
 from engine.data import build_dataset  # noqa: E402
-from engine.launch import runner_command  # noqa: E402
 from engine.nn import ModelSpec, TrainConfig, new_state, state_from_bytes, train_segment  # noqa: E402
-from engine.runner import SEGMENT_SECONDS, trial_seed  # noqa: E402
+from engine.run.launch import runner_command  # noqa: E402
 from engine.search import trial_config  # noqa: E402
 from engine.storage import studies as store  # noqa: E402
 from engine.storage.db import connect  # noqa: E402
-from engine.studies import new_study  # noqa: E402
+from engine.study.facade import new_study  # noqa: E402
+from engine.study.runner import SEGMENT_SECONDS, trial_seed  # noqa: E402
 
 FIXED = {"hidden_layers": 2, "hidden_units": 128, "batch_size": 64, "optimizer": "adam",
          "learning_rate": 1e-3}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the test dependencies into .venv (and Debian's chromium for the browser tests, when it
-# is missing and apt-get can install it), then run the whole test suite.
+# is missing and apt-get can install it), check the code with ruff (as configured in
+# pyproject.toml), then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -11,6 +12,7 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
     || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }) \
     || echo "could not install chromium: the browser tests will be skipped"
 fi
+.venv/bin/python -m ruff check .
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -16,9 +16,9 @@ from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, l
 from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
 from app.panda_forms import knobs_form, new_session_form, trial_picker
 from engine import babysit
+from engine import study as studies
 from engine.data.views import grid_for_boundary, original_coordinates
 from engine.nn.model import predict_proba
-from engine.storage import studies as study_store
 
 BOUNDARY_RESOLUTION = 80
 PAGE = "app_pages/babysit.py"
@@ -252,7 +252,7 @@ def adopted_from(conn, trial_id: int | None) -> str:
     if not trial_id:
         return ""
     try:
-        trial = study_store.get_trial(conn, trial_id)
+        trial = studies.get_trial(conn, trial_id)
     except LookupError:  # the study was deleted since
         return f" · adopted from a trial (id {trial_id}) of a deleted study"
     return f" · adopted from trial {trial['number']} of study #{trial['study_id']}"

@@ -25,8 +25,7 @@ from app.common import (
 )
 from app.datasets import spec_label
 from app.presets import grid_vs_random
-from engine import studies
-from engine.storage import studies as store
+from engine import study as studies
 
 st.title("Compare searches")
 conn = get_conn()
@@ -51,7 +50,7 @@ left.markdown("**Grid vs random at equal budget.** Two searches of 9 trials each
 right.button("Run grid vs random", icon=":material/compare_arrows:", key="compare.gvr",
              on_click=launch_grid_vs_random, width="stretch")
 
-all_studies = store.list_studies(conn)
+all_studies = studies.list_studies(conn)
 if len(all_studies) < 2:
     st.info("Comparing needs at least two studies: run grid vs random above, or launch "
             "searches from the designer.")
@@ -82,8 +81,8 @@ def comparison() -> None:
         conn = get_conn()  # a fragment rerun may run on another thread: its own connection
         entries = []
         for study_id in chosen:
-            study = store.get_study(conn, study_id)
-            study["trials"] = store.list_trials(conn, study_id)
+            study = studies.get_study(conn, study_id)
+            study["trials"] = studies.list_trials(conn, study_id)
             entries.append(study)
         c1, c2 = st.columns(2)
         score = c1.segmented_control("Score", list(SCORES), default="best_val_acc",

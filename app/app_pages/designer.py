@@ -22,9 +22,8 @@ from app.designer_rows import (
     render_header,
     render_row,
 )
-from engine import studies
+from engine import study as studies
 from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
-from engine.storage import studies as store
 
 SAMPLERS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
             "coarse_to_fine": "Coarse-to-fine"}
@@ -65,7 +64,7 @@ if kind == "grid":
     with settings[0]:
         sampler["points_per_axis"] = at_least_one(points, "Points per axis", problems)
 if kind == "coarse_to_fine":
-    candidates = [s for s in store.list_studies(conn) if s["best_val_acc"] is not None]
+    candidates = [s for s in studies.list_studies(conn) if s["best_val_acc"] is not None]
     if not candidates:
         st.warning("Coarse-to-fine zooms into an earlier study: run a search first.")
         problems.append("coarse-to-fine needs a parent study with at least one scored trial")

@@ -1,7 +1,7 @@
 """Model inspector: look inside a trained model (batch norm, softmax), and an experiment.
 
 The model is a babysitting session's checkpoint (``?session=ID``, optionally ``&node=ID``) or a
-study trial's latest checkpoint (``?trial=ID``). The numbers come from ``engine.inspect``; this
+study trial's latest checkpoint (``?trial=ID``). The numbers come from ``engine.introspect``; this
 page only picks, draws and explains. The batch-norm experiment trains two sessions through
 their detached runners (``?bn_exp=A,B`` keeps it on screen across refreshes).
 """
@@ -22,9 +22,9 @@ from app.charts.inspector import (
 from app.common import db_path, friendly_errors, get_conn, query_int, query_ints, set_query
 from app.panda_forms import lr_options, parse_hidden, trial_picker
 from engine import babysit
-from engine import inspect as insp
+from engine import introspect as insp
+from engine import study as studies
 from engine.data.views import display_name
-from engine.storage import studies as study_store
 
 MAX_SAMPLES = 6
 PAGE = "app_pages/inspector.py"
@@ -49,7 +49,7 @@ def choose_model() -> insp.Inspected | None:
     conn = get_conn()
     session_id, trial_id = query_int("session"), query_int("trial")
     if trial_id is not None:
-        trial = study_store.get_trial(conn, trial_id)
+        trial = studies.get_trial(conn, trial_id)
         return _load(str(db_path()), "trial", trial_id, str(trial["checkpoint_id"]))
     if session_id is not None:
         view = babysit.session_view(conn, session_id)

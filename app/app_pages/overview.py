@@ -15,8 +15,7 @@ from app.common import (
     status_badge,
 )
 from app.presets import DEMO_EPOCHS, DEMO_TRIALS, demo_study
-from engine import studies
-from engine.storage import studies as store
+from engine import study as studies
 
 SHOWN = 12
 FINISHED = ("complete", "pruned", "diverged", "failed")
@@ -49,7 +48,7 @@ links[2].page_link(PAGES["babysit"], label="Babysit one model", icon=":material/
 
 st.subheader("Studies")
 with friendly_errors("list the studies"):
-    all_studies = store.list_studies(conn)
+    all_studies = studies.list_studies(conn)
     if not all_studies:
         st.caption("No study yet: run the demo above, or design one.")
     show_all = len(all_studies) > SHOWN and st.toggle(f"Show all {len(all_studies)} studies",

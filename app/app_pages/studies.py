@@ -21,13 +21,12 @@ from app.common import (
 )
 from app.datasets import spec_label
 from app.study_views import views_for
-from engine import studies
-from engine.storage import studies as store
+from engine import study as studies
 
 FINISHED = ("complete", "pruned", "diverged", "failed")
 
 conn = get_conn()
-all_studies = store.list_studies(conn)
+all_studies = studies.list_studies(conn)
 if not all_studies:
     st.title("Studies")
     st.info("No study yet. Start the demo from the overview, or design a search.")
@@ -47,7 +46,7 @@ picked = pick_column.selectbox(
 if picked != wanted:
     set_query(study=picked)
 study_id = picked
-study = store.get_study(conn, study_id)
+study = studies.get_study(conn, study_id)
 # A queued study whose runner never started (or died before its first write) is not active:
 # it gets a Start button instead of a timer that would poll forever.
 stalled = study["status"] == "queued" and not study["runner_alive"]
@@ -96,8 +95,8 @@ elif study["status"] == "failed" and study["message"]:
 def live() -> None:
     with friendly_errors("refresh the study"):
         conn = get_conn()  # a fragment rerun may run on another thread: its own connection
-        now = store.get_study(conn, study_id)
-        trials = store.list_trials(conn, study_id)
+        now = studies.get_study(conn, study_id)
+        trials = studies.list_trials(conn, study_id)
         counts = now["counts"]
         done = sum(counts[k] for k in FINISHED)
         st.progress(done / max(1, now["n_trials"]),

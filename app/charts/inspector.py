@@ -1,6 +1,6 @@
 """Charts of the model inspector: batch norm inside a layer, softmax outputs, an experiment.
 
-Pure functions: arrays (from ``engine.inspect``) or curve points (from
+Pure functions: arrays (from ``engine.introspect``) or curve points (from
 ``engine.babysit.session_curves``) in, a ``plotly.graph_objects.Figure`` out.
 """
 

@@ -1,6 +1,6 @@
 """Panda: babysit one model, epoch by epoch, steered by a person (or the automatic babysitter).
 
-The facade the dashboard and the CLI use. A session lives in SQLite (``engine.babysit.store``);
+The facade the dashboard and the CLI use. A session lives in SQLite (``engine.storage.sessions``);
 commands are validated and applied by ``engine.babysit.commands``; a detached runner
 (``engine.babysit.runner``, ``python -m engine babysit serve ID``) executes the queued ones and is
 the one writer of results; ``engine.babysit.views`` reads. See docs/CONTRACTS.md, "engine.babysit".
@@ -19,7 +19,7 @@ _EXPORTS = {
     "validate": "validate",
     "adopt_trial": "create", "new_session": "create",
     "ensure_runner": "runner", "send": "runner", "serve": "runner",
-    "CheckpointPruned": "store", "SessionNotFound": "store",
+    "CheckpointPruned": "engine.storage.sessions", "SessionNotFound": "engine.storage.sessions",
     "list_sessions": "views", "load_head_state": "views", "session_curves": "views",
     "session_dataset": "views", "session_events": "views", "session_view": "views",
 }
@@ -29,7 +29,9 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"engine.babysit.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        module = module if "." in module else f"engine.babysit.{module}"
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'engine.babysit' has no attribute {name!r}")

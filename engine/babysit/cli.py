@@ -2,7 +2,7 @@
 
 The commands live in ``engine.babysit.cli_commands`` and load only when one runs, so ``--help``
 is quick. Sub-commands: ``new``, ``adopt``, ``step``, ``pause``, ``set``, ``rollback``, ``auto``,
-``show``, ``list`` and ``serve`` (the runner; ``engine.launch`` spawns it detached).
+``show``, ``list`` and ``serve`` (the runner; ``engine.run.launch`` spawns it detached).
 """
 
 from __future__ import annotations
@@ -11,16 +11,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-IDLE_EXIT = 30.0  # = engine.babysit.runner.IDLE_EXIT (not imported here: --help stays quick)
-# (flag, TrainConfig field, type)
-TRAIN_FLAGS = (
-    ("--lr", "learning_rate", float), ("--optimizer", "optimizer", str),
-    ("--momentum", "momentum", float), ("--beta1", "beta1", float), ("--beta2", "beta2", float),
-    ("--epsilon", "epsilon", float), ("--batch-size", "batch_size", int), ("--l2", "l2", float),
-    ("--dropout", "dropout", float), ("--bn-momentum", "bn_momentum", float),
-    ("--decay", "decay", str), ("--decay-rate", "decay_rate", float),
-    ("--decay-every", "decay_every", int),
-)
+from engine.babysit.flags import IDLE_EXIT, TRAIN_FLAGS
 
 
 def _lazy(name: str) -> Callable[[argparse.Namespace], int]:

@@ -16,12 +16,12 @@ import sys
 import time
 
 from engine.babysit import runner as runner_mod
-from engine.babysit import store
-from engine.babysit.cli import TRAIN_FLAGS
 from engine.babysit.commands import execute
 from engine.babysit.create import adopt_trial, new_session
+from engine.babysit.flags import TRAIN_FLAGS
 from engine.babysit.views import list_sessions, session_curves, session_events, session_view
 from engine.storage import runners
+from engine.storage import sessions as store
 from engine.storage.db import connect
 
 KIND = "session"

@@ -17,12 +17,12 @@ import math
 import sqlite3
 from collections.abc import Callable
 
-from engine.babysit import store
 from engine.babysit.live import Live, build_session_dataset, load_state_at
 from engine.babysit.policy import auto_trigger, best_node, retained_nodes
 from engine.babysit.validate import COMMANDS, validate
 from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.storage import blobs
+from engine.storage import sessions as store
 from engine.storage.db import transaction
 
 # Re-exported: callers import these from here too.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from engine.babysit import store
 from engine.babysit.live import build_session_dataset
 from engine.babysit.policy import check_auto, check_retention
 from engine.data import DatasetSpec
@@ -23,6 +22,7 @@ from engine.nn import (
     state_to_bytes,
 )
 from engine.storage import blobs, studies
+from engine.storage import sessions as store
 from engine.storage.db import transaction
 
 
@@ -118,9 +118,9 @@ def new_session(
 def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None) -> int:
     """Create a session that continues a study's trial: its dataset, architecture and training
     hyperparameters, from its latest checkpoint (from scratch if it has none); return its id."""
-    # Imported here: engine.runner pulls in the executors (and Dask on first use).
-    from engine.runner import trial_seed
+    # Imported here: engine.study.runner pulls in the executors (and Dask on first use).
     from engine.search.trial import trial_config
+    from engine.study.runner import trial_seed
 
     trial = studies.get_trial(conn, trial_id)
     study = studies.get_study(conn, trial["study_id"])

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from engine.babysit import store
 from engine.data import Dataset, DatasetSpec, build_dataset
 from engine.nn import TrainState, state_from_bytes
 from engine.storage import blobs
+from engine.storage import sessions as store
 
 
 def load_state_at(conn: sqlite3.Connection, node_id: int) -> TrainState:

@@ -1,6 +1,6 @@
 """Pure decisions over a session's nodes: which checkpoints to keep, when the babysitter acts.
 
-Nodes are the dicts of :mod:`engine.babysit.store` (``id``, ``parent_id``, ``branch``,
+Nodes are the dicts of :mod:`engine.storage.sessions` (``id``, ``parent_id``, ``branch``,
 ``epoch``, ``checkpoint_id``, ``val_loss`` ...). Nothing here touches the database, so the
 rules are tested on hand-made lists.
 """

@@ -26,11 +26,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import launch
-from engine.babysit import store
 from engine.babysit.commands import Live, apply, finish_interrupted, record_rejected, step_epoch
 from engine.babysit.validate import validate as validate_command
+from engine.run import launch
 from engine.storage import runners
+from engine.storage import sessions as store
 from engine.storage.db import connect, now, transaction
 
 KIND = "session"

@@ -11,9 +11,9 @@ import difflib
 import sqlite3
 from dataclasses import fields
 
-from engine.babysit import store
 from engine.babysit.policy import check_auto
 from engine.nn import ModelSpec, TrainConfig
+from engine.storage import sessions as store
 
 COMMANDS = ("run", "pause", "set", "rollback", "auto")
 CONFIG_FIELDS = tuple(f.name for f in fields(TrainConfig))

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from engine.babysit import store
 from engine.babysit.live import build_session_dataset, load_state_at
 from engine.babysit.policy import best_node
 from engine.data import Dataset
 from engine.nn import TrainState
 from engine.storage import runners
+from engine.storage import sessions as store
 
 KIND = "session"
 

@@ -82,7 +82,7 @@ def register_runner(
     """Claim the ``(kind, owner_id)`` slot for ``pid`` (default: this process).
 
     Returns False when another live runner holds it. Claiming a slot already held by the same
-    pid on this host succeeds (``engine.launch`` pre-claims the slot for the child it spawns).
+    pid on this host succeeds (``engine.run.launch`` pre-claims the slot for the child it spawns).
     """
     _check_kind(kind)
     pid = os.getpid() if pid is None else int(pid)

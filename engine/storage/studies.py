@@ -1,7 +1,7 @@
 """Studies, trials and per-epoch metrics in SQLite: the rows the runner writes and the UI reads.
 
 A study holds its search space, sampler, scheduler and dataset as JSON (validated by
-``engine.studies`` before they get here). Its trials are created up front in state ``waiting``
+``engine.study.facade`` before they get here). Its trials are created up front in state ``waiting``
 with their sampled ``params`` and ``unit`` vector; the runner moves them through
 ``running`` to a terminal state and appends one metrics row per epoch together with the
 trial's latest checkpoint, in one short transaction per segment (``record_segment``), so a

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from engine.runner import run_study
 from engine.storage import studies as store
-from engine.studies import new_study
+from engine.study.facade import new_study
+from engine.study.runner import run_study
 from tests.app.conftest import no_exception
 from tests.app.fakes import fake_study
 

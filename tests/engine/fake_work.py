@@ -1,6 +1,6 @@
 """Stand-in work units for runner tests: fast, deterministic, and able to fail on purpose.
 
-They follow ``engine.work.run_segment``'s contract (task dict in, result dict out) without
+They follow ``engine.run.work.run_segment``'s contract (task dict in, result dict out) without
 training: the "checkpoint" is JSON holding the epoch, and validation accuracy is a smooth
 function of the learning rate (best near 1e-2), so schedulers have something to rank. They live
 in a module (not a test file) so spawned worker processes can import them.

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from engine.cli import SUBCOMMAND_MODULES, build_parser, main
-from engine.runner import run_study
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.studies import new_study
+from engine.study.facade import new_study
+from engine.study.runner import run_study
 from tests.engine import fake_work
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from engine import babysit
-from engine.babysit import store
 from engine.data import DatasetSpec, build_dataset
 from engine.nn import ModelSpec, TrainConfig, new_state, state_to_bytes, train_segment
-from engine.runner import trial_seed
 from engine.search import trial_config
+from engine.storage import sessions as store
 from engine.storage import studies
+from engine.study.runner import trial_seed
 from tests.engine.babysit.conftest import DATASET, assert_states_equal
 
 PARAMS = {"learning_rate": 0.02, "hidden_layers": 1, "hidden_units": 8, "batch_size": 32,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine import babysit
-from engine.babysit import store
+from engine.storage import sessions as store
 from tests.engine.babysit.conftest import assert_states_equal
 
 

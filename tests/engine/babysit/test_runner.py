@@ -11,9 +11,10 @@ import time
 import pytest
 
 from engine import babysit
-from engine.babysit import runner, store
+from engine.babysit import runner
 from engine.cli import main as cli_main
 from engine.storage import runners
+from engine.storage import sessions as store
 from tests.engine.babysit.conftest import assert_states_equal
 
 

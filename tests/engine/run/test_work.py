@@ -1,4 +1,4 @@
-"""engine.work.run_segment: the picklable work unit (task dict in, result dict out)."""
+"""engine.run.work.run_segment: the picklable work unit (task dict in, result dict out)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pickle
 
 import pytest
 
-from engine import work
 from engine.data import DatasetSpec, csv_sha256
 from engine.nn import ModelSpec, TrainConfig, sha256_hex, state_from_bytes, train
+from engine.run import work
 
 MOONS = DatasetSpec(kind="moons", n_samples=300, noise=0.2, seed=4).to_dict()
 MODEL = ModelSpec(n_inputs=2, hidden=(8, 8), n_classes=2).to_dict()

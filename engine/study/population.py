@@ -22,7 +22,7 @@ import sqlite3
 from engine.storage import studies as store
 from engine.storage.db import transaction
 
-log = logging.getLogger("engine.runner")
+log = logging.getLogger("engine.study.runner")
 
 
 def waits_at_load(conn: sqlite3.Connection, study_id: int, scheduler) -> set[int]:

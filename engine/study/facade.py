@@ -14,7 +14,7 @@ least one searched training knob to perturb; searched architecture knobs are sam
 and copied with the weights (``engine.search.pbt``).
 
 Starting a study never trains in the caller: it spawns the study's detached runner
-(``engine.launch``), the one writer of results. Stop and resume are intents to that runner, or,
+(``engine.run.launch``), the one writer of results. Stop and resume are intents to that runner, or,
 when none is alive, direct updates (nobody else is writing then).
 """
 
@@ -27,19 +27,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
-from engine.execution import default_workers
-from engine.export import export_metrics_csv as _export_metrics
-from engine.export import export_trials_csv as _export_trials
-from engine.launch import ensure_study_runner
+from engine.run.execution import default_workers
+from engine.run.launch import ensure_study_runner
 from engine.storage import runners
 from engine.storage import studies as store
-from engine.storage.blobs import get_upload, save_upload
 from engine.storage.db import connect, transaction
+from engine.study.export import export_metrics_csv as _export_metrics
+from engine.study.export import export_trials_csv as _export_trials
+from engine.study.planning import dataset_for_study, integer, plan_trials
 
 Db = sqlite3.Connection | str | os.PathLike
-MAX_TRIALS = 100_000
 
 
 @contextmanager
@@ -60,97 +57,6 @@ def db_file(conn: sqlite3.Connection) -> Path:
     return Path(row["file"])
 
 
-def _integer(value: object, field: str, low: int, high: int | None = None) -> int:
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        valid = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{field} must be an integer {valid}, got {field}={value!r}")
-    return int(value)
-
-
-def _budget(scheduler: dict, space) -> tuple[dict, object]:
-    """Fill in a full-budget scheduler's ``n_epochs`` from the space; build the scheduler."""
-    from engine.search import KNOBS, scheduler_from_dict
-
-    if not isinstance(scheduler, dict):
-        raise ValueError(f"scheduler must be a dict with a 'kind', got scheduler={scheduler!r}")
-    scheduler = dict(scheduler)
-    searched = "n_epochs" in space.params
-    if scheduler.get("kind") == "full_budget" and "n_epochs" not in scheduler:
-        scheduler["n_epochs"] = (
-            space.params["n_epochs"].high if searched
-            else space.fixed.get("n_epochs", KNOBS["n_epochs"].default)
-        )
-    built = scheduler_from_dict(scheduler)
-    if searched and built.kind != "full_budget":
-        raise ValueError(
-            f"n_epochs is searched in the space, but the {built.kind} scheduler sets the budget"
-            " (max_epochs); fix n_epochs in the space or use the full_budget scheduler"
-        )
-    return built.to_dict(), built
-
-
-def _dataset(conn: sqlite3.Connection, dataset: dict, csv_text: str | None):
-    """Validate the dataset spec, store a given CSV, build it once; (spec dict, Dataset)."""
-    from engine.data import DatasetSpec, build_dataset, csv_sha256
-
-    if not isinstance(dataset, dict):
-        raise ValueError(f"dataset must be a DatasetSpec dict, got dataset={dataset!r}")
-    dataset = dict(dataset)
-    if csv_text is not None:
-        digest = csv_sha256(csv_text)
-        if dataset.get("csv_sha256") and dataset["csv_sha256"] != digest:
-            raise ValueError(
-                f"dataset csv_sha256={dataset['csv_sha256']!r} does not match the CSV text"
-                f" given (sha256 {digest})"
-            )
-        dataset["csv_sha256"] = digest
-    spec = DatasetSpec.from_dict(dataset)
-    if spec.kind == "csv":
-        if csv_text is None:
-            csv_text = get_upload(conn, spec.csv_sha256)
-        save_upload(conn, spec.name or "upload.csv", csv_text)
-    return spec.to_dict(), build_dataset(spec, csv_text)
-
-
-def plan_trials(
-    space: dict, sampler: dict, scheduler: dict, n_trials: int | None, seed: int,
-    n_features: int, n_classes: int,
-) -> tuple[dict, dict, list[dict]]:
-    """Validate and sample: (space dict with the budget fixed, scheduler dict, trials)."""
-    from engine.search import Space, default_space, sampler_from_dict, trial_config
-
-    space_obj = default_space() if space is None else Space.from_dict(space)
-    scheduler, built = _budget(scheduler, space_obj)
-    if "n_epochs" not in space_obj.params:
-        space_obj = Space(space_obj.params, {**space_obj.fixed, "n_epochs": built.max_epochs})
-    if not isinstance(sampler, dict):
-        raise ValueError(f"sampler must be a dict with a 'kind', got sampler={sampler!r}")
-    sampler_obj = sampler_from_dict(sampler)
-    if n_trials is None:
-        n_trials = sampler_obj.default_n(space_obj)
-        if n_trials is None:
-            raise ValueError(f"n_trials is required for the {sampler_obj.kind} sampler")
-    n_trials = _integer(n_trials, "n_trials", 1, MAX_TRIALS)
-    if built.kind == "pbt":
-        from engine.search import pbt
-
-        pbt.check_space(space_obj)
-        if n_trials < 2:
-            raise ValueError(
-                "n_trials must be >= 2 for population-based training (the bottom of the "
-                f"population copies the top), got n_trials={n_trials}"
-            )
-    units = sampler_obj.sample_unit(space_obj, n_trials, seed)
-    trials = []
-    for u in units:
-        params = space_obj.params_from_unit(u)
-        _, _, n_epochs = trial_config(params, n_features, n_classes)
-        target = n_epochs if built.kind == "full_budget" else built.max_epochs
-        trials.append({"params": params, "unit": u.tolist(), "target_epochs": target})
-    return space_obj.to_dict(), scheduler, trials
-
-
 def new_study(
     db: Db,
     *,
@@ -168,8 +74,8 @@ def new_study(
     box: dict | None = None,
 ) -> int:
     """Validate, sample every trial and store the study (status ``queued``); return its id."""
-    seed = _integer(seed, "seed", 0, 2**32 - 1)
-    workers = default_workers() if workers is None else _integer(workers, "workers", 1, 1024)
+    seed = integer(seed, "seed", 0, 2**32 - 1)
+    workers = default_workers() if workers is None else integer(workers, "workers", 1, 1024)
     if not isinstance(executor_address, str):
         raise ValueError(f"executor_address must be a string, got {executor_address!r}")
     executor_address = executor_address.strip()
@@ -180,7 +86,7 @@ def new_study(
         )
     name = (name or "").strip() or f"study {time.strftime('%Y-%m-%d %H:%M:%S')}"
     with _open(db) as conn:
-        dataset, data = _dataset(conn, dataset, csv_text)
+        dataset, data = dataset_for_study(conn, dataset, csv_text)
         space, scheduler, trials = plan_trials(
             space, sampler, scheduler, n_trials, seed, data.X_train.shape[1], data.n_classes
         )
@@ -281,7 +187,7 @@ def zoom_plan(
         if not isinstance(top_fraction, float | int) or not 0 < top_fraction <= 1:
             raise ValueError(f"top_fraction must be in (0, 1], got top_fraction={top_fraction!r}")
         top_k = max(1, round(top_fraction * len(scored)))
-    top_k = _integer(5 if top_k is None else top_k, "top_k", 1)
+    top_k = integer(5 if top_k is None else top_k, "top_k", 1)
     sampler = CoarseToFineSampler(
         [{"params": t["params"], "score": t["best_val_acc"]} for t in scored],
         top_k=top_k, shrink=shrink, maximize=True,

@@ -1,7 +1,7 @@
 """The study runner: the one process that runs a study's trials and writes their results.
 
 ``run_study(db_path, study_id)`` is the body of ``python -m engine run --study ID``, normally
-started detached by ``engine.launch``. It claims the study's runner slot (and returns at once if
+started detached by ``engine.run.launch``. It claims the study's runner slot (and returns at once if
 another live runner holds it), beats a heartbeat from a thread, and loops:
 
 1. take intents: ``stop`` (submit nothing more; trials in flight finish their segment, are
@@ -12,7 +12,7 @@ another live runner holds it), beats a heartbeat from a thread, and loops:
 3. record each finished segment in one transaction (metrics + checkpoint + state), applying the
    scheduler at a rung (``pruned`` trials keep their curves);
 4. with population-based training, hold trials at each round boundary until the whole
-   population is there, then exploit and explore (``engine.population``).
+   population is there, then exploit and explore (``engine.study.population``).
 
 A trial ends ``complete``, ``pruned``, ``diverged`` (message; nothing non-finite is stored),
 ``failed`` (traceback) or, after a stop, ``stopped``. A worker process that dies costs the trial
@@ -37,8 +37,12 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from engine import population
-from engine.execution import close_executor, describe_worker_death, is_worker_death, make_executor
+from engine.run.execution import (
+    close_executor,
+    describe_worker_death,
+    is_worker_death,
+    make_executor,
+)
 from engine.storage import studies as store
 from engine.storage.blobs import get_upload
 from engine.storage.db import connect, transaction
@@ -49,8 +53,9 @@ from engine.storage.runners import (
     release_runner,
     take_intents,
 )
+from engine.study import population
 
-log = logging.getLogger("engine.runner")
+log = logging.getLogger("engine.study.runner")
 
 SEGMENT_SECONDS = 0.5  # curves grow visibly; a segment costs ~3 ms of overhead (<1%)
 MAX_WORKER_DEATHS = 3
@@ -101,7 +106,7 @@ class StudyRunner:
     ):
         self.warm_up = work_fn is None
         if work_fn is None:
-            from engine.work import run_segment as work_fn
+            from engine.run.work import run_segment as work_fn
         self.db_path, self.study_id, self.work_fn = db_path, study_id, work_fn
         self.segment_seconds = (
             segment_seconds or _env_float("PANDA_CAVIAR_SEGMENT_SECONDS") or SEGMENT_SECONDS
@@ -404,7 +409,7 @@ class StudyRunner:
 
 def warm_up(dataset: dict, csv_text: str | None) -> None:
     """A worker's first task: import the engine and build the study's dataset into its cache."""
-    from engine.work import dataset_for
+    from engine.run.work import dataset_for
 
     dataset_for(dataset, csv_text)
 
@@ -427,7 +432,7 @@ def _default_executor(study: dict) -> Executor:
 def run_study(db_path: str | os.PathLike, study_id: int, **options) -> str:
     """Run study ``study_id`` to its end in this process and return the final status.
 
-    Options (for tests and benchmarks): ``work_fn`` (default ``engine.work.run_segment``),
+    Options (for tests and benchmarks): ``work_fn`` (default ``engine.run.work.run_segment``),
     ``segment_seconds`` (default 0.5 or $PANDA_CAVIAR_SEGMENT_SECONDS), ``max_segment_epochs``
     (or $PANDA_CAVIAR_MAX_SEGMENT_EPOCHS), ``executor_factory(study) -> Executor``.
     """

@@ -1,4 +1,4 @@
-"""engine.launch: the runner's command line and environment, and what a runner imports first."""
+"""engine.run.launch: the runner's command line and environment, and what a runner imports first."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.execution import BLAS_VARIABLES
-from engine.launch import REPO_ROOT, runner_command
+from engine.run.execution import BLAS_VARIABLES
+from engine.run.launch import REPO_ROOT, runner_command
 
 
 def test_runner_command_runs_the_cli_with_one_blas_thread(tmp_path, monkeypatch):
@@ -22,9 +22,9 @@ def test_runner_command_runs_the_cli_with_one_blas_thread(tmp_path, monkeypatch)
 
 
 def test_the_runner_and_the_work_unit_import_without_numpy():
-    # A runner refers to engine.work.run_segment and must not load NumPy's and SciPy's BLAS
+    # A runner refers to engine.run.work.run_segment and must not load NumPy's and SciPy's BLAS
     # for it: its fork server starts importing those while the runner sets up.
-    code = ("import sys, engine.runner, engine.work, engine.launch; "
+    code = ("import sys, engine.study.runner, engine.run.work, engine.run.launch; "
             "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(REPO_ROOT), check=True,
                          capture_output=True, text=True).stdout

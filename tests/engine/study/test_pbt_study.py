@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine import population
 from engine.nn import state_from_bytes
-from engine.runner import StudyRunner, run_study
 from engine.search import Space
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.studies import new_study, stop_study
+from engine.study import population
+from engine.study.facade import new_study, stop_study
+from engine.study.runner import StudyRunner, run_study
 from tests.engine import fake_work
 
 MOONS = {"kind": "moons", "n_samples": 200, "noise": 0.2, "seed": 0}

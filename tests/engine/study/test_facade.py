@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from engine.export import escape_cell
 from engine.search import Space
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.studies import (
+from engine.study.export import escape_cell
+from engine.study.facade import (
     coarse_to_fine_child,
     export_metrics_csv,
     export_trials_csv,
@@ -141,7 +141,7 @@ def test_stop_and_resume_without_a_runner(db_path, monkeypatch):
     assert stop_study(conn, study_id) == "stopped"
     assert store.get_trial(conn, trial["id"])["state"] == "stopped"
     spawned = []
-    monkeypatch.setattr("engine.studies.ensure_study_runner",
+    monkeypatch.setattr("engine.study.facade.ensure_study_runner",
                         lambda c, sid, path: spawned.append((sid, path)) or 4242)
     runners.post_intent(conn, "study", study_id, "stop")  # stale: nobody was there to take it
     assert resume_study(conn, study_id) == 4242

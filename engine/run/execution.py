@@ -6,7 +6,7 @@ single-thread trials side by side ran ~2x one, while one trial on two BLAS threa
 most 1.3-1.5x and collapsed when the other core was busy.
 
 Local workers are forked from a *fork server* (``forkserver`` start method) that has already
-imported NumPy, SciPy's BLAS and the engine (``engine.worker_preload``, which also sets one
+imported NumPy, SciPy's BLAS and the engine (``engine.run.worker_preload``, which also sets one
 BLAS thread there before any BLAS loads): the server starts importing the moment the
 executor is made, while the runner goes on with its own set-up, and every worker forks from it
 ready to train (a spawned worker re-imported all of it: ~0.3 s each, on the critical path of
@@ -38,7 +38,7 @@ from engine.storage.runners import pid_alive
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTOR_KINDS = ("local", "dask")
 # What the fork server imports once for every local worker: NumPy, SciPy's BLAS, the engine.
-WORKER_PRELOAD = ("engine.worker_preload",)
+WORKER_PRELOAD = ("engine.run.worker_preload",)
 
 ORPHAN_CHECK_SECONDS = 1.0  # poll interval where the owner cannot be waited on with a pidfd
 _limiter = None  # kept alive in each worker: threadpoolctl limits last as long as the object

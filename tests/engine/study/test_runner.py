@@ -12,14 +12,14 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from engine import runner as runner_module
-from engine.execution import close_executor, make_executor
-from engine.runner import run_study
+from engine.run.execution import close_executor, make_executor
 from engine.search import FullBudget, scheduler_from_dict
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.studies import new_study, stop_study
+from engine.study import runner as runner_module
+from engine.study.facade import new_study, stop_study
+from engine.study.runner import run_study
 from tests.engine import fake_work
 
 LR_LOG = {"type": "float", "low": 1e-4, "high": 1.0, "scale": "log"}

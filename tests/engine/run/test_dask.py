@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from engine.execution import blas_threads, close_executor, make_executor
-from engine.runner import run_study
+from engine.run.execution import blas_threads, close_executor, make_executor
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.studies import new_study
+from engine.study.facade import new_study
+from engine.study.runner import run_study
 from tests.engine import fake_work
 
 distributed = pytest.importorskip("distributed")

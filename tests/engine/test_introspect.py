@@ -1,4 +1,4 @@
-"""engine.inspect: batch norm in both modes, softmax probabilities, confusion matrix."""
+"""engine.introspect: batch norm in both modes, softmax probabilities, confusion matrix."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.inspect import (
+from engine.introspect import (
     batchnorm_report,
     confusion_matrix,
     hard_max,
@@ -166,7 +166,7 @@ def conn(db_path):
 
 def test_load_session_model_at_head_and_at_a_node(conn):
     from engine import babysit
-    from engine.inspect import load_session_model
+    from engine.introspect import load_session_model
 
     session_id = babysit.new_session(
         conn, name="s", model={"hidden": [4]}, dataset={"kind": "moons", "n_samples": 60},
@@ -183,7 +183,7 @@ def test_load_session_model_at_head_and_at_a_node(conn):
 
 
 def test_a_trial_without_checkpoint_is_a_clear_lookup_error(conn):
-    from engine.inspect import load_trial_model
+    from engine.introspect import load_trial_model
     from engine.storage import studies
     from tests.app.fakes import fake_study
 
@@ -195,7 +195,7 @@ def test_a_trial_without_checkpoint_is_a_clear_lookup_error(conn):
 
 def test_bn_experiment_refuses_bad_settings_before_creating_anything(conn):
     from engine import babysit
-    from engine.inspect import start_bn_experiment
+    from engine.introspect import start_bn_experiment
 
     moons = {"kind": "moons", "n_samples": 60}
     with pytest.raises(ValueError, match="epochs must be an integer >= 1"):

@@ -9,7 +9,7 @@ the same worker build their data once.
 The engine itself (``engine.nn``, ``engine.data``) is imported on first use, not with this
 module: a runner refers to ``run_segment`` without paying ~0.3 s to load NumPy's and SciPy's
 BLAS and the training code it never runs (local workers get them preloaded by their fork
-server, see ``engine.execution``).
+server, see ``engine.run.execution``).
 """
 
 from __future__ import annotations

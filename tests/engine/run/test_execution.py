@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.execution import (
+from engine.run.execution import (
     WorkerDiedError,
     blas_threads,
     close_executor,
@@ -26,7 +26,7 @@ from engine.storage.runners import pid_alive
 from tests.engine import fake_work
 from tests.engine.processes import descendants
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_local_workers_run_with_one_blas_thread():
@@ -71,7 +71,7 @@ def test_local_workers_take_the_environment_of_the_process_that_made_the_executo
 
 OWNER = """
 import sys, time
-from engine.execution import make_executor
+from engine.run.execution import make_executor
 from tests.engine import fake_work
 executor = make_executor("local", workers=2)
 futures = [executor.submit(fake_work.pid_after, 0.5) for _ in range(2)]

@@ -1,6 +1,6 @@
 """What the fork server of local workers imports, once, before it forks any worker.
 
-``engine.execution`` names this module as the fork server's only preload. Importing it sets one
+``engine.run.execution`` names this module as the fork server's only preload. Importing it sets one
 BLAS/OpenMP thread in the server's environment *before* NumPy and SciPy load their BLAS (a
 library reads the variable once, when it loads: loaded with a thread pool, each would start
 threads the workers never use, and spend ~0.1 s of CPU doing so), then imports everything a
@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import os
 
-from engine.execution import BLAS_VARIABLES
+from engine.run.execution import BLAS_VARIABLES
 
 for _name in BLAS_VARIABLES:
     os.environ[_name] = "1"
@@ -26,6 +26,6 @@ import threadpoolctl  # noqa: E402, F401
 
 import engine.data  # noqa: E402, F401
 import engine.nn  # noqa: E402, F401
-import engine.work  # noqa: E402, F401
+import engine.run.work  # noqa: E402, F401
 
 gc.freeze()

@@ -1,5 +1,5 @@
-"""Studies that train for real (engine.work.run_segment on local worker processes), including a
-detached runner started through engine.launch, killed with SIGKILL, and resumed."""
+"""Studies that train for real (engine.run.work.run_segment on local worker processes), including a
+detached runner started through engine.run.launch, killed with SIGKILL, and resumed."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.launch import log_dir_for
 from engine.nn import state_from_bytes
-from engine.runner import run_study
+from engine.run.launch import log_dir_for
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.studies import new_study, resume_study, start_study
+from engine.study.facade import new_study, resume_study, start_study
+from engine.study.runner import run_study
 from tests.engine.processes import descendants
 
 MOONS = {"kind": "moons", "n_samples": 200, "noise": 0.2, "seed": 0}
@@ -144,7 +144,7 @@ def test_cli_runs_a_study_in_the_foreground(db_path, command):
                          scheduler={"kind": "full_budget", "n_epochs": 2})
     result = subprocess.run(
         [sys.executable, "-m", "engine", *command, str(study_id), "--db", str(db_path)],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert f"study {study_id}: complete" in result.stdout
@@ -159,7 +159,7 @@ def test_cli_creates_and_runs_a_study(db_path):
         [sys.executable, "-m", "engine", "run", "--trials", "2", "--epochs", "2", "--dataset",
          "moons", "--samples", "200", "--workers", "2", "--name", "from the cli",
          "--db", str(db_path)],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "created study 1" in result.stdout and "study 1: complete" in result.stdout
@@ -176,7 +176,7 @@ def test_cli_runs_population_based_training(db_path):
         [sys.executable, "-m", "engine", "run", "--pbt", "--interval", "1", "--rounds", "2",
          "--trials", "4", "--dataset", "moons", "--samples", "200", "--workers", "2",
          "--db", str(db_path)],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     conn = connect(db_path)
@@ -185,7 +185,7 @@ def test_cli_runs_population_based_training(db_path):
     assert len(store.trial_lineage(conn, 1)) == 1  # the worst of 4 copied a better one once
     refused = subprocess.run(
         [sys.executable, "-m", "engine", "run", "--pbt", "--halving", "--db", str(db_path)],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
     )
     assert refused.returncode != 0 and "--halving or --pbt" in refused.stderr
 
@@ -196,7 +196,7 @@ def test_cli_detach_starts_a_background_runner(db_path):
     result = subprocess.run(
         [sys.executable, "-m", "engine", "run", "--trials", "1", "--epochs", "2", "--samples",
          "200", "--workers", "1", "--detach", "--db", str(db_path)],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "created study 1" in result.stdout and "runner pid" in result.stdout

@@ -25,11 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-from engine.execution import BLAS_VARIABLES
+from engine.run.execution import BLAS_VARIABLES
 from engine.storage import runners
 from engine.storage.db import now, transaction
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def log_dir_for(db_path: str | os.PathLike) -> Path:

@@ -1,0 +1,311 @@
+"""``python -m engine run | resume | stop | list | show | export | sample``: studies, headless.
+
+``run`` creates a study and runs its runner in the foreground (watch it live in the dashboard),
+or runs an existing study; ``--detach`` starts the runner in the background, as the dashboard
+does. ``engine.cli`` routes here through ``add_parser``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+SAMPLER_NAMES = {
+    "random": {"kind": "random"},
+    "grid": {"kind": "grid"},
+    "quasi_random": {"kind": "quasi_random", "method": "sobol"},
+    "sobol": {"kind": "quasi_random", "method": "sobol"},
+    "lhs": {"kind": "quasi_random", "method": "lhs"},
+}
+
+
+def _json_arg(text: str, what: str) -> dict:
+    """A JSON object given inline or as a path to a .json file."""
+    path = Path(text)
+    try:
+        raw = path.read_text() if path.suffix == ".json" or path.is_file() else text
+        value = json.loads(raw)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{what}: cannot read a JSON object from {text!r}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _sampler(text: str) -> dict:
+    if text in SAMPLER_NAMES:
+        return dict(SAMPLER_NAMES[text])
+    if not text.lstrip().startswith("{") and not Path(text).is_file():
+        raise ValueError(
+            f"unknown sampler {text!r}; valid: {', '.join(SAMPLER_NAMES)}, or a sampler JSON "
+            "object or file"
+        )
+    return _json_arg(text, "--sampler")
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    from engine.storage.db import default_path
+
+    return Path(args.db) if args.db else default_path()
+
+
+def _connect(args: argparse.Namespace):
+    from engine.storage.db import connect
+
+    return connect(_db_path(args))
+
+
+def _log_to_stdout() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+        stream=sys.stdout, force=True,
+    )
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.study.facade import new_study, start_study
+    from engine.study.runner import run_study
+
+    study_id = args.study if args.study is not None else args.study_id
+    if study_id is None:
+        study_id = new_study(_db_path(args), **_study_options(args))
+        print(f"created study {study_id}", flush=True)
+    if args.detach:
+        pid = start_study(_db_path(args), study_id)
+        print(f"study {study_id}: runner pid {pid}" if pid else
+              f"study {study_id}: a runner is already alive, or nothing is left to run")
+        return 0
+    _log_to_stdout()
+    status = run_study(_db_path(args), study_id)
+    print(f"study {study_id}: {status}")
+    return 0 if status in ("complete", "stopped") else 1
+
+
+def _study_options(args: argparse.Namespace) -> dict:
+    if args.dataset.endswith(".json"):
+        dataset = _json_arg(args.dataset, "--dataset")
+    else:
+        dataset = {"kind": args.dataset, "n_samples": args.samples, "noise": args.noise}
+        if args.classes is not None:
+            dataset["n_classes"] = args.classes
+    csv_text = None
+    if args.csv:
+        csv_text = Path(args.csv).read_text(encoding="utf-8-sig")
+        dataset = {"kind": "csv", "label_column": args.label, "name": Path(args.csv).name}
+    if args.halving and args.pbt:
+        raise ValueError("choose --halving or --pbt, not both")
+    if args.halving:
+        scheduler = {"kind": "successive_halving", "min_epochs": args.min_epochs,
+                     "max_epochs": args.epochs or 27, "eta": args.eta}
+    elif args.pbt:
+        scheduler = {"kind": "pbt", "interval": args.interval, "n_rounds": args.rounds}
+    else:
+        scheduler = {"kind": "full_budget"}
+        if args.epochs:
+            scheduler["n_epochs"] = args.epochs
+    return {
+        "name": args.name, "space": _json_arg(args.space, "--space") if args.space else None,
+        "sampler": _sampler(args.sampler), "scheduler": scheduler, "dataset": dataset,
+        "n_trials": args.trials, "seed": args.seed, "workers": args.workers,
+        "executor_address": args.scheduler or "", "csv_text": csv_text,
+    }
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from engine.storage.runners import post_intent, runner_alive
+    from engine.study.facade import resume_study
+    from engine.study.runner import run_study
+
+    conn = _connect(args)
+    if runner_alive(conn, "study", args.study_id):
+        post_intent(conn, "study", args.study_id, "resume")
+        print(f"study {args.study_id}: a runner is alive; asked it to resume")
+        return 0
+    if args.detach:
+        pid = resume_study(conn, args.study_id)
+        print(f"study {args.study_id}: " + (f"runner pid {pid}" if pid else "nothing to resume"))
+        return 0
+    _log_to_stdout()
+    status = run_study(_db_path(args), args.study_id)
+    print(f"study {args.study_id}: {status}")
+    return 0 if status in ("complete", "stopped") else 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from engine.storage.studies import get_study
+    from engine.study.facade import stop_study
+
+    conn = _connect(args)
+    outcome = stop_study(conn, args.study_id)
+    deadline = time.monotonic() + args.timeout
+    while args.wait and outcome == "stopping" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if get_study(conn, args.study_id)["status"] not in ("running", "stopping"):
+            outcome = get_study(conn, args.study_id)["status"]
+    print(f"study {args.study_id}: {outcome}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from engine.storage.studies import list_studies
+
+    studies = list_studies(_connect(args))
+    if args.json:
+        print(json.dumps(studies, indent=2))
+        return 0
+    print(f"{'id':>4}  {'status':<11} {'trials':>6} {'done':>5} {'best acc':>8} "
+          f"{'epochs':>7}  name")
+    for s in studies:
+        c = s["counts"]
+        finished = c["complete"] + c["pruned"] + c["diverged"] + c["failed"]
+        print(f"{s['id']:>4}  {s['status']:<11} {s['n_trials']:>6} {finished:>5} "
+              f"{_fmt(s['best_val_acc']):>8} {s['epochs_done']:>7}  {s['name']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from engine.storage.studies import get_study, list_trials
+
+    conn = _connect(args)
+    study, trials = get_study(conn, args.study_id), list_trials(conn, args.study_id)
+    if args.json:
+        print(json.dumps({"study": study, "trials": trials}, indent=2))
+        return 0
+    counts = ", ".join(f"{k} {v}" for k, v in study["counts"].items() if v)
+    print(f"study {study['id']}: {study['name']}\n  status {study['status']}  ({counts})")
+    print(f"  dataset {json.dumps(study['dataset'])}\n  sampler {study['sampler']['kind']}"
+          f"  scheduler {json.dumps(study['scheduler'])}  workers {study['workers']}"
+          + (f" on {study['executor_address']}" if study["executor_address"] else ""))
+    if study["message"]:
+        print(f"  message: {study['message']}")
+    names = list(study["space"].get("params", {}))
+    print(f"{'#':>4}  {'state':<9} {'epochs':>7} {'best acc':>8} {'last loss':>9}  "
+          + "  ".join(names))
+    for t in trials:
+        values = "  ".join(f"{t['params'].get(n)!s:.10}" for n in names)
+        print(f"{t['number']:>4}  {t['state']:<9} {t['epochs_done']:>3}/{t['target_epochs']:<3} "
+              f"{_fmt(t['best_val_acc']):>8} {_fmt(t['last_val_loss']):>9}  {values}")
+        if t["error"] and args.errors:
+            print("      " + t["error"].strip().replace("\n", "\n      "))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.study.facade import export_metrics_csv, export_trials_csv
+
+    export = export_trials_csv if args.what == "trials" else export_metrics_csv
+    text = export(_connect(args), args.study_id)
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} ({text.count(chr(10)) - 1} rows)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from engine.search import Space, default_space, sampler_from_dict
+
+    space = Space.from_dict(_json_arg(args.space, "--space")) if args.space else default_space()
+    sampler = sampler_from_dict(_sampler(args.sampler))
+    print(json.dumps(sampler.sample(space, args.n, args.seed), indent=2))
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default=None, metavar="PATH",
+                        help="database file (default $PANDA_CAVIAR_DB "
+                        "or ./data/panda_caviar.db)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the study sub-commands on ``python -m engine``'s parser."""
+    p = sub.add_parser("run", help="create a study and run it, or run an existing study",
+                       description="Create a study from the options and run its runner in the "
+                       "foreground (watch it live in the dashboard), or with --study ID run an "
+                       "existing study's runner. --detach starts the runner in the background.")
+    p.add_argument("study_id", nargs="?", type=int, metavar="ID", help="same as --study ID")
+    p.add_argument("--study", type=int, default=None, help="run this existing study")
+    p.add_argument("--name", default=None, help="study name")
+    p.add_argument("--space", default=None, help="search space JSON file (default: demo space)")
+    p.add_argument("--sampler", default="random",
+                   help="random | grid | sobol | lhs | quasi_random, or a sampler JSON")
+    p.add_argument("--trials", type=int, default=None, help="number of trials (grid: all)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per trial (the budget)")
+    p.add_argument("--dataset", default="moons",
+                   help="moons | circles | spirals | blobs | xor | digits | synthetic, or JSON")
+    p.add_argument("--samples", type=int, default=500, help="toy/synthetic dataset size")
+    p.add_argument("--noise", type=float, default=0.2, help="toy dataset noise")
+    p.add_argument("--classes", type=int, default=None, help="blobs/spirals/synthetic classes")
+    p.add_argument("--csv", default=None, help="train on this CSV file (with --label)")
+    p.add_argument("--label", default="label", help="the CSV's label column")
+    p.add_argument("--workers", type=int, default=None, help="parallel trials (default: CPUs)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address, e.g. tcp://host:8786 (default: local processes)")
+    p.add_argument("--halving", action="store_true",
+                   help="successive halving (ASHA) instead of full budget")
+    p.add_argument("--min-epochs", type=int, default=1, help="halving: first rung")
+    p.add_argument("--eta", type=int, default=3, help="halving: keep the top 1/eta per rung")
+    p.add_argument("--pbt", action="store_true",
+                   help="population-based training: every round the worst trials copy a better "
+                   "one's weights and perturb its training knobs")
+    p.add_argument("--interval", type=int, default=2, help="pbt: epochs per round")
+    p.add_argument("--rounds", type=int, default=5, help="pbt: number of rounds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detach", action="store_true", help="start the runner in the background")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a stopped or interrupted study",
+                       description="Continue every unfinished trial from its last checkpoint "
+                       "(in the foreground; --detach for the background).")
+    p.add_argument("study_id", type=int, metavar="ID")
+    p.add_argument("--detach", action="store_true", help="start the runner in the background")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("stop", help="stop a study after its running segments",
+                       description="Ask the study's runner to stop: running trials finish their "
+                       "segment, are checkpointed and marked stopped.")
+    p.add_argument("study_id", type=int, metavar="ID")
+    p.add_argument("--wait", action="store_true", help="wait until the runner has stopped")
+    p.add_argument("--timeout", type=float, default=60.0, help="--wait at most this long (s)")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("list", help="list studies", description="List every study.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="show a study and its trials",
+                       description="Show a study's settings and its trials.")
+    p.add_argument("study_id", type=int, metavar="ID")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--errors", action="store_true", help="print trial errors and tracebacks")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export", help="export trials or metrics as CSV",
+                       description="Export a study's trials (one row each) or metrics (one row "
+                       "per trial epoch) as CSV; formula-like cells are escaped.")
+    p.add_argument("study_id", type=int, metavar="ID")
+    p.add_argument("--what", choices=("trials", "metrics"), default="trials")
+    p.add_argument("-o", "--output", default=None, help="output file (default: stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sample", help="print samples of a search space as JSON",
+                       description="Print N sampled parameter sets of a space as JSON.")
+    p.add_argument("--space", default=None, help="space JSON file (default: demo space)")
+    p.add_argument("-n", type=int, default=5, help="number of samples")
+    p.add_argument("--sampler", default="random", help="random | grid | sobol | lhs, or JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    for name in ("run", "resume", "stop", "list", "show", "export", "sample"):
+        _add_db(sub.choices[name])

@@ -1,0 +1,114 @@
+"""A study's settings, validated before anything is stored or runs.
+
+The space, the sampler, the scheduler and the dataset go through their ``from_dict``; the dataset
+is built once (so a bad CSV is reported now, naming its row or column). Errors are
+``ValueError`` naming the field, the value and what would be valid.
+
+The trial budget comes from the scheduler: ``full_budget`` trains ``n_epochs`` (taken from the
+space when the scheduler dict leaves it out; a space that *searches* ``n_epochs`` gives each
+trial its own budget), ``successive_halving`` trains up to ``max_epochs``, ``pbt`` trains
+``interval * n_rounds``. The space's fixed ``n_epochs`` is set to that budget so stored params
+say what was run. Population-based training also needs a population (``n_trials >= 2``) and at
+least one searched training knob to perturb.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from engine.storage.blobs import get_upload, save_upload
+
+MAX_TRIALS = 100_000
+
+
+def integer(value: object, field: str, low: int, high: int | None = None) -> int:
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        valid = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{field} must be an integer {valid}, got {field}={value!r}")
+    return int(value)
+
+
+def budget(scheduler: dict, space) -> tuple[dict, object]:
+    """Fill in a full-budget scheduler's ``n_epochs`` from the space; build the scheduler."""
+    from engine.search import KNOBS, scheduler_from_dict
+
+    if not isinstance(scheduler, dict):
+        raise ValueError(f"scheduler must be a dict with a 'kind', got scheduler={scheduler!r}")
+    scheduler = dict(scheduler)
+    searched = "n_epochs" in space.params
+    if scheduler.get("kind") == "full_budget" and "n_epochs" not in scheduler:
+        scheduler["n_epochs"] = (
+            space.params["n_epochs"].high if searched
+            else space.fixed.get("n_epochs", KNOBS["n_epochs"].default)
+        )
+    built = scheduler_from_dict(scheduler)
+    if searched and built.kind != "full_budget":
+        raise ValueError(
+            f"n_epochs is searched in the space, but the {built.kind} scheduler sets the budget"
+            " (max_epochs); fix n_epochs in the space or use the full_budget scheduler"
+        )
+    return built.to_dict(), built
+
+
+def dataset_for_study(conn: sqlite3.Connection, dataset: dict, csv_text: str | None):
+    """Validate the dataset spec, store a given CSV, build it once; (spec dict, Dataset)."""
+    from engine.data import DatasetSpec, build_dataset, csv_sha256
+
+    if not isinstance(dataset, dict):
+        raise ValueError(f"dataset must be a DatasetSpec dict, got dataset={dataset!r}")
+    dataset = dict(dataset)
+    if csv_text is not None:
+        digest = csv_sha256(csv_text)
+        if dataset.get("csv_sha256") and dataset["csv_sha256"] != digest:
+            raise ValueError(
+                f"dataset csv_sha256={dataset['csv_sha256']!r} does not match the CSV text"
+                f" given (sha256 {digest})"
+            )
+        dataset["csv_sha256"] = digest
+    spec = DatasetSpec.from_dict(dataset)
+    if spec.kind == "csv":
+        if csv_text is None:
+            csv_text = get_upload(conn, spec.csv_sha256)
+        save_upload(conn, spec.name or "upload.csv", csv_text)
+    return spec.to_dict(), build_dataset(spec, csv_text)
+
+
+def plan_trials(
+    space: dict, sampler: dict, scheduler: dict, n_trials: int | None, seed: int,
+    n_features: int, n_classes: int,
+) -> tuple[dict, dict, list[dict]]:
+    """Validate and sample: (space dict with the budget fixed, scheduler dict, trials)."""
+    from engine.search import Space, default_space, sampler_from_dict, trial_config
+
+    space_obj = default_space() if space is None else Space.from_dict(space)
+    scheduler, built = budget(scheduler, space_obj)
+    if "n_epochs" not in space_obj.params:
+        space_obj = Space(space_obj.params, {**space_obj.fixed, "n_epochs": built.max_epochs})
+    if not isinstance(sampler, dict):
+        raise ValueError(f"sampler must be a dict with a 'kind', got sampler={sampler!r}")
+    sampler_obj = sampler_from_dict(sampler)
+    if n_trials is None:
+        n_trials = sampler_obj.default_n(space_obj)
+        if n_trials is None:
+            raise ValueError(f"n_trials is required for the {sampler_obj.kind} sampler")
+    n_trials = integer(n_trials, "n_trials", 1, MAX_TRIALS)
+    if built.kind == "pbt":
+        from engine.search import pbt
+
+        pbt.check_space(space_obj)
+        if n_trials < 2:
+            raise ValueError(
+                "n_trials must be >= 2 for population-based training (the bottom of the "
+                f"population copies the top), got n_trials={n_trials}"
+            )
+    units = sampler_obj.sample_unit(space_obj, n_trials, seed)
+    trials = []
+    for u in units:
+        params = space_obj.params_from_unit(u)
+        _, _, n_epochs = trial_config(params, n_features, n_classes)
+        target = n_epochs if built.kind == "full_budget" else built.max_epochs
+        trials.append({"params": params, "unit": u.tolist(), "target_epochs": target})
+    return space_obj.to_dict(), scheduler, trials
