@@ -161,6 +161,11 @@ def list_sessions_safe(conn: sqlite3.Connection) -> list[dict]:
         return []
 
 
+def trials_total(study: dict) -> int:
+    """The study's trial budget, or (a budget in epochs only) the trials it has asked so far."""
+    return study["n_trials"] or sum(study["counts"].values())
+
+
 def sidebar_status() -> None:
     """The sidebar: which database this server uses, and what is running in it right now."""
     from engine import study as studies
@@ -177,7 +182,7 @@ def sidebar_status() -> None:
                 done = sum(study["counts"][k] for k in ("complete", "pruned", "diverged", "failed"))
                 st.page_link(
                     PAGES["studies"],
-                    label=f"{study['name']} · {done}/{study['n_trials']} trials",
+                    label=f"{study['name']} · {done}/{trials_total(study)} trials",
                     icon=":material/play_circle:",
                     query_params={"study": str(study["id"])},
                 )

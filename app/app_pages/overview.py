@@ -13,6 +13,7 @@ from app.common import (
     list_sessions_safe,
     open_study,
     status_badge,
+    trials_total,
 )
 from app.presets import DEMO_EPOCHS, DEMO_TRIALS, demo_study
 from engine import study as studies
@@ -61,7 +62,8 @@ with friendly_errors("list the studies"):
         c[0].caption(f"{study['sampler']['kind'].replace('_', '-')} search"
                      + (f", zoom of #{study['parent_id']}" if study["parent_id"] else ""))
         c[1].markdown(status_badge(study["status"]))
-        c[1].progress(done / max(1, study["n_trials"]), text=f"{done}/{study['n_trials']} trials")
+        total = trials_total(study)
+        c[1].progress(min(1.0, done / max(1, total)), text=f"{done}/{total} trials")
         best = study["best_val_acc"]
         c[2].markdown("best val acc " + ("–" if best is None else f"**{best:.3f}**"))
         if c[3].button("Open", key=f"overview.open.{study['id']}"):

@@ -18,10 +18,12 @@ from app.common import (
     query_int,
     set_query,
     status_badge,
+    trials_total,
 )
 from app.datasets import spec_label
 from app.study_views import views_for
 from engine import study as studies
+from engine.search import Objective
 
 FINISHED = ("complete", "pruned", "diverged", "failed")
 
@@ -65,7 +67,11 @@ def describe_study(s: dict) -> str:
         budget = (f"ASHA {scheduler['min_epochs']}→{scheduler['max_epochs']} epochs, "
                   f"η={scheduler['eta']}")
     where = s["executor_address"] or f"{s['workers']} local worker(s)"
-    return (f"{sampler} search · {s['n_trials']} trials · {budget} · "
+    trials = f"{s['n_trials']} trials" if s["n_trials"] else "trials"
+    if s["epoch_budget"]:
+        trials += f" within {s['epoch_budget']:,} epochs"
+    objective = Objective.from_dict(s["objective"]).label
+    return (f"{sampler} search · {trials} · {budget} · {objective} · "
             f"{spec_label(s['dataset'])} · {where} · seed {s['seed']}")
 
 
@@ -99,9 +105,11 @@ def live() -> None:
         trials = studies.list_trials(conn, study_id)
         counts = now["counts"]
         done = sum(counts[k] for k in FINISHED)
-        st.progress(done / max(1, now["n_trials"]),
-                    text=f"{done} of {now['n_trials']} trials finished · {counts['running']} "
+        total = trials_total(now)
+        st.progress(min(1.0, done / max(1, total)),
+                    text=f"{done} of {total} trials finished · {counts['running']} "
                     f"running · {counts['waiting']} waiting"
+                    + (f" · {counts['paused']} at a round boundary" if counts["paused"] else "")
                     + (f" · {counts['stopped']} stopped" if counts["stopped"] else "")
                     + f" · {now['epochs_done']:,} epochs trained")
         end = now["finished_at"] or (time.time() if now["status"] in ACTIVE_STATUSES

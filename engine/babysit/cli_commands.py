@@ -20,9 +20,10 @@ from engine.babysit.commands import execute
 from engine.babysit.create import adopt_trial, new_session
 from engine.babysit.flags import TRAIN_FLAGS
 from engine.babysit.views import list_sessions, session_curves, session_events, session_view
+from engine.run.host import RunnerHost
 from engine.storage import runners
 from engine.storage import sessions as store
-from engine.storage.db import connect
+from engine.storage.db import connect, db_path_of
 
 KIND = "session"
 
@@ -131,12 +132,11 @@ def cmd_step(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace, command: str, payload: dict) -> int:
     conn = connect(args.db)
     sid = args.session_id
-    if runners.register_runner(conn, KIND, sid):
-        try:
-            runner_mod._apply_intents(conn, sid)  # anything queued earlier goes first
+    with RunnerHost(db_path_of(conn), KIND, sid, signals=False) as host:
+        if host.claimed:  # no runner is alive: this process is the one writer meanwhile
+            runner_mod._apply_intents(conn, host, sid)  # anything queued earlier goes first
             clean = execute(conn, sid, command, payload)["payload"]
-        finally:
-            runners.release_runner(conn, KIND, sid)
+    if host.claimed:
         print(f"{command} applied: {clean}")
         view = session_view(conn, sid)
         if view["status"] == "running":

@@ -23,7 +23,7 @@ from engine.babysit.validate import COMMANDS, validate
 from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.storage import blobs
 from engine.storage import sessions as store
-from engine.storage.db import transaction
+from engine.storage.db import retried, retrying, transaction
 
 # Re-exported: callers import these from here too.
 __all__ = [
@@ -45,9 +45,7 @@ def _event(conn, session: dict, kind: str, actor: str, payload: dict) -> None:
 def _rollback(conn, session: dict, node_id: int, *, actor: str, restore: bool, reason: str):
     head = store.get_node(conn, session["head_node_id"])
     target = store.get_node(conn, node_id)
-    new_branch = 1 + conn.execute(
-        "SELECT MAX(branch) FROM session_branches WHERE session_id = ?", (session["id"],)
-    ).fetchone()[0]
+    new_branch = store.next_branch(conn, session["id"])
     store.insert_branch(conn, session["id"], new_branch, target["branch"], node_id)
     store.mark_abandoned(conn, session["id"], session["branch"])
     payload = {
@@ -79,6 +77,7 @@ def _finish(conn, session: dict, status: str, reason: str, message: str = "") ->
     _event(conn, session, "done", "auto", {"reason": reason})
 
 
+@retried("record a rejected command")
 def record_rejected(
     conn: sqlite3.Connection, session_id: int, command: str, payload: dict, message: str
 ) -> None:
@@ -89,6 +88,7 @@ def record_rejected(
                {"command": command, "payload": payload, "message": message})
 
 
+@retried("record an interrupted run")
 def finish_interrupted(
     conn: sqlite3.Connection, session_id: int, status: str, message: str
 ) -> None:
@@ -103,6 +103,7 @@ def finish_interrupted(
             _finish(conn, session, status, "interrupted", message)
 
 
+@retried("apply a session command")
 def apply(
     conn: sqlite3.Connection,
     session_id: int,
@@ -180,6 +181,49 @@ def _finite_metrics(metrics: dict) -> bool:
     )
 
 
+def _finish_in_transaction(conn: sqlite3.Connection, session: dict, status: str,
+                           reason: str) -> None:
+    with transaction(conn):
+        _finish(conn, session, status, reason)
+
+
+def _commit_epoch(conn: sqlite3.Connection, session: dict, result, state, ok: bool,
+                  metrics: dict | None, remaining: int | None, outcome: dict) -> None:
+    """Store one trained epoch (or its divergence) and what follows from it; fills ``outcome``."""
+    session_id = session["id"]
+    if ok:
+        checkpoint_id = blobs.save_checkpoint(
+            conn, state_to_bytes(result.state, history=False), epoch=result.state.epoch
+        )
+        node_id = store.insert_node(
+            conn, session_id=session_id, parent_id=session["head_node_id"],
+            branch=session["branch"], epoch=result.state.epoch,
+            checkpoint_id=checkpoint_id, config=session["config"], metrics=metrics,
+        )
+        store.update_session(conn, session_id, head_node_id=node_id,
+                             remaining_epochs=remaining)
+        _prune(conn, store.get_session(conn, session_id))
+        outcome.update(kind="epoch", epoch=result.state.epoch, node_id=node_id, message="")
+        outcome["auto"] = _babysit(conn, session_id, diverged=False)
+    else:
+        epoch = state.epoch + 1
+        message = result.message or f"non-finite metrics at epoch {epoch}: {metrics}"
+        _event(conn, session, "diverged", "auto", {
+            "message": message, "epoch": epoch,
+            "learning_rate": session["config"]["learning_rate"],
+        })
+        store.update_session(conn, session_id, remaining_epochs=remaining)
+        outcome.update(kind="diverged", epoch=epoch, node_id=None, message=message)
+        outcome["auto"] = _babysit(conn, session_id, diverged=True)
+        if outcome["auto"] is None:
+            _finish(conn, store.get_session(conn, session_id), "diverged", "diverged",
+                    message)
+    session = store.get_session(conn, session_id)
+    if session["status"] == "running" and remaining == 0:
+        _finish(conn, session, "idle", "finished")
+    outcome["status"] = store.get_session(conn, session_id)["status"]
+
+
 def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | None:
     """Train one epoch of a ``running`` session and commit it; None if it is not running.
 
@@ -191,8 +235,7 @@ def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | 
         return None
     remaining = session["remaining_epochs"]
     if remaining is not None and remaining <= 0:
-        with transaction(conn):
-            _finish(conn, session, "idle", "finished")
+        retrying(lambda: _finish_in_transaction(conn, session, "idle", "finished"))
         return None
     state = live.head_state(conn, session)
     result = train_segment(
@@ -202,38 +245,12 @@ def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | 
     ok = result.status == "ok" and metrics is not None and _finite_metrics(metrics)
     remaining = None if remaining is None else remaining - 1
     outcome = {"branch": session["branch"], "metrics": metrics if ok else None}
-    with transaction(conn):
-        if ok:
-            checkpoint_id = blobs.save_checkpoint(
-                conn, state_to_bytes(result.state, history=False), epoch=result.state.epoch
-            )
-            node_id = store.insert_node(
-                conn, session_id=session_id, parent_id=session["head_node_id"],
-                branch=session["branch"], epoch=result.state.epoch,
-                checkpoint_id=checkpoint_id, config=session["config"], metrics=metrics,
-            )
-            store.update_session(conn, session_id, head_node_id=node_id,
-                                 remaining_epochs=remaining)
-            _prune(conn, store.get_session(conn, session_id))
-            outcome.update(kind="epoch", epoch=result.state.epoch, node_id=node_id, message="")
-            outcome["auto"] = _babysit(conn, session_id, diverged=False)
-        else:
-            epoch = state.epoch + 1
-            message = result.message or f"non-finite metrics at epoch {epoch}: {metrics}"
-            _event(conn, session, "diverged", "auto", {
-                "message": message, "epoch": epoch,
-                "learning_rate": session["config"]["learning_rate"],
-            })
-            store.update_session(conn, session_id, remaining_epochs=remaining)
-            outcome.update(kind="diverged", epoch=epoch, node_id=None, message=message)
-            outcome["auto"] = _babysit(conn, session_id, diverged=True)
-            if outcome["auto"] is None:
-                _finish(conn, store.get_session(conn, session_id), "diverged", "diverged",
-                        message)
-        session = store.get_session(conn, session_id)
-        if session["status"] == "running" and remaining == 0:
-            _finish(conn, session, "idle", "finished")
-        outcome["status"] = store.get_session(conn, session_id)["status"]
+
+    def commit() -> None:  # the epoch is in memory: a lock held elsewhere delays it, no more
+        with transaction(conn):
+            _commit_epoch(conn, session, result, state, ok, metrics, remaining, outcome)
+
+    retrying(commit, what=f"session {session_id}: record epoch {state.epoch + 1}")
     if ok:  # the in-memory state is the committed head's (unless the babysitter moved it)
         result.state.history.clear()  # the nodes table keeps the metrics; don't grow in memory
         live.state, live.node_id = result.state, outcome["node_id"]

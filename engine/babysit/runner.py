@@ -1,7 +1,8 @@
 """The session runner: the one process that writes a session's results, and how to reach it.
 
-``serve`` claims the session's runner slot (``engine.storage.runners``, kind ``"session"``),
-heartbeats from a small thread (so a long epoch does not look like a dead runner), and loops:
+``serve`` runs inside an ``engine.run.host.RunnerHost`` (the session's runner slot, kind
+``"session"``, and its heartbeat thread, so a long epoch does not look like a dead runner), and
+loops:
 take the pending intents in order and ``apply`` them, then train one epoch if the session is
 running. It keeps the dataset and the head's TrainState in memory between epochs. With nothing
 to do for ``idle_exit`` seconds it releases the slot and exits; the release checks for pending
@@ -18,32 +19,22 @@ from its head node with the remaining epochs.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
-import threading
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 
 from engine.babysit.commands import Live, apply, finish_interrupted, record_rejected, step_epoch
 from engine.babysit.validate import validate as validate_command
 from engine.run import launch
+from engine.run.host import RunnerHost
 from engine.storage import runners
 from engine.storage import sessions as store
-from engine.storage.db import connect, now, transaction
+from engine.storage.db import db_path_of
 
 KIND = "session"
 IDLE_EXIT = 30.0
 POLL_SECONDS = 0.1
-
-
-def db_path_of(conn: sqlite3.Connection) -> Path:
-    """The file behind a connection (to hand to a child process)."""
-    for row in conn.execute("PRAGMA database_list"):
-        if row[1] == "main" and row[2]:
-            return Path(row[2])
-    raise ValueError("the connection has no database file (in-memory?); pass db_path")
 
 
 def ensure_runner(
@@ -65,46 +56,13 @@ def send(conn: sqlite3.Connection, session_id: int, command: str, **payload) -> 
     return intent_id
 
 
-class _Heartbeat(threading.Thread):
-    """Refreshes the slot every ``interval`` seconds on its own connection."""
-
-    def __init__(self, db_path: Path, session_id: int, interval: float) -> None:
-        super().__init__(name=f"heartbeat-session-{session_id}", daemon=True)
-        self.db_path, self.session_id, self.interval = db_path, session_id, interval
-        self.stop = threading.Event()
-        self.lost = threading.Event()
-
-    def run(self) -> None:
-        conn = connect(self.db_path)
-        try:
-            while not self.stop.wait(self.interval):
-                if not runners.heartbeat(conn, KIND, self.session_id):
-                    self.lost.set()
-                    return
-        finally:
-            conn.close()
+def _busy(session_id: int) -> Callable[[sqlite3.Connection], bool]:
+    """Whether the session still has work: a running session keeps its runner."""
+    return lambda conn: store.get_session(conn, session_id)["status"] == "running"
 
 
-def _release_if_idle(conn: sqlite3.Connection, session_id: int) -> bool:
-    """Release the slot unless intents are pending or the session is running (atomically)."""
-    with transaction(conn):
-        pending = conn.execute(
-            "SELECT COUNT(*) FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL",
-            (KIND, session_id),
-        ).fetchone()[0]
-        status = store.get_session(conn, session_id)["status"]
-        if pending or status == "running":
-            return False
-        conn.execute(
-            "UPDATE runners SET stopped_at = ? WHERE kind = ? AND owner_id = ? AND pid = ?"
-            " AND hostname = ? AND stopped_at IS NULL",
-            (now(), KIND, session_id, os.getpid(), socket.gethostname()),
-        )
-    return True
-
-
-def _apply_intents(conn: sqlite3.Connection, session_id: int) -> int:
-    intents = runners.take_intents(conn, KIND, session_id)
+def _apply_intents(conn: sqlite3.Connection, host: RunnerHost, session_id: int) -> int:
+    intents = host.take_intents(conn)
     for intent in intents:
         try:
             apply(conn, session_id, intent["command"], intent["payload"])
@@ -126,39 +84,35 @@ def serve(
 
     Returns 0 when done, 1 if another live runner holds the session, 2 if training failed
     (the session is then ``failed`` with the error as its message), 130 on Ctrl-C (the session
-    is paused; the epoch in progress is not stored).
+    is paused; the epoch in progress is not stored). SIGTERM is the caller's (``cmd_serve``
+    exits at once and leaves a running session ``running`` for the next runner).
     """
     store.get_session(conn, session_id)
-    if not runners.register_runner(conn, KIND, session_id):
-        return 1
-    beat = _Heartbeat(db_path_of(conn), session_id, heartbeat_seconds)
-    beat.start()
-    live, released, code = Live(), False, 0
-    last_work = time.monotonic()
-    try:
-        while not beat.lost.is_set():
-            if _apply_intents(conn, session_id):
-                last_work = time.monotonic()
-            outcome = step_epoch(conn, session_id, live)
-            if outcome is not None:
-                last_work = time.monotonic()
-                if on_outcome is not None:
-                    on_outcome(outcome)
-                continue
-            if time.monotonic() - last_work >= idle_exit and _release_if_idle(conn, session_id):
-                released = True
-                break
-            time.sleep(poll)
-    except KeyboardInterrupt:
-        finish_interrupted(conn, session_id, "paused", "interrupted (Ctrl-C)")
-        code = 130
-    except Exception as err:  # noqa: BLE001 - recorded on the session, then reported
-        traceback.print_exc()
-        finish_interrupted(conn, session_id, "failed", f"{type(err).__name__}: {err}")
-        code = 2
-    finally:
-        beat.stop.set()
-        beat.join(timeout=5)
-        if not released:
-            runners.release_runner(conn, KIND, session_id)
+    with RunnerHost(db_path_of(conn), KIND, session_id, signals=False,
+                    heartbeat_seconds=heartbeat_seconds) as host:
+        if not host.claimed:
+            return 1
+        live, code = Live(), 0
+        last_work = time.monotonic()
+        try:
+            while not host.lost:
+                if _apply_intents(conn, host, session_id):
+                    last_work = time.monotonic()
+                outcome = step_epoch(conn, session_id, live)
+                if outcome is not None:
+                    last_work = time.monotonic()
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+                    continue
+                idle = time.monotonic() - last_work >= idle_exit
+                if idle and host.release_if_idle(conn, _busy(session_id)):
+                    break
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            finish_interrupted(conn, session_id, "paused", "interrupted (Ctrl-C)")
+            code = 130
+        except Exception as err:  # noqa: BLE001 - recorded on the session, then reported
+            traceback.print_exc()
+            finish_interrupted(conn, session_id, "failed", f"{type(err).__name__}: {err}")
+            code = 2
     return code

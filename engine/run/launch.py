@@ -27,7 +27,6 @@ from pathlib import Path
 
 from engine.run.execution import BLAS_VARIABLES
 from engine.storage import runners
-from engine.storage.db import now, transaction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,22 +94,12 @@ def ensure_runner(
     """Spawn ``args`` as the runner of ``(kind, owner_id)`` unless a live runner holds the slot.
 
     Returns the new pid, or None when a live runner already holds the slot. The slot is claimed
-    for the child's pid at once; the child's own ``register_runner`` then succeeds (same pid).
+    for the child's pid in the same transaction (``runners.claim_for_child``); the child's own
+    ``register_runner`` then succeeds (same pid).
     """
-    with transaction(conn):
-        row = conn.execute(
-            "SELECT * FROM runners WHERE kind = ? AND owner_id = ?", (kind, owner_id)
-        ).fetchone()
-        if runners._row_alive(row, now()):
-            return None
-        pid = spawn_runner(args, db_path=db_path, log_dir=log_dir)
-        at = now()
-        conn.execute(
-            "INSERT OR REPLACE INTO runners (kind, owner_id, pid, hostname, started_at,"
-            " heartbeat_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            (kind, owner_id, pid, runners._hostname(), at, at),
-        )
-    return pid
+    return runners.claim_for_child(
+        conn, kind, owner_id, lambda: spawn_runner(args, db_path=db_path, log_dir=log_dir)
+    )
 
 
 def ensure_study_runner(

@@ -8,7 +8,8 @@
 - ``objective``: ``Objective``: the metric a study optimises and its direction, in one place.
 - ``history``: ``History`` / ``TrialRecord``: what a sampler and a scheduler see when asked.
 - ``samplers``: grid, random, quasi-random, coarse-to-fine behind one ``Sampler`` contract.
-- ``schedulers``: ``FullBudget``, ``SuccessiveHalving`` (ASHA), ``PopulationBased`` (PBT).
+- ``schedulers``: one contract (continue / pause / prune / complete): ``FullBudget``,
+  ``SuccessiveHalving`` (ASHA), ``PopulationBased`` (PBT).
 - ``pbt``: PBT's exploit/explore as pure functions.
 - ``compare``: ``best_so_far``, ``distinct_values``.
 """
@@ -32,7 +33,11 @@ from engine.search.samplers import (
 from engine.search.scales import SCALES, AxisInfo, SpaceError
 from engine.search.schedulers import (
     ASHA,
+    COMPLETE,
+    CONTINUE,
     DECISIONS,
+    PAUSE,
+    PRUNE,
     SCHEDULERS,
     FullBudget,
     PopulationBased,
@@ -46,6 +51,10 @@ from engine.search.trial import default_space, trial_config
 
 __all__ = [
     "ASHA",
+    "COMPLETE",
+    "CONTINUE",
+    "PAUSE",
+    "PRUNE",
     "DECISIONS",
     "KNOBS",
     "METRICS",

@@ -1,42 +1,52 @@
 """Schedulers: how many epochs a trial gets, as pure decisions (no storage, no training).
 
-One contract. A scheduler has ``rungs``: the epochs at which a trial reports its score, the last
-being the full budget. The study trains a trial up to ``next_milestone(epochs_done)`` (in as many
-segments as it likes), reports the score at that epoch, and asks
+One contract, stated once. A scheduler answers the study runner, for trial number ``number``:
 
-    decide(trial_id, epoch, score, all_scores_at_rung) -> "continue" | "prune" | "complete"
+- ``target_epochs(n_epochs) -> int``: the trial's budget (``n_epochs``: what its params say;
+  a full-budget study that searches ``n_epochs`` gives each trial its own);
+- ``next_milestone(number, epochs_done, target) -> int``: the epoch at which the trial must next
+  report (the runner trains up to it, in as many segments as it likes);
+- ``decide(number, epoch, history) -> CONTINUE | PAUSE | PRUNE | COMPLETE`` when the trial has
+  reported at a milestone (its score at ``epoch`` is in ``history``, and so is every other
+  trial's; which way is better comes from ``history.objective``): ``COMPLETE`` at the budget,
+  ``PRUNE`` to stop it here (its curve is kept), ``CONTINUE`` to train on, ``PAUSE`` to hold it
+  until the runner calls ``on_pause``;
+- ``on_pause(paused, history, space, rng) -> {recipient: (donor, params)}``: called once every
+  trial still running is paused and nothing else can run (a population-based round boundary).
+  A recipient takes over the donor's checkpoint and goes on with ``params``; then every paused
+  trial trains on. The default changes nothing.
 
-``all_scores_at_rung`` maps trial id -> score for every trial that has reported at this rung so
-far (the asking trial is added if absent). ``"complete"``: the trial reached the budget;
-``"prune"``: stop it here; ``"continue"``: train on to the next milestone. At an epoch that is not
-a rung the answer is always ``"continue"``. ``maximize=True`` means a higher score (validation
-accuracy) is better.
+So the runner never branches on a scheduler's kind.
 
-- :class:`FullBudget` ``(n_epochs)``: one rung, nobody is pruned. When a space searches
-  ``n_epochs``, build one per trial from that trial's budget.
+- :class:`FullBudget` ``(n_epochs)``: one milestone, the budget; nobody is pruned.
 - :class:`SuccessiveHalving` ``(min_epochs, max_epochs, eta)``, asynchronous (ASHA): rungs at
-  ``min_epochs * eta**k`` below ``max_epochs``, then ``max_epochs``. A trial is promoted past a
-  rung if its score is among the top ``max(1, n // eta)`` of the ``n`` trials that reached that
-  rung so far (so the first trial at a rung goes on, as in Optuna's ASHA: nothing waits).
-- :class:`PopulationBased` ``(interval, n_rounds)``, synchronous (PBT): rungs every ``interval``
-  epochs up to ``interval * n_rounds``; ``decide`` never prunes. At each rung below the budget
-  the runner waits for the whole population and asks ``exploit_explore`` who copies whom
-  (``engine.search.pbt``).
+  ``min_epochs * eta**k`` below ``max_epochs``, then ``max_epochs``. A trial goes on past a rung
+  if its score is among the top ``max(1, n // eta)`` of the ``n`` trials that reached that rung
+  so far (so the first trial at a rung goes on, as in Optuna's ASHA: nothing waits).
+- :class:`PopulationBased` ``(interval, n_rounds)``, synchronous (PBT): every trial pauses at
+  each round boundary below the budget; ``on_pause`` lets the bottom of the population copy the
+  top and perturb its training knobs (``engine.search.pbt``).
+
+Every kind registers itself in :data:`SCHEDULERS` when its class is defined.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping
-from numbers import Real
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from engine.search import pbt
+from engine.search.history import History
+from engine.search.objective import finite
 from engine.search.scales import SpaceError
 
-DECISIONS = ("continue", "prune", "complete")
+CONTINUE, PAUSE, PRUNE, COMPLETE = "continue", "pause", "prune", "complete"
+DECISIONS = (CONTINUE, PAUSE, PRUNE, COMPLETE)
+SCHEDULERS: dict[str, type[Scheduler]] = {}
 
 
 class SchedulerError(SpaceError):
@@ -46,62 +56,70 @@ class SchedulerError(SpaceError):
 
 
 def _integer(value: Any, field: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise SchedulerError(f"{field} must be an integer >= {minimum}, got {field}={value!r}")
-    return value
-
-
-def _finite(score: Any) -> bool:
-    return isinstance(score, Real) and not isinstance(score, bool) and math.isfinite(score)
+    return int(value)
 
 
 class Scheduler(ABC):
-    """Base class: subclasses set ``kind``, ``rungs``, ``maximize`` and implement ``_decide_at``."""
+    """Base class: subclasses set ``kind`` and ``rungs`` and implement ``_decide_at`` and
+    ``to_dict``; ``rungs`` end with the full budget ``max_epochs``."""
 
     kind: ClassVar[str]
     rungs: tuple[int, ...]
-    maximize: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str):
+            if kind in SCHEDULERS and SCHEDULERS[kind].__qualname__ != cls.__qualname__:
+                raise TypeError(f"scheduler kind {kind!r} is registered twice")
+            SCHEDULERS[kind] = cls
 
     @property
     def max_epochs(self) -> int:
         """The full budget: the last rung."""
         return self.rungs[-1]
 
-    def next_milestone(self, epochs_done: int) -> int:
+    def target_epochs(self, n_epochs: int) -> int:
+        """The budget of a trial whose params say ``n_epochs`` (most schedulers: their own)."""
+        return self.max_epochs
+
+    def rungs_for(self, number: int, target: int) -> tuple[int, ...]:
+        """The epochs at which trial ``number`` (budget ``target``) reports, the last = target."""
+        return (*[r for r in self.rungs if r < target], target)
+
+    def next_milestone(self, number: int, epochs_done: int, target: int) -> int:
         """The epoch at which a trial that has trained ``epochs_done`` epochs must next report."""
         epochs_done = _integer(epochs_done, "epochs_done", 0)
-        for rung in self.rungs:
+        for rung in self.rungs_for(number, target):
             if rung > epochs_done:
                 return rung
         raise SchedulerError(
-            f"epochs_done={epochs_done} already reached max_epochs={self.max_epochs}: "
+            f"epochs_done={epochs_done} already reached the trial's budget of {target} epochs: "
             "the trial is complete"
         )
 
-    def decide(
-        self,
-        trial_id: Hashable,
-        epoch: int,
-        score: float,
-        all_scores_at_rung: Mapping[Hashable, float] | None = None,
-    ) -> str:
-        """``"continue"``, ``"prune"`` or ``"complete"`` for a trial reporting ``score`` after
-        ``epoch`` epochs (see the module docstring)."""
+    def decide(self, number: int, epoch: int, history: History) -> str:
+        """What trial ``number`` does after reporting at ``epoch`` (see the module docstring)."""
         epoch = _integer(epoch, "epoch", 1)
-        if epoch >= self.max_epochs:
-            return "complete"
-        if epoch not in self.rungs:
-            return "continue"
-        others = {} if all_scores_at_rung is None else all_scores_at_rung
-        if not isinstance(others, Mapping):
-            raise SchedulerError(
-                f"all_scores_at_rung must map trial id -> score, got {type(others).__name__}"
-            )
-        return self._decide_at(trial_id, score, others)
+        trial = history.by_number(number)
+        target = trial.target_epochs or self.max_epochs
+        if epoch >= target:
+            return COMPLETE
+        if epoch not in self.rungs_for(number, target):
+            return CONTINUE
+        return self._decide_at(number, epoch, history)
+
+    def on_pause(
+        self, paused: list[int], history: History, space, rng: np.random.Generator
+    ) -> dict[int, tuple[int, dict]]:
+        """``{recipient: (donor, params)}`` once every running trial is paused; none here."""
+        return {}
 
     @abstractmethod
-    def _decide_at(self, trial_id: Hashable, score: float, scores: Mapping) -> str:
-        """The decision at a rung below the budget."""
+    def _decide_at(self, number: int, epoch: int, history: History) -> str:
+        """The decision at a rung below the trial's budget."""
 
     @abstractmethod
     def to_dict(self) -> dict:
@@ -120,19 +138,25 @@ class Scheduler(ABC):
 
 
 class FullBudget(Scheduler):
-    """Every trial trains ``n_epochs`` epochs."""
+    """Every trial trains its whole budget: ``n_epochs``, or its own when the space searches
+    ``n_epochs``."""
 
     kind = "full_budget"
 
-    def __init__(self, n_epochs: int, maximize: bool = True):
+    def __init__(self, n_epochs: int):
         self.rungs = (_integer(n_epochs, "n_epochs", 1),)
-        self.maximize = bool(maximize)
 
-    def _decide_at(self, trial_id: Hashable, score: float, scores: Mapping) -> str:
-        return "continue"  # unreachable: the only rung is the budget
+    def target_epochs(self, n_epochs: int) -> int:
+        return _integer(n_epochs, "n_epochs", 1)
+
+    def rungs_for(self, number: int, target: int) -> tuple[int, ...]:
+        return (target,)
+
+    def _decide_at(self, number: int, epoch: int, history: History) -> str:
+        return CONTINUE  # unreachable: the only rung is the budget
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "n_epochs": self.max_epochs, "maximize": self.maximize}
+        return {"kind": self.kind, "n_epochs": self.max_epochs}
 
 
 class SuccessiveHalving(Scheduler):
@@ -140,9 +164,7 @@ class SuccessiveHalving(Scheduler):
 
     kind = "successive_halving"
 
-    def __init__(
-        self, min_epochs: int = 1, max_epochs: int = 27, eta: int = 3, maximize: bool = True
-    ):
+    def __init__(self, min_epochs: int = 1, max_epochs: int = 27, eta: int = 3):
         self.min_epochs = _integer(min_epochs, "min_epochs", 1)
         max_epochs = _integer(max_epochs, "max_epochs", 1)
         if max_epochs < self.min_epochs:
@@ -151,39 +173,33 @@ class SuccessiveHalving(Scheduler):
                 f"max_epochs={max_epochs}"
             )
         self.eta = _integer(eta, "eta", 2)
-        self.maximize = bool(maximize)
         rungs, rung = [], self.min_epochs
         while rung < max_epochs:
             rungs.append(rung)
             rung *= self.eta
         self.rungs = (*rungs, max_epochs)
 
-    def _decide_at(self, trial_id: Hashable, score: float, scores: Mapping) -> str:
-        if not _finite(score):
-            return "prune"
-        competing = {tid: float(s) for tid, s in scores.items() if _finite(s)}
-        competing[trial_id] = float(score)
+    def _decide_at(self, number: int, epoch: int, history: History) -> str:
+        score = history.by_number(number).scores.get(epoch)
+        if not finite(score):
+            return PRUNE
+        loss = history.objective.loss
+        competing = {n: loss(s) for n, s in history.scores_at(epoch).items()}
+        competing[number] = loss(score)
         n_promoted = max(1, len(competing) // self.eta)
-        ranked = sorted(competing.values(), reverse=self.maximize)
-        threshold = ranked[n_promoted - 1]
-        promoted = score >= threshold if self.maximize else score <= threshold
-        return "continue" if promoted else "prune"
+        threshold = sorted(competing.values())[n_promoted - 1]
+        return CONTINUE if loss(score) <= threshold else PRUNE
 
     def to_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "min_epochs": self.min_epochs,
-            "max_epochs": self.max_epochs,
-            "eta": self.eta,
-            "maximize": self.maximize,
-        }
+        return {"kind": self.kind, "min_epochs": self.min_epochs,
+                "max_epochs": self.max_epochs, "eta": self.eta}
 
 
 ASHA = SuccessiveHalving
 
 
 def _probability(value: Any, field: str, low_open: bool, high: float) -> float:
-    ok = _finite(value) and (value > 0 if low_open else value >= 0) and value <= high
+    ok = finite(value) and (value > 0 if low_open else value >= 0) and value <= high
     if not ok:
         valid = f"{'(' if low_open else '['}0, {high:g}]"
         raise SchedulerError(f"{field} must be a number in {valid}, got {field}={value!r}")
@@ -191,7 +207,7 @@ def _probability(value: Any, field: str, low_open: bool, high: float) -> float:
 
 
 class PopulationBased(Scheduler):
-    """Population-based training: rounds of ``interval`` epochs; between rounds the bottom
+    """Population-based training: rounds of ``interval`` epochs; at each boundary the bottom
     ``quantile`` copies a top-``quantile`` trial's checkpoint and perturbs its training knobs by
     a factor from ``perturb`` (or resamples one with ``resample_probability``)."""
 
@@ -204,7 +220,6 @@ class PopulationBased(Scheduler):
         quantile: float = 0.25,
         perturb: tuple[float, ...] | list[float] = (0.8, 1.2),
         resample_probability: float = 0.25,
-        maximize: bool = True,
     ):
         self.interval = _integer(interval, "interval", 1)
         self.n_rounds = _integer(n_rounds, "n_rounds", 1)
@@ -213,23 +228,35 @@ class PopulationBased(Scheduler):
             resample_probability, "resample_probability", False, 1.0
         )
         if isinstance(perturb, str) or not isinstance(perturb, tuple | list) or not perturb or \
-                not all(_finite(f) and f > 0 for f in perturb):
+                not all(finite(f) and f > 0 for f in perturb):
             raise SchedulerError(
                 f"perturb must be a non-empty list of positive factors, got perturb={perturb!r}"
             )
         self.perturb = tuple(float(f) for f in perturb)
-        self.maximize = bool(maximize)
         self.rungs = tuple(self.interval * k for k in range(1, self.n_rounds + 1))
 
-    def _decide_at(self, trial_id: Hashable, score: float, scores: Mapping) -> str:
-        return "continue"  # the population is judged at once, by exploit_explore
+    def _decide_at(self, number: int, epoch: int, history: History) -> str:
+        return PAUSE  # the population is judged at once, in on_pause
 
-    def exploit_explore(self, scores: Mapping, params: Mapping, space, rng) -> dict:
-        """``{recipient_id: (donor_id, new_params)}`` at a round boundary (see
+    def on_pause(
+        self, paused: list[int], history: History, space, rng: np.random.Generator
+    ) -> dict[int, tuple[int, dict]]:
+        epochs = {history.by_number(n).epochs for n in paused}
+        if len(epochs) > 1:
+            raise SchedulerError(f"the population is not at one round boundary: epochs {epochs}")
+        epoch = epochs.pop() if epochs else 0
+        scores = {n: history.by_number(n).scores.get(epoch) for n in paused}
+        params = {n: dict(history.by_number(n).params) for n in paused}
+        return self.exploit_explore(scores, params, space, rng,
+                                    maximize=history.objective.maximize)
+
+    def exploit_explore(self, scores: Mapping, params: Mapping, space, rng, *,
+                        maximize: bool = True) -> dict:
+        """``{recipient: (donor, new_params)}`` at a round boundary (see
         ``engine.search.pbt.exploit_explore``); ``space`` is a ``Space`` or its dict."""
         return pbt.exploit_explore(
             scores, params, space, rng, quantile=self.quantile, perturb=self.perturb,
-            resample_probability=self.resample_probability, maximize=self.maximize,
+            resample_probability=self.resample_probability, maximize=maximize,
         )
 
     def to_dict(self) -> dict:
@@ -240,13 +267,7 @@ class PopulationBased(Scheduler):
             "quantile": self.quantile,
             "perturb": list(self.perturb),
             "resample_probability": self.resample_probability,
-            "maximize": self.maximize,
         }
-
-
-SCHEDULERS: dict[str, type[Scheduler]] = {
-    cls.kind: cls for cls in (FullBudget, SuccessiveHalving, PopulationBased)
-}
 
 
 def scheduler_from_dict(d: Mapping[str, Any]) -> Scheduler:
@@ -259,6 +280,11 @@ def scheduler_from_dict(d: Mapping[str, Any]) -> Scheduler:
     cls = SCHEDULERS[kind]
     signature = inspect.signature(cls).parameters
     valid = list(signature)
+    if "maximize" in d:
+        raise SchedulerError(
+            "maximize is not a scheduler setting: the study's objective says what is maximised"
+            " (objective={'metric': 'val_acc'} or 'val_loss', 'val_error', ...)"
+        )
     unknown = sorted(set(d) - set(valid) - {"kind"})
     if unknown:
         raise SchedulerError(f"unknown keys {unknown} for a {kind} scheduler; valid keys: {valid}")

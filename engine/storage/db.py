@@ -9,18 +9,28 @@ the busy timeout.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from engine.storage.schema import SCHEMA_VERSION, migrate, schema_version
 
 ENV_VAR = "PANDA_CAVIAR_DB"
 DEFAULT_PATH = Path("data") / "panda_caviar.db"
 BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
+log = logging.getLogger("engine.storage")
+
+
+def busy_timeout_ms() -> int:
+    """How long a statement waits for another writer's lock: 30 s, or
+    ``$PANDA_CAVIAR_BUSY_TIMEOUT_MS`` (the fault tests make it short)."""
+    return int(os.environ.get("PANDA_CAVIAR_BUSY_TIMEOUT_MS") or BUSY_TIMEOUT_MS)
 
 
 def default_path() -> Path:
@@ -36,9 +46,10 @@ def connect(path: str | os.PathLike | None = None) -> sqlite3.Connection:
     """
     path = Path(path) if path is not None else default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    timeout = busy_timeout_ms()
+    conn = sqlite3.connect(path, timeout=timeout / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout={timeout}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -46,6 +57,14 @@ def connect(path: str | os.PathLike | None = None) -> sqlite3.Connection:
         with transaction(conn):
             migrate(conn)
     return conn
+
+
+def db_path_of(conn: sqlite3.Connection) -> Path:
+    """The file behind a connection (what a spawned runner must open)."""
+    for row in conn.execute("PRAGMA database_list"):
+        if row[1] == "main" and row[2]:
+            return Path(row[2])
+    raise ValueError("the connection has no database file (in-memory?); pass db_path")
 
 
 @contextmanager
@@ -63,3 +82,44 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def now() -> float:
     """Wall-clock seconds since the epoch: every timestamp column uses this."""
     return time.time()
+
+
+def is_transient(err: BaseException) -> bool:
+    """A lock held by another process past the busy timeout: worth waiting out, never fatal."""
+    text = str(err).lower()
+    return isinstance(err, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def retried(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a function whose writes are one transaction: ``retrying`` on every call."""
+    import functools
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs) -> T:
+            return retrying(lambda: fn(*args, **kwargs), what=what)
+
+        return wrapper
+
+    return decorate
+
+
+def retrying(
+    write: Callable[[], T], *, what: str = "write", give_up: Callable[[], bool] | None = None,
+    first_wait: float = 0.2, max_wait: float = 5.0,
+) -> T:
+    """Run ``write()`` until it gets past a transient lock (``is_transient``), waiting
+    ``first_wait`` seconds, doubling up to ``max_wait``, between tries; any other error is
+    raised. A runner holds its result in memory meanwhile, so a lock held for minutes by another
+    process delays the write but never loses it. ``give_up()`` (checked after each failure)
+    ends the wait by raising the last error."""
+    wait = first_wait
+    while True:
+        try:
+            return write()
+        except sqlite3.OperationalError as err:
+            if not is_transient(err) or (give_up is not None and give_up()):
+                raise
+            log.warning("%s: %s; trying again in %.1f s", what, err, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, max_wait)

@@ -101,3 +101,20 @@ def trial_lineage(conn: sqlite3.Connection, study_id: int) -> list[dict]:
         row["params"] = json.loads(r["params_json"])
         out.append(row)
     return out
+
+
+def record_round(
+    conn: sqlite3.Connection, epoch: int, exploits: list[tuple[int, int, dict]],
+    resumed: list[int],
+) -> None:
+    """A population's round boundary in one transaction: each ``(recipient, donor, params)``
+    exploit (``record_exploit``), then every trial of ``resumed`` (trial ids) set ``running``.
+    A runner killed before the commit finds them all still paused and does the round again."""
+    with atomic(conn):
+        for recipient, donor, params in exploits:
+            record_exploit(conn, recipient, donor, epoch, params)
+        at = now()
+        conn.executemany(
+            "UPDATE trials SET state = 'running', updated_at = ? WHERE id = ?",
+            [(at, trial_id) for trial_id in resumed],
+        )

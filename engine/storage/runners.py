@@ -3,10 +3,16 @@
 A *runner* is a detached process that owns one study (``kind="study"``) or one babysitting
 session (``kind="session"``) and is the one writer of its results. It claims the slot
 ``(kind, owner_id)`` in the ``runners`` table, refreshes ``heartbeat_at`` every
-``HEARTBEAT_SECONDS`` and releases the slot when it ends. A runner counts as alive while its slot
-is not released, its heartbeat is younger than ``STALE_AFTER`` seconds and, on this host, its pid
-is a live (non-zombie) process; anything else is a runner that died, and the slot may be claimed
-again.
+``HEARTBEAT_SECONDS`` and releases the slot when it ends (the loop around it is
+``engine.run.host``). A runner counts as alive while its slot is not released and:
+
+- on this host, its pid is a live (non-zombie) process started when the slot was claimed
+  (``pid_started``, so a reused pid does not count), *whatever its heartbeat says*: a database
+  locked by another process for longer than ``STALE_AFTER`` delays heartbeats, and a live runner
+  must never be taken over;
+- on another host, its heartbeat is younger than ``STALE_AFTER`` seconds.
+
+Anything else is a runner that died, and the slot may be claimed again.
 
 The UI and the CLI never touch a runner's results: they post *intents* (``stop``, ``resume``,
 ``run_epochs`` ...) that the runner takes, in order, from its main loop.
@@ -22,6 +28,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.storage.blobs import atomic
@@ -41,6 +48,14 @@ def _hostname() -> str:
     return socket.gethostname()
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from field 3 on (the command name, field 2, may hold spaces)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` is a running process on this host (a zombie counts as dead)."""
     if pid <= 0:
@@ -51,23 +66,26 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        # Field 3 is the state; the command name (field 2) may hold spaces, so split after ")".
-        state = stat.read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] not in ("Z", "X")
+
+
+def pid_started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, field 22 of ``/proc/<pid>/stat``),
+    or None where /proc cannot tell: with the pid, it names one process for good."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 def _row_alive(row: sqlite3.Row | None, at: float) -> bool:
     if row is None or row["stopped_at"] is not None:
         return False
-    if at - row["heartbeat_at"] > STALE_AFTER:
+    if row["hostname"] != _hostname():
+        return at - row["heartbeat_at"] <= STALE_AFTER
+    if not pid_alive(row["pid"]):
         return False
-    if row["hostname"] == _hostname() and not pid_alive(row["pid"]):
-        return False
-    return True
+    started = row["pid_started"]
+    return started is None or started == pid_started(row["pid"])
 
 
 def _slot(conn: sqlite3.Connection, kind: str, owner_id: int) -> sqlite3.Row | None:
@@ -86,17 +104,51 @@ def register_runner(
     """
     _check_kind(kind)
     pid = os.getpid() if pid is None else int(pid)
-    host = _hostname()
     with atomic(conn):
         at = now()
         row = _slot(conn, kind, owner_id)
-        if _row_alive(row, at) and not (row["pid"] == pid and row["hostname"] == host):
+        if _row_alive(row, at) and not (row["pid"] == pid and row["hostname"] == _hostname()):
             return False
-        conn.execute(
-            "INSERT OR REPLACE INTO runners (kind, owner_id, pid, hostname, started_at,"
-            " heartbeat_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            (kind, owner_id, pid, host, at, at),
-        )
+        _claim(conn, kind, owner_id, pid, at)
+    return True
+
+
+def _claim(conn: sqlite3.Connection, kind: str, owner_id: int, pid: int, at: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO runners (kind, owner_id, pid, hostname, started_at,"
+        " heartbeat_at, stopped_at, pid_started) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+        (kind, owner_id, pid, _hostname(), at, at, pid_started(pid)),
+    )
+
+
+def claim_for_child(
+    conn: sqlite3.Connection, kind: str, owner_id: int, start: Callable[[], int]
+) -> int | None:
+    """In one transaction: unless a live runner holds the slot, call ``start()`` (which starts
+    a process and returns its pid) and claim the slot for that pid. The pid, or None.
+
+    So two clicks never start two runners, and the owner never looks interrupted while the
+    child is still starting (its own ``register_runner`` then succeeds: same pid)."""
+    _check_kind(kind)
+    with atomic(conn):
+        if _row_alive(_slot(conn, kind, owner_id), now()):
+            return None
+        pid = start()
+        _claim(conn, kind, owner_id, pid, now())
+    return pid
+
+
+def release_if_idle(
+    conn: sqlite3.Connection, kind: str, owner_id: int,
+    busy: Callable[[sqlite3.Connection], bool] = lambda conn: False, pid: int | None = None,
+) -> bool:
+    """In one transaction: release the slot unless intents are pending or ``busy(conn)``;
+    whether it was released. An intent posted at that moment is never stranded: either the
+    runner sees it, or the poster sees a free slot and starts another runner."""
+    with atomic(conn):
+        if has_pending_intents(conn, kind, owner_id) or busy(conn):
+            return False
+        release_runner(conn, kind, owner_id, pid)
     return True
 
 
@@ -190,6 +242,14 @@ def take_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dic
     return taken
 
 
+def has_pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> bool:
+    """Whether any intent waits for the runner of ``(kind, owner_id)`` (one cheap query)."""
+    return conn.execute(
+        "SELECT 1 FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL LIMIT 1",
+        (kind, owner_id),
+    ).fetchone() is not None
+
+
 def pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dict]:
     """The intents not yet taken, in the order posted (nothing is consumed)."""
     rows = conn.execute(
@@ -198,46 +258,3 @@ def pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[
         (kind, owner_id),
     ).fetchall()
     return [_intent(r) for r in rows]
-
-
-class Heartbeat:
-    """A daemon thread that keeps a runner's slot fresh, on its own connection.
-
-    ``Heartbeat(db_path, kind, owner_id).start()`` beats every ``HEARTBEAT_SECONDS`` until
-    ``stop()``; ``lost`` is set if the slot was taken over (the runner must stop writing).
-    Beating from a thread keeps the slot fresh while the main loop waits on slow work.
-    """
-
-    def __init__(self, db_path, kind: str, owner_id: int, pid: int | None = None):
-        import threading
-
-        self.db_path, self.kind, self.owner_id = db_path, kind, owner_id
-        self.pid = os.getpid() if pid is None else pid
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"heartbeat-{kind}-{owner_id}", daemon=True
-        )
-
-    def start(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        from engine.storage.db import connect
-
-        conn = connect(self.db_path)
-        try:
-            while not self._stop.wait(HEARTBEAT_SECONDS):
-                try:
-                    if not heartbeat(conn, self.kind, self.owner_id, self.pid):
-                        self.lost.set()
-                        return
-                except sqlite3.OperationalError:
-                    continue  # busy beyond the timeout: try again at the next beat
-        finally:
-            conn.close()

@@ -12,13 +12,21 @@ version ``v - 1`` to ``v`` (``v = 1`` creates everything from scratch):
 
 - 2: ``trial_lineage``, one row per population-based-training exploit (the trial that was
   replaced, the epoch, the donor it copied and the params it went on with).
+- 3: ask/tell. ``studies.objective_json`` (what the study optimises; moved out of the scheduler
+  and sampler dicts, whose ``maximize`` flags are dropped), ``studies.epoch_budget`` (a budget in
+  total epochs, NULL for none; ``n_trials`` 0 now means no trial budget), ``studies.belief_json``
+  (the sampler's latest ``describe()``), ``trials.origin`` (who proposed the trial: ``sampler``
+  or ``user``), ``runners.pid_started`` (the runner process's start time, so a live pid on this
+  host is recognised even when its heartbeat is late and a reused pid is not).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -193,7 +201,35 @@ CREATE TABLE IF NOT EXISTS trial_lineage (
 CREATE INDEX IF NOT EXISTS lineage_by_trial ON trial_lineage (trial_id, epoch);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+_V3 = """
+ALTER TABLE studies ADD COLUMN objective_json TEXT;
+ALTER TABLE studies ADD COLUMN epoch_budget INTEGER;
+ALTER TABLE studies ADD COLUMN belief_json TEXT;
+ALTER TABLE trials ADD COLUMN origin TEXT NOT NULL DEFAULT 'sampler';
+ALTER TABLE runners ADD COLUMN pid_started TEXT
+"""
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """Schema changes, then each study's objective from its scheduler's old ``maximize``."""
+    _run_script(conn, _V3)
+    for row in conn.execute("SELECT id, scheduler_json FROM studies").fetchall():
+        scheduler = json.loads(row[1])
+        maximize = scheduler.pop("maximize", True)
+        objective = {"metric": "val_acc" if maximize else "val_loss"}
+        conn.execute(
+            "UPDATE studies SET objective_json = ?, scheduler_json = ? WHERE id = ?",
+            (json.dumps(objective), json.dumps(scheduler), row[0]),
+        )
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {1: _V1, 2: _V2, 3: _v3}
 
 
 class SchemaError(RuntimeError):
@@ -222,9 +258,11 @@ def migrate(conn: sqlite3.Connection) -> None:
     if version == SCHEMA_VERSION:
         return
     for step in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[step].split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        migration = MIGRATIONS[step]
+        if callable(migration):
+            migration(conn)
+        else:
+            _run_script(conn, migration)
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),

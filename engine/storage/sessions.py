@@ -195,6 +195,14 @@ def lineage(conn: sqlite3.Connection, node_id: int) -> list[dict]:
     return [_node(r) for r in rows]
 
 
+def next_branch(conn: sqlite3.Connection, session_id: int) -> int:
+    """The number a new branch of the session gets (one more than the highest)."""
+    row = conn.execute(
+        "SELECT MAX(branch) FROM session_branches WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return 1 + (row[0] if row[0] is not None else -1)
+
+
 def insert_branch(
     conn: sqlite3.Connection,
     session_id: int,

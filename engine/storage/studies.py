@@ -29,19 +29,22 @@ from engine.storage.blobs import (
     save_upload,
 )
 from engine.storage.db import now
-from engine.storage.lineage import record_exploit, trial_lineage
+from engine.storage.lineage import record_exploit, record_round, trial_lineage
 
 __all__ = [
     "STUDY_STATUSES", "TRIAL_STATES", "TERMINAL_STATES", "METRIC_COLUMNS", "NotFoundError",
-    "create_study", "get_study", "list_studies", "set_study_status", "delete_study",
-    "add_trials", "list_trials", "get_trial", "set_trial_state", "record_epochs",
-    "record_segment", "trial_checkpoint", "trial_metrics", "study_metrics",
-    "save_upload", "get_upload", "record_exploit", "trial_lineage",
+    "PENDING_STATES", "create_study", "get_study", "list_studies", "set_study_status",
+    "set_study_belief", "delete_study", "add_trials", "list_trials", "get_trial",
+    "set_trial_state", "record_epochs", "record_segment", "trial_checkpoint", "trial_metrics",
+    "study_metrics", "study_trials_and_metrics", "stop_unattended", "save_upload", "get_upload",
+    "record_exploit", "record_round", "trial_lineage",
 ]
 
 STUDY_STATUSES = ("queued", "running", "stopping", "stopped", "complete", "failed")
-TRIAL_STATES = ("waiting", "running", "complete", "pruned", "diverged", "failed", "stopped")
+TRIAL_STATES = ("waiting", "running", "paused", "complete", "pruned", "diverged", "failed",
+                "stopped")
 TERMINAL_STATES = ("complete", "pruned", "diverged", "failed")
+PENDING_STATES = ("waiting", "running", "paused", "stopped")  # asked, not finished
 METRIC_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "seconds")
 METRIC_COLUMNS = ("trial_id", "number", "epoch", *METRIC_FIELDS)
 
@@ -60,23 +63,28 @@ def create_study(
     scheduler: dict,
     dataset: dict,
     seed: int,
-    n_trials: int,
+    n_trials: int | None,
     workers: int,
     executor_address: str = "",
     parent_id: int | None = None,
     box: dict | None = None,
+    objective: dict | None = None,
+    epoch_budget: int | None = None,
 ) -> int:
-    """Insert a study in status ``queued`` and return its id (no trials yet: ``add_trials``)."""
+    """Insert a study in status ``queued`` and return its id (no trials: its runner asks them).
+    ``n_trials`` / ``epoch_budget`` None: no budget of that kind."""
     at = now()
     with atomic(conn):
         cursor = conn.execute(
             "INSERT INTO studies (name, created_at, updated_at, space_json, sampler_json,"
             " scheduler_json, dataset_json, seed, n_trials, workers, executor_address,"
-            " parent_id, box_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " parent_id, box_json, objective_json, epoch_budget)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 name, at, at, json.dumps(space), json.dumps(sampler), json.dumps(scheduler),
-                json.dumps(dataset), int(seed), int(n_trials), int(workers), executor_address,
-                parent_id, None if box is None else json.dumps(box),
+                json.dumps(dataset), int(seed), int(n_trials or 0), int(workers),
+                executor_address, parent_id, None if box is None else json.dumps(box),
+                json.dumps(objective or {"metric": "val_acc"}), epoch_budget,
             ),
         )
     return int(cursor.lastrowid)
@@ -93,6 +101,10 @@ def _study_dict(row: sqlite3.Row, alive: bool) -> dict:
     for key in ("space", "sampler", "scheduler", "dataset"):
         study[key] = json.loads(row[f"{key}_json"])
     study["box"] = json.loads(row["box_json"]) if row["box_json"] else None
+    study["n_trials"] = row["n_trials"] or None
+    study["epoch_budget"] = row["epoch_budget"]
+    study["objective"] = json.loads(row["objective_json"] or '{"metric": "val_acc"}')
+    study["belief"] = json.loads(row["belief_json"]) if row["belief_json"] else None
     study["stored_status"] = row["status"]
     interrupted = row["status"] in ("running", "stopping") and not alive
     study["status"] = "interrupted" if interrupted else row["status"]
@@ -168,6 +180,25 @@ def set_study_status(
         )
 
 
+def set_study_belief(conn: sqlite3.Connection, study_id: int, belief: dict | None) -> None:
+    """Store what the study's sampler believes now (its ``describe()``, JSON), or clear it."""
+    with atomic(conn):
+        conn.execute(
+            "UPDATE studies SET belief_json = ? WHERE id = ?",
+            (None if belief is None else json.dumps(belief), study_id),
+        )
+
+
+def stop_unattended(conn: sqlite3.Connection, study_id: int) -> None:
+    """No runner is alive: mark its running trials ``stopped`` and the study ``stopped``."""
+    with atomic(conn):
+        conn.execute(
+            "UPDATE trials SET state = 'stopped', updated_at = ? WHERE study_id = ?"
+            " AND state = 'running'", (now(), study_id),
+        )
+        set_study_status(conn, study_id, "stopped")
+
+
 def delete_study(conn: sqlite3.Connection, study_id: int) -> None:
     """Delete a study with its trials, metrics, checkpoints and intents (its runner must be
     gone: ``ValueError`` while one is alive)."""
@@ -194,7 +225,8 @@ def delete_study(conn: sqlite3.Connection, study_id: int) -> None:
 
 def add_trials(conn: sqlite3.Connection, study_id: int, trials: list[dict]) -> list[int]:
     """Append ``waiting`` trials, each ``{"params": dict, "unit": list[float],
-    "target_epochs": int}``, numbered on from the study's last trial; return their ids."""
+    "target_epochs": int}`` (optional ``"origin"``: ``"sampler"``, the default, or ``"user"``),
+    numbered on from the study's last trial; return their ids."""
     at = now()
     ids = []
     with atomic(conn):
@@ -204,11 +236,11 @@ def add_trials(conn: sqlite3.Connection, study_id: int, trials: list[dict]) -> l
         for i, trial in enumerate(trials):
             cursor = conn.execute(
                 "INSERT INTO trials (study_id, number, params_json, unit_json, target_epochs,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " origin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     study_id, start + i, json.dumps(trial["params"]),
                     json.dumps([float(u) for u in trial["unit"]]),
-                    int(trial["target_epochs"]), at, at,
+                    int(trial["target_epochs"]), trial.get("origin", "sampler"), at, at,
                 ),
             )
             ids.append(int(cursor.lastrowid))
@@ -218,7 +250,7 @@ def add_trials(conn: sqlite3.Connection, study_id: int, trials: list[dict]) -> l
 _TRIAL_KEYS = (
     "id", "study_id", "number", "state", "attempts", "error", "epochs_done", "target_epochs",
     "best_val_acc", "best_val_loss", "last_val_acc", "last_val_loss", "seconds",
-    "checkpoint_id", "created_at", "updated_at",
+    "checkpoint_id", "origin", "created_at", "updated_at",
 )
 
 
@@ -370,3 +402,20 @@ def study_metrics(conn: sqlite3.Connection, study_id: int) -> dict[str, list]:
     ).fetchall()
     columns = list(zip(*rows)) if rows else [()] * len(METRIC_COLUMNS)
     return {name: list(col) for name, col in zip(METRIC_COLUMNS, columns)}
+
+
+def study_trials_and_metrics(
+    conn: sqlite3.Connection, study_id: int
+) -> tuple[list[dict], dict[int, list[dict]]]:
+    """Every trial of the study (as ``list_trials``) and every trial id's epochs (as
+    ``trial_metrics``), in two queries: what a study's history is built from."""
+    trials = list_trials(conn, study_id)
+    metrics: dict[int, list[dict]] = {t["id"]: [] for t in trials}
+    for r in conn.execute(
+        "SELECT m.trial_id, m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc,"
+        " m.learning_rate, m.seconds FROM metrics m JOIN trials t ON t.id = m.trial_id"
+        " WHERE t.study_id = ? ORDER BY m.trial_id, m.epoch", (study_id,),
+    ):
+        row = dict(r)
+        metrics[row.pop("trial_id")].append(row)
+    return trials, metrics

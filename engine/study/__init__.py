@@ -18,7 +18,8 @@ from typing import Any
 _EXPORTS = {
     "new_study": "facade", "start_study": "facade", "stop_study": "facade",
     "resume_study": "facade", "zoom_plan": "facade", "coarse_to_fine_child": "facade",
-    "export_trials_csv": "facade", "export_metrics_csv": "facade", "delete_study": "facade",
+    "export_trials_csv": "facade", "export_metrics_csv": "facade",
+    "delete_study": "engine.storage.studies",
     "plan_trials": "planning", "validate_study": "planning",
     "trial_seed": "runner", "run_study": "runner",
     "STUDY_STATUSES": "engine.storage.studies", "TRIAL_STATES": "engine.storage.studies",

@@ -117,6 +117,7 @@ def _study_options(args: argparse.Namespace) -> dict:
         "sampler": _sampler(args.sampler), "scheduler": scheduler, "dataset": dataset,
         "n_trials": args.trials, "seed": args.seed, "workers": args.workers,
         "executor_address": args.scheduler or "", "csv_text": csv_text,
+        "epoch_budget": args.epoch_budget, "objective": {"metric": args.objective},
     }
 
 
@@ -167,7 +168,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for s in studies:
         c = s["counts"]
         finished = c["complete"] + c["pruned"] + c["diverged"] + c["failed"]
-        print(f"{s['id']:>4}  {s['status']:<11} {s['n_trials']:>6} {finished:>5} "
+        print(f"{s['id']:>4}  {s['status']:<11} {s['n_trials'] or '-':>6} {finished:>5} "
               f"{_fmt(s['best_val_acc']):>8} {s['epochs_done']:>7}  {s['name']}")
     return 0
 
@@ -185,6 +186,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  dataset {json.dumps(study['dataset'])}\n  sampler {study['sampler']['kind']}"
           f"  scheduler {json.dumps(study['scheduler'])}  workers {study['workers']}"
           + (f" on {study['executor_address']}" if study["executor_address"] else ""))
+    budget = [f"{study['n_trials']} trials"] * bool(study["n_trials"]) + \
+        [f"{study['epoch_budget']} epochs in all"] * bool(study["epoch_budget"])
+    print(f"  objective {study['objective']['metric']}  budget {' and '.join(budget)}")
     if study["message"]:
         print(f"  message: {study['message']}")
     names = list(study["space"].get("params", {}))
@@ -241,6 +245,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", default="random",
                    help="random | grid | sobol | lhs | quasi_random, or a sampler JSON")
     p.add_argument("--trials", type=int, default=None, help="number of trials (grid: all)")
+    p.add_argument("--epoch-budget", type=int, default=None, metavar="N",
+                   help="stop asking for trials once N epochs in all are trained or reserved")
+    p.add_argument("--objective", default="val_acc",
+                   choices=("val_acc", "val_loss", "val_error", "train_acc", "train_loss"),
+                   help="what the search optimises (accuracies up, losses and errors down)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per trial (the budget)")
     p.add_argument("--dataset", default="moons",
                    help="moons | circles | spirals | blobs | xor | digits | synthetic, or JSON")

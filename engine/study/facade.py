@@ -1,21 +1,14 @@
 """The study facade that the dashboard and the CLI call: create, start, stop, resume, zoom, export.
 
-Everything a study needs is validated here, before anything is stored or runs: the space, the
-sampler, the scheduler and the dataset go through their ``from_dict``, the dataset is built once
-(so a bad CSV is reported now, naming its row or column), and every sampled trial goes through
-``trial_config``. Errors are ``ValueError`` naming the field.
-
-The trial budget comes from the scheduler: ``full_budget`` trains ``n_epochs`` (taken from the
-space when the scheduler dict leaves it out; a space that *searches* ``n_epochs`` gives each
-trial its own budget), ``successive_halving`` trains up to ``max_epochs``, ``pbt`` trains
-``interval * n_rounds``. The space's fixed ``n_epochs`` is set to that budget so stored params
-say what was run. Population-based training also needs a population (``n_trials >= 2``) and at
-least one searched training knob to perturb; searched architecture knobs are sampled at round 0
-and copied with the weights (``engine.search.pbt``).
+Everything a study needs is validated before anything is stored or runs
+(``engine.study.planning``): the space, the sampler, the scheduler, the objective and the dataset
+go through their ``from_dict``, the dataset is built once (so a bad CSV is reported now, naming
+its row or column). Errors are ``ValueError`` naming the field. A new study holds no trials: its
+runner asks its sampler for them one at a time, as results come in (``engine.study.runner``).
 
 Starting a study never trains in the caller: it spawns the study's detached runner
-(``engine.run.launch``), the one writer of results. Stop and resume are intents to that runner, or,
-when none is alive, direct updates (nobody else is writing then).
+(``engine.run.launch``), the one writer of results. Stop and resume are intents to that runner,
+or, when none is alive, direct updates (nobody else is writing then).
 """
 
 from __future__ import annotations
@@ -25,16 +18,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from engine.run.execution import default_workers
 from engine.run.launch import ensure_study_runner
 from engine.storage import runners
 from engine.storage import studies as store
-from engine.storage.db import connect, transaction
+from engine.storage.db import connect, db_path_of, transaction
 from engine.study.export import export_metrics_csv as _export_metrics
 from engine.study.export import export_trials_csv as _export_trials
-from engine.study.planning import dataset_for_study, integer, plan_trials
+from engine.study.planning import dataset_for_study, integer, validate_study
 
 Db = sqlite3.Connection | str | os.PathLike
 
@@ -49,12 +41,6 @@ def _open(db: Db) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
-
-
-def db_file(conn: sqlite3.Connection) -> Path:
-    """The file behind a connection (what a spawned runner must open)."""
-    row = conn.execute("PRAGMA database_list").fetchone()
-    return Path(row["file"])
 
 
 def new_study(
@@ -72,8 +58,15 @@ def new_study(
     csv_text: str | None = None,
     parent_id: int | None = None,
     box: dict | None = None,
+    objective: dict | None = None,
+    epoch_budget: int | None = None,
 ) -> int:
-    """Validate, sample every trial and store the study (status ``queued``); return its id."""
+    """Validate and store the study (status ``queued``, no trials yet); return its id.
+
+    The budget is ``n_trials`` and/or ``epoch_budget`` (epochs in all; no trial is asked once
+    the epochs trained and reserved by trials in progress reach it). ``objective`` is what the
+    study optimises (default ``{"metric": "val_acc"}``): samplers, schedulers and zooms read it.
+    """
     seed = integer(seed, "seed", 0, 2**32 - 1)
     workers = default_workers() if workers is None else integer(workers, "workers", 1, 1024)
     if not isinstance(executor_address, str):
@@ -87,33 +80,28 @@ def new_study(
     name = (name or "").strip() or f"study {time.strftime('%Y-%m-%d %H:%M:%S')}"
     with _open(db) as conn:
         dataset, data = dataset_for_study(conn, dataset, csv_text)
-        space, scheduler, trials = plan_trials(
-            space, sampler, scheduler, n_trials, seed, data.X_train.shape[1], data.n_classes
+        plan = validate_study(
+            space, sampler, scheduler, n_trials=n_trials, epoch_budget=epoch_budget,
+            objective=objective, n_features=data.X_train.shape[1], n_classes=data.n_classes,
         )
-        with transaction(conn):
-            study_id = store.create_study(
-                conn, name=name, space=space, sampler=sampler, scheduler=scheduler,
-                dataset=dataset, seed=seed, n_trials=len(trials), workers=workers,
-                executor_address=executor_address, parent_id=parent_id, box=box,
-            )
-            store.add_trials(conn, study_id, trials)
-    return study_id
+        return store.create_study(
+            conn, name=name, space=plan.space, sampler=plan.sampler, scheduler=plan.scheduler,
+            dataset=dataset, seed=seed, n_trials=plan.n_trials, workers=workers,
+            executor_address=executor_address, parent_id=parent_id, box=box,
+            objective=plan.objective, epoch_budget=plan.epoch_budget,
+        )
 
 
 def start_study(db: Db, study_id: int) -> int | None:
-    """Spawn the study's detached runner; its pid, or None if one is alive or nothing is left."""
+    """Spawn the study's detached runner; its pid, or None if one is alive or the study is
+    complete."""
     with _open(db) as conn:
         study = store.get_study(conn, study_id)
-        if study["runner_alive"]:
-            return None
-        unfinished = sum(study["counts"][s] for s in ("waiting", "running", "stopped"))
-        if unfinished == 0:
-            if study["stored_status"] != "complete":
-                store.set_study_status(conn, study_id, "complete")
+        if study["runner_alive"] or study["stored_status"] == "complete":
             return None
         runners.take_intents(conn, "study", study_id)  # no runner: anything pending is stale
         store.set_study_status(conn, study_id, "running", "")  # before the runner can finish
-        return ensure_study_runner(conn, study_id, db_file(conn))
+        return ensure_study_runner(conn, study_id, db_path_of(conn))
 
 
 def resume_study(db: Db, study_id: int) -> int | None:
@@ -140,11 +128,7 @@ def stop_study(db: Db, study_id: int) -> str:
                 store.set_study_status(conn, study_id, "stopping")
                 runners.post_intent(conn, "study", study_id, "stop")
                 return "stopping"
-            conn.execute(
-                "UPDATE trials SET state = 'stopped' WHERE study_id = ? AND state = 'running'",
-                (study_id,),
-            )
-            store.set_study_status(conn, study_id, "stopped")
+            store.stop_unattended(conn, study_id)
         return "stopped"
 
 
@@ -230,6 +214,8 @@ def coarse_to_fine_child(
             scheduler=parent["scheduler"],
             dataset=parent["dataset"],
             n_trials=parent["n_trials"] if n_trials is None else n_trials,
+            epoch_budget=parent["epoch_budget"] if n_trials is None else None,
+            objective=parent["objective"],
             seed=parent["seed"] + 1 if seed is None else seed,
             workers=parent["workers"],
             executor_address=parent["executor_address"],

@@ -10,11 +10,16 @@ trial its own budget), ``successive_halving`` trains up to ``max_epochs``, ``pbt
 ``interval * n_rounds``. The space's fixed ``n_epochs`` is set to that budget so stored params
 say what was run. Population-based training also needs a population (``n_trials >= 2``) and at
 least one searched training knob to perturb.
+
+The budget of a study is a number of trials (``n_trials``; a grid's default is every point)
+and/or a number of epochs in all (``epoch_budget``). Nothing is sampled here: the runner asks
+its sampler one trial at a time (``engine.study.runner``).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,12 +81,30 @@ def dataset_for_study(conn: sqlite3.Connection, dataset: dict, csv_text: str | N
     return spec.to_dict(), build_dataset(spec, csv_text)
 
 
-def plan_trials(
-    space: dict, sampler: dict, scheduler: dict, n_trials: int | None, seed: int,
+@dataclass(frozen=True)
+class StudyPlan:
+    """A study's validated settings: what ``new_study`` stores and its runner rebuilds."""
+
+    space: dict  # with n_epochs fixed to the budget unless searched
+    sampler: dict
+    scheduler: dict
+    objective: dict
+    n_trials: int | None  # None: no trial budget
+    epoch_budget: int | None  # None: no budget in total epochs
+
+
+def validate_study(
+    space: dict | None, sampler: dict, scheduler: dict, *, n_trials: int | None,
+    epoch_budget: int | None = None, objective: dict | None = None,
     n_features: int, n_classes: int,
-) -> tuple[dict, dict, list[dict]]:
-    """Validate and sample: (space dict with the budget fixed, scheduler dict, trials)."""
-    from engine.search import Space, default_space, sampler_from_dict, trial_config
+) -> StudyPlan:
+    """Check everything a study needs before it is stored: ``ValueError`` naming the field.
+
+    ``space`` None is the demo space; ``n_trials`` None takes the sampler's default (a grid:
+    every point) and, without one, needs an ``epoch_budget``. A point of the space's corners and
+    a few inside go through ``trial_config``, so a knob combination the engine refuses is
+    reported now, not by a failing trial."""
+    from engine.search import Objective, Space, default_space, sampler_from_dict
 
     space_obj = default_space() if space is None else Space.from_dict(space)
     scheduler, built = budget(scheduler, space_obj)
@@ -90,25 +113,71 @@ def plan_trials(
     if not isinstance(sampler, dict):
         raise ValueError(f"sampler must be a dict with a 'kind', got sampler={sampler!r}")
     sampler_obj = sampler_from_dict(sampler)
+    sampler_obj.validate(space_obj)
+    objective_obj = Objective.from_dict(objective)
     if n_trials is None:
         n_trials = sampler_obj.default_n(space_obj)
-        if n_trials is None:
-            raise ValueError(f"n_trials is required for the {sampler_obj.kind} sampler")
-    n_trials = integer(n_trials, "n_trials", 1, MAX_TRIALS)
+    if n_trials is not None:
+        n_trials = integer(n_trials, "n_trials", 1, MAX_TRIALS)
+    if epoch_budget is not None:
+        epoch_budget = integer(epoch_budget, "epoch_budget", 1, MAX_TRIALS * 10_000)
+    if n_trials is None and epoch_budget is None:
+        raise ValueError(
+            f"a {sampler_obj.kind} study needs a budget: give n_trials (a number of trials) "
+            "and/or epoch_budget (epochs in all)"
+        )
+    if getattr(sampler_obj, "prefix_stable", True) is False and n_trials is None:
+        raise ValueError(
+            f"the {sampler_obj.kind} sampler ({sampler.get('method', '')}) draws the whole study "
+            "at once: give n_trials"
+        )
     if built.kind == "pbt":
         from engine.search import pbt
 
         pbt.check_space(space_obj)
-        if n_trials < 2:
+        if n_trials is None or n_trials < 2:
             raise ValueError(
                 "n_trials must be >= 2 for population-based training (the bottom of the "
                 f"population copies the top), got n_trials={n_trials}"
             )
-    units = sampler_obj.sample_unit(space_obj, n_trials, seed)
+    _check_points(space_obj, n_features, n_classes)
+    return StudyPlan(space_obj.to_dict(), sampler_obj.to_dict(), scheduler,
+                     objective_obj.to_dict(), n_trials, epoch_budget)
+
+
+def _check_points(space, n_features: int, n_classes: int) -> None:
+    """The space's corners and centre through ``trial_config`` (errors name the knob)."""
+    from engine.search import trial_config
+
+    d = space.n_dims
+    for u in (np.zeros(d), np.full(d, 0.5), np.ones(d)):
+        trial_config(space.params_from_unit(u), n_features, n_classes)
+
+
+def plan_trials(
+    space: dict, sampler: dict, scheduler: dict, n_trials: int | None, seed: int,
+    n_features: int, n_classes: int, *, epoch_budget: int | None = None,
+    objective: dict | None = None, preview: int | None = None,
+) -> tuple[dict, dict, list[dict]]:
+    """Validate, then the first trials the study would ask with no results yet (the
+    designer's preview; ``preview`` caps how many, default every one of ``n_trials``):
+    ``(space dict with the budget fixed, scheduler dict, trials)``."""
+    from engine.search import Space, sampler_from_dict, scheduler_from_dict, trial_config
+
+    plan = validate_study(space, sampler, scheduler, n_trials=n_trials,
+                          epoch_budget=epoch_budget, objective=objective,
+                          n_features=n_features, n_classes=n_classes)
+    space_obj, built = Space.from_dict(plan.space), scheduler_from_dict(plan.scheduler)
+    count = preview if preview is not None else plan.n_trials
+    if count is None:
+        count = 16
+    if plan.n_trials is not None:
+        count = min(count, plan.n_trials)
+    units = sampler_from_dict(plan.sampler).sample_unit(space_obj, count, seed)
     trials = []
     for u in units:
         params = space_obj.params_from_unit(u)
         _, _, n_epochs = trial_config(params, n_features, n_classes)
-        target = n_epochs if built.kind == "full_budget" else built.max_epochs
-        trials.append({"params": params, "unit": u.tolist(), "target_epochs": target})
-    return space_obj.to_dict(), scheduler, trials
+        trials.append({"params": params, "unit": u.tolist(),
+                       "target_epochs": built.target_epochs(n_epochs)})
+    return plan.space, plan.scheduler, trials

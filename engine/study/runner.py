@@ -1,24 +1,34 @@
-"""The study runner: the one process that runs a study's trials and writes their results.
+"""The study runner: ask -> train -> tell, in the one process that writes a study's results.
 
 ``run_study(db_path, study_id)`` is the body of ``python -m engine run --study ID``, normally
-started detached by ``engine.run.launch``. It claims the study's runner slot (and returns at once if
-another live runner holds it), beats a heartbeat from a thread, and loops:
+started detached by ``engine.run.launch``. Inside an ``engine.run.host.RunnerHost`` (the slot,
+the heartbeat, SIGTERM/SIGINT as a graceful stop) it keeps the study's
+:class:`~engine.search.History` in step with what it commits, and loops:
 
 1. take intents: ``stop`` (submit nothing more; trials in flight finish their segment, are
    checkpointed and marked ``stopped``) and ``resume`` (cancel a stop in progress);
-2. keep at most ``workers`` segments in flight; a segment trains one trial from its latest
-   checkpoint up to its next scheduler milestone, sized from the trial's measured epoch time so
-   that curves update about every ``segment_seconds``;
-3. record each finished segment in one transaction (metrics + checkpoint + state), applying the
-   scheduler at a rung (``pruned`` trials keep their curves);
-4. with population-based training, hold trials at each round boundary until the whole
-   population is there, then exploit and explore (``engine.study.population``).
+2. fill the free worker slots: a started trial goes on with its next segment first
+   (depth-first); only when none can, the sampler is **asked** for a new trial with the whole
+   history (``sampler.ask(space, history, ask_rng(seed, number))``) and the trial's row is
+   written at once, before it trains. No trial is asked once the budget is reached: ``n_trials``
+   trials, or ``epoch_budget`` epochs trained plus reserved by trials in progress (up to their
+   next milestone), or the sampler has nothing left;
+3. record each finished segment in one transaction (metrics + checkpoint + state); at a
+   milestone the scheduler decides (continue / pause / prune / complete); a trial that finishes
+   is **told** to the sampler (``tell``), and the sampler's ``describe()`` is stored as the
+   study's belief;
+4. when every live trial is paused and nothing else can run, ``scheduler.on_pause`` (a
+   population-based round boundary: ``engine.study.population``), then they all go on.
 
 A trial ends ``complete``, ``pruned``, ``diverged`` (message; nothing non-finite is stored),
 ``failed`` (traceback) or, after a stop, ``stopped``. A worker process that dies costs the trial
 one retry from its checkpoint; after ``MAX_WORKER_DEATHS`` deaths it fails with "worker died".
-A restarted runner continues every unfinished trial from its last checkpoint: metrics and
-checkpoint are written together, so no epoch is lost, repeated or skipped.
+A write that meets a lock held by another process waits (``retrying``) with the result in memory.
+
+Crash safety: a trial's row is committed before it trains, and a segment's metrics with its
+checkpoint, so a runner killed at any moment and restarted asks no trial twice, loses none, and
+loses, repeats or skips no epoch. The restarted runner rebuilds the history from the database,
+which is what the killed one held, so a sampler asked again answers the same point.
 """
 
 from __future__ import annotations
@@ -26,41 +36,28 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import signal
 import sqlite3
 import sys
-import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from engine.run.execution import (
-    close_executor,
-    describe_worker_death,
-    is_worker_death,
-    make_executor,
-)
+from engine.run.execution import close_executor, describe_worker_death, is_worker_death
+from engine.run.host import RunnerHost
 from engine.storage import studies as store
 from engine.storage.blobs import get_upload
-from engine.storage.db import connect, transaction
-from engine.storage.runners import (
-    Heartbeat,
-    pending_intents,
-    register_runner,
-    release_runner,
-    take_intents,
-)
-from engine.study import population
+from engine.storage.db import connect, retrying, transaction
+from engine.storage.runners import pending_intents, release_runner
 
-log = logging.getLogger("engine.study.runner")
+log = logging.getLogger("engine.runner")
 
 SEGMENT_SECONDS = 0.5  # curves grow visibly; a segment costs ~3 ms of overhead (<1%)
 MAX_WORKER_DEATHS = 3
 POLL_SECONDS = 0.1
-ACTIVE_STATES = ("waiting", "running", "stopped")
+STATES_AFTER = {"complete": "complete", "prune": "pruned", "pause": "paused"}
 
 
 def trial_seed(study_seed: int, number: int) -> int:
@@ -72,7 +69,7 @@ def trial_seed(study_seed: int, number: int) -> int:
 
 @dataclass
 class _Run:
-    """What the runner tracks for one unfinished trial."""
+    """What the runner tracks for one started, unfinished trial."""
 
     id: int
     number: int
@@ -115,101 +112,56 @@ class StudyRunner:
         self.max_segment_epochs = int(cap) if cap else None
         self.executor_factory = executor_factory or _default_executor
         self.stopping = False
-        self.queue: deque[_Run] = deque()
-        self.pbt = False
-        self.waiting: list[_Run] = []  # PBT: at a round boundary, until the population is
+        self.exhausted = False  # the sampler has nothing more to propose
+        self.queue: deque[_Run] = deque()  # started trials ready for their next segment
+        self.paused: list[_Run] = []  # at a round boundary, until the population is there
         self.inflight: dict[Future, tuple[_Run, int]] = {}
         self.generation = 0
         self.executor: Executor | None = None
+        self.host: RunnerHost | None = None
+        self.intent_handlers = {"stop": self._on_stop, "resume": self._on_resume}
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> str:
         """Run to the end (complete / stopped / failed) and return the final stored status."""
-        conn = connect(self.db_path)
-        if not register_runner(conn, "study", self.study_id):
-            log.warning("study %s: another live runner holds it; exiting", self.study_id)
-            status = store.get_study(conn, self.study_id)["status"]
-            conn.close()
-            return status
-        heart = Heartbeat(self.db_path, "study", self.study_id).start()
-        restore = self._install_signal_handlers()
-        try:
-            status = self._run(conn, heart)
-        except Exception as exc:
-            log.exception("study %s: runner crashed", self.study_id)
-            status = "failed"
-            if not heart.lost.is_set():
-                store.set_study_status(
-                    conn, self.study_id, "failed", f"runner crashed: {type(exc).__name__}: {exc}"
-                )
-        finally:
-            restore()
-            if self.executor is not None:
-                close_executor(self.executor)
-            heart.stop()
-            release_runner(conn, "study", self.study_id)
-            conn.close()
+        with RunnerHost(self.db_path, "study", self.study_id) as host:
+            conn = connect(self.db_path)
+            try:
+                if not host.claimed:
+                    return store.get_study(conn, self.study_id)["status"]
+                self.host = host
+                status = self._run_guarded(conn)
+            finally:
+                if self.executor is not None:
+                    close_executor(self.executor)
+                conn.close()
         log.info("study %s: %s", self.study_id, status)
         _freeze_if_exiting()
         return status
 
-    def _install_signal_handlers(self) -> Callable[[], None]:
-        """SIGTERM/SIGINT become a graceful stop (only possible from the main thread)."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
+    def _run_guarded(self, conn: sqlite3.Connection) -> str:
+        try:
+            return self._run(conn)
+        except Exception as exc:
+            log.exception("study %s: runner crashed", self.study_id)
+            if not self.host.lost:
+                message = f"runner crashed: {type(exc).__name__}: {exc}"
+                retrying(lambda: store.set_study_status(conn, self.study_id, "failed", message))
+            return "failed"
 
-        def request_stop(signum, frame):  # noqa: ARG001
-            log.info("study %s: signal %s, stopping", self.study_id, signum)
-            self.stopping = True
-
-        old = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-
-        def restore() -> None:
-            for signum, handler in old.items():
-                signal.signal(signum, handler)
-
-        return restore
-
-    def _run(self, conn: sqlite3.Connection, heart: Heartbeat) -> str:
-        study = store.get_study(conn, self.study_id)
-        store.set_study_status(conn, self.study_id, "running", "")
-        self.study = study
-        # Local workers' fork server starts importing NumPy, SciPy and the engine now, on the
-        # other core, while this process imports what it needs (the first ~0.5 s of a study).
-        self.executor = self.executor_factory(study)
-        from engine.data import build_dataset
-        from engine.search import FullBudget, scheduler_from_dict
-
-        spec = study["dataset"]
-        self.csv_text = get_upload(conn, spec["csv_sha256"]) if spec["kind"] == "csv" else None
-        if self.warm_up:  # workers start and build the data while this process does the same
-            active = sum(study["counts"][s] for s in ACTIVE_STATES)
-            for _ in range(min(study["workers"], active)):
-                self.executor.submit(warm_up, spec, self.csv_text)
-        data = build_dataset(spec, self.csv_text)
-        n_features, n_classes = data.X_train.shape[1], data.n_classes
-        self.scheduler = scheduler_from_dict(study["scheduler"])
-        self.full_budget = FullBudget
-        self.pbt = self.scheduler.kind == "pbt"
-        self.shape = (n_features, n_classes)
-        self._load_queue(conn, n_features, n_classes)
-        log.info(
-            "study %s: %d trials to run, %d workers%s", self.study_id,
-            len(self.queue) + len(self.waiting),
-            study["workers"], f" on {study['executor_address']}" * bool(study["executor_address"]),
-        )
+    def _run(self, conn: sqlite3.Connection) -> str:
+        self._start(conn)
         while True:
-            if heart.lost.is_set():
+            if self.host.lost:
                 log.error("study %s: runner slot taken over; abandoning", self.study_id)
                 return "lost"
-            if self.waiting and not (self.queue or self.inflight or self.stopping):
-                self._next_round(conn)
+            if self.host.stop_requested.is_set():
+                self.stopping = True
             self._obey_intents(conn)
-            while not self.stopping and self.queue and len(self.inflight) < study["workers"]:
-                self._submit(conn, self.queue.popleft())
+            self._fill_slots(conn)
             if not self.inflight:
-                if self.waiting and not self.stopping:
-                    continue  # PBT: the round boundary is next
+                if self._end_of_round(conn):
+                    continue
                 status = self._finish(conn)
                 if status is not None:
                     return status
@@ -219,88 +171,172 @@ class StudyRunner:
                 run, generation = self.inflight.pop(future)
                 self._handle(conn, future, run, generation)
 
-    def _load_queue(self, conn: sqlite3.Connection, n_features: int, n_classes: int) -> None:
+    def _start(self, conn: sqlite3.Connection) -> None:
+        study = store.get_study(conn, self.study_id)
+        retrying(lambda: store.set_study_status(conn, self.study_id, "running", ""))
+        self.study = study
+        # Local workers' fork server starts importing NumPy, SciPy and the engine now, on the
+        # other core, while this process imports what it needs (the first ~0.5 s of a study).
+        self.executor = self.executor_factory(study)
+        from engine.data import build_dataset
+        from engine.search import (
+            Objective,
+            Space,
+            history_from_rows,
+            sampler_from_dict,
+            scheduler_from_dict,
+        )
+
+        spec = study["dataset"]
+        self.csv_text = get_upload(conn, spec["csv_sha256"]) if spec["kind"] == "csv" else None
+        if self.warm_up:  # workers start and build the data while this process does the same
+            for _ in range(study["workers"]):
+                self.executor.submit(warm_up, spec, self.csv_text)
+        data = build_dataset(spec, self.csv_text)
+        self.shape = (data.X_train.shape[1], data.n_classes)
+        self.space = Space.from_dict(study["space"])
+        self.sampler = sampler_from_dict(study["sampler"])
+        self.scheduler = scheduler_from_dict(study["scheduler"])
+        self.objective = Objective.from_dict(study["objective"])
+        trials, metrics = store.study_trials_and_metrics(conn, self.study_id)
+        self.history = history_from_rows(trials, metrics, self.objective, seed=study["seed"],
+                                         n_trials=study["n_trials"])
+        self._load_runs(conn, trials)
+        log.info("study %s: %d trials asked, %d to go on, %d workers%s", self.study_id,
+                 self.history.number, len(self.queue) + len(self.paused), study["workers"],
+                 f" on {study['executor_address']}" * bool(study["executor_address"]))
+
+    def _configs(self, params: dict) -> tuple[dict, dict, int]:
         from engine.search import trial_config
 
-        held = population.waits_at_load(conn, self.study_id, self.scheduler) if self.pbt else ()
-        for t in store.list_trials(conn, self.study_id, states=ACTIVE_STATES):
-            model, config, _ = trial_config(t["params"], n_features, n_classes)
-            model["hidden"] = list(model["hidden"])
-            run = _Run(
-                t["id"], t["number"], t["state"], t["epochs_done"], t["target_epochs"],
-                t["attempts"], model, config, trial_seed(self.study["seed"], t["number"]),
-            )
+        model, config, n_epochs = trial_config(params, *self.shape)
+        return {**model, "hidden": list(model["hidden"])}, config, n_epochs
+
+    def _new_run(self, trial: dict) -> _Run:
+        model, config, _ = self._configs(trial["params"])
+        return _Run(trial["id"], trial["number"], trial["state"], trial["epochs_done"],
+                    trial["target_epochs"], trial["attempts"], model, config,
+                    trial_seed(self.study["seed"], trial["number"]))
+
+    def _load_runs(self, conn: sqlite3.Connection, trials: list[dict]) -> None:
+        for t in trials:
+            if t["state"] not in store.PENDING_STATES:
+                continue
+            run = self._new_run(t)
             if run.epochs_done >= run.target:
-                store.set_trial_state(conn, run.id, "complete")
-            elif run.epochs_done in held:  # a resumed study goes on with the round it was in
-                store.set_trial_state(conn, run.id, "running")
-                run.state = "running"
-                self.waiting.append(run)
+                self._set_state(conn, run, "complete")
+                self._told(conn, run)
+            elif run.state == "paused":
+                self.paused.append(run)
             else:
                 self.queue.append(run)
-
-    def _next_round(self, conn: sqlite3.Connection) -> None:
-        """PBT: the whole population waits at a round boundary; exploit, explore, go on."""
-        from engine.search import Space, trial_config
-
-        def configs(params: dict) -> tuple[dict, dict]:
-            model, config, _ = trial_config(params, *self.shape)
-            return {**model, "hidden": list(model["hidden"])}, config
-
-        runs, self.waiting = sorted(self.waiting, key=lambda r: r.number), []
-        space = Space.from_dict(self.study["space"])
-        population.next_round(conn, self.study, self.scheduler, space, runs, configs)
-        self.queue.extend(runs)
 
     def _finish(self, conn: sqlite3.Connection) -> str | None:
         """Write the final statuses and release the slot in one transaction (so nobody posts an
         intent to a runner on its way out); None if a resume is waiting: carry on instead."""
-        with transaction(conn):
-            if self.stopping:
-                commands = [i["command"] for i in pending_intents(conn, "study", self.study_id)]
-                commands = [c for c in commands if c in ("stop", "resume")]
-                if commands and commands[-1] == "resume":
-                    return None
-                for run in [*self.queue, *self.waiting]:
-                    if run.state != "waiting":
-                        store.set_trial_state(conn, run.id, "stopped")
-                status = "stopped"
-            else:
-                left = store.get_study(conn, self.study_id)["counts"]
-                status = "complete" if sum(left[s] for s in ACTIVE_STATES) == 0 else "stopped"
-            store.set_study_status(conn, self.study_id, status)
-            release_runner(conn, "study", self.study_id)
+        def finish() -> str | None:
+            with transaction(conn):
+                if self.stopping:
+                    commands = [i["command"] for i in pending_intents(conn, "study", self.study_id)
+                                if i["command"] in ("stop", "resume")]
+                    if commands and commands[-1] == "resume":
+                        return None
+                    for run in self.queue:
+                        if run.state == "running":
+                            store.set_trial_state(conn, run.id, "stopped")
+                            run.state = "stopped"
+                    status = "stopped"
+                else:
+                    status = "stopped" if self.history.pending() else "complete"
+                store.set_study_status(conn, self.study_id, status)
+                release_runner(conn, "study", self.study_id)
+            return status
+
+        status = retrying(finish, what=f"study {self.study_id}: finish")
+        if status is not None and self.host is not None:
+            self.host.mark_released()
         return status
 
-    # -- intents and submission ------------------------------------------------------------
+    # -- intents ---------------------------------------------------------------------------
     def _obey_intents(self, conn: sqlite3.Connection) -> None:
-        if not conn.execute(
-            "SELECT 1 FROM intents WHERE kind = 'study' AND owner_id = ? AND consumed_at IS NULL",
-            (self.study_id,),
-        ).fetchone():
-            return
-        for intent in take_intents(conn, "study", self.study_id):
-            if intent["command"] == "stop":
-                self.stopping = True
-                store.set_study_status(conn, self.study_id, "stopping")
-            elif intent["command"] == "resume":
-                self.stopping = False
-                store.set_study_status(conn, self.study_id, "running")
+        for intent in self.host.take_intents(conn):
+            handler = self.intent_handlers.get(intent["command"])
             log.info("study %s: intent %s", self.study_id, intent["command"])
+            if handler is None:
+                log.warning("study %s: unknown intent %r ignored", self.study_id, intent)
+                continue
+            handler(conn, intent["payload"])
 
-    def _scheduler_for(self, run: _Run):
-        if self.scheduler.kind == "full_budget":
-            return self.full_budget(run.target, maximize=self.scheduler.maximize)
-        return self.scheduler
+    def _on_stop(self, conn: sqlite3.Connection, payload: dict) -> None:
+        self.stopping = True
+        retrying(lambda: store.set_study_status(conn, self.study_id, "stopping"))
+
+    def _on_resume(self, conn: sqlite3.Connection, payload: dict) -> None:
+        self.stopping = False
+        retrying(lambda: store.set_study_status(conn, self.study_id, "running"))
+
+    # -- asking and submitting -------------------------------------------------------------
+    def _fill_slots(self, conn: sqlite3.Connection) -> None:
+        while not self.stopping and len(self.inflight) < self.study["workers"]:
+            run = self.queue.popleft() if self.queue else self._ask(conn)
+            if run is None:
+                return
+            self._submit(conn, run)
+
+    def may_ask(self) -> bool:
+        """Whether the budget lets the study ask another trial."""
+        if self.exhausted or self.stopping:
+            return False
+        n_trials, epoch_budget = self.study["n_trials"], self.study["epoch_budget"]
+        if n_trials is not None and self.history.number >= n_trials:
+            return False
+        return epoch_budget is None or self._epochs_committed() < epoch_budget
+
+    def _epochs_committed(self) -> int:
+        """Epochs trained, plus those reserved by pending trials up to their next milestone."""
+        total = 0
+        for t in self.history.trials:
+            if t.pending and t.epochs < t.target_epochs:
+                total += self.scheduler.next_milestone(t.number, t.epochs, t.target_epochs)
+            else:
+                total += t.epochs
+        return total
+
+    def _ask(self, conn: sqlite3.Connection) -> _Run | None:
+        from engine.search import TrialRecord, ask_rng
+
+        if not self.may_ask():
+            return None
+        number = self.history.number
+        u = self.sampler.ask(self.space, self.history, ask_rng(self.study["seed"], number))
+        if u is None:
+            self.exhausted = True
+            log.info("study %s: the %s sampler has nothing more to try", self.study_id,
+                     self.sampler.kind)
+            return None
+        params = self.space.params_from_unit(u)
+        _, _, n_epochs = self._configs(params)
+        row = {"params": params, "unit": u.tolist(),
+               "target_epochs": self.scheduler.target_epochs(n_epochs)}
+        trial_id = retrying(lambda: store.add_trials(conn, self.study_id, [row])[0],
+                            what=f"study {self.study_id}: record trial {number}")
+        trial = store.get_trial(conn, trial_id)
+        if trial["number"] != number:
+            raise RuntimeError(f"trial {trial_id} got number {trial['number']}, not {number}: "
+                               "another process wrote trials of this study")
+        self.history = self.history.with_trial(TrialRecord(
+            number, tuple(row["unit"]), params, "waiting", {}, row["target_epochs"]))
+        log.info("study %s: asked trial %d %s", self.study_id, number, params)
+        return self._new_run(trial)
 
     def _segment_epochs(self, run: _Run) -> int:
-        remaining = self._scheduler_for(run).next_milestone(run.epochs_done) - run.epochs_done
+        milestone = self.scheduler.next_milestone(run.number, run.epochs_done, run.target)
         n = 1
         if run.seconds_per_epoch:
             n = max(1, int(self.segment_seconds / max(run.seconds_per_epoch, 1e-6)))
         if self.max_segment_epochs:
             n = min(n, self.max_segment_epochs)
-        return min(n, remaining)
+        return min(n, milestone - run.epochs_done)
 
     def _submit(self, conn: sqlite3.Connection, run: _Run) -> None:
         task = {
@@ -313,8 +349,7 @@ class StudyRunner:
             "n_epochs": self._segment_epochs(run),
         }
         if run.state != "running":
-            store.set_trial_state(conn, run.id, "running")
-            run.state = "running"
+            self._set_state(conn, run, "running")
         try:
             future = self.executor.submit(self.work_fn, task)
         except BrokenProcessPool:  # a worker died since the last look: the pool takes no more
@@ -326,6 +361,13 @@ class StudyRunner:
         close_executor(self.executor)
         self.generation += 1
         self.executor = self.executor_factory(self.study)
+
+    def _set_state(self, conn: sqlite3.Connection, run: _Run, state: str, **fields) -> None:
+        retrying(lambda: store.set_trial_state(conn, run.id, state, **fields),
+                 what=f"study {self.study_id} trial {run.number}: state {state}")
+        run.state = state
+        self.history = self.history.with_trial(
+            replace(self.history.by_number(run.number), state=state))
 
     # -- results ---------------------------------------------------------------------------
     def _handle(self, conn: sqlite3.Connection, future: Future, run: _Run, generation: int) -> None:
@@ -343,7 +385,8 @@ class StudyRunner:
         except Exception as err:
             text = "".join(traceback.format_exception(err))
             log.warning("study %s trial %s failed:\n%s", self.study_id, run.number, text)
-            store.set_trial_state(conn, run.id, "failed", error=text)
+            self._set_state(conn, run, "failed", error=text)
+            self._told(conn, run)
 
     def _worker_died(self, conn: sqlite3.Connection, run: _Run, exc: BaseException, gen: int):
         if isinstance(exc, BrokenProcessPool) and gen == self.generation:
@@ -352,59 +395,77 @@ class StudyRunner:
         what = describe_worker_death(exc)
         log.warning("study %s trial %s: %s (%d)", self.study_id, run.number, what, run.deaths)
         if run.deaths >= MAX_WORKER_DEATHS:
-            store.set_trial_state(
-                conn, run.id, "failed", attempts=run.deaths,
+            self._set_state(
+                conn, run, "failed", attempts=run.deaths,
                 error=f"{what}; gave up after {run.deaths} worker deaths, last checkpoint at "
                 f"epoch {run.epochs_done}",
             )
+            self._told(conn, run)
         else:
-            store.set_trial_state(conn, run.id, run.state, attempts=run.deaths)
+            self._set_state(conn, run, run.state, attempts=run.deaths)
             self.queue.appendleft(run)  # retried from its last checkpoint
 
     def _record(self, conn: sqlite3.Connection, result: dict, run: _Run) -> None:
+        from engine.search import CONTINUE
+
         metrics = result["metrics"]
         done = run.epochs_done + len(metrics)
+        record = self.history.by_number(run.number)
+        scores = dict(record.scores)
+        for m in metrics:
+            score = self.objective.score(m)
+            if score is not None:
+                scores[int(m["epoch"])] = score
         error = None
         if result["status"] == "diverged":
             state, error = "diverged", result.get("message") or "diverged"
         else:
-            state = self._decide(conn, run, done, metrics)
-        store.record_segment(
+            decision = CONTINUE
+            milestone = self.scheduler.next_milestone(run.number, run.epochs_done, run.target)
+            if metrics and done >= milestone:
+                seen = self.history.with_trial(replace(record, scores=scores))
+                decision = self.scheduler.decide(run.number, done, seen)
+            state = STATES_AFTER.get(decision, "stopped" if self.stopping else "running")
+        retrying(lambda: store.record_segment(
             conn, run.id, metrics, result["checkpoint"], sha256=result.get("sha256"),
             state=state, error=error,
-        )
+        ), what=f"study {self.study_id} trial {run.number}: record epochs to {done}")
+        self.history = self.history.with_trial(replace(record, scores=scores, state=state))
         if metrics:
-            per_epoch = sum(m["seconds"] for m in metrics) / len(metrics)
-            run.seconds_per_epoch = per_epoch
+            run.seconds_per_epoch = sum(m["seconds"] for m in metrics) / len(metrics)
         run.epochs_done, run.state = done, state
         log.info(
             "study %s trial %s: epoch %d/%d %s%s", self.study_id, run.number, done, run.target,
             state, f" val_acc={metrics[-1]['val_acc']:.4f}" if metrics else "",
         )
-        if state in ACTIVE_STATES and self.pbt and population.is_boundary(self.scheduler, done):
-            self.waiting.append(run)
-        elif state in ACTIVE_STATES:
-            self.queue.appendleft(run)
+        if state == "paused":
+            self.paused.append(run)
+        elif state in store.PENDING_STATES:
+            self.queue.appendleft(run)  # depth-first: it goes on before a new trial is asked
+        else:
+            self._told(conn, run)
 
-    def _decide(self, conn: sqlite3.Connection, run: _Run, done: int, metrics: list) -> str:
-        """The trial's state after ``done`` epochs: complete, pruned, or still going."""
-        scheduler = self._scheduler_for(run)
-        going = "stopped" if self.stopping else "running"
-        if done >= run.target:
-            return "complete"
-        if self.pbt or not metrics or done != scheduler.next_milestone(run.epochs_done):
-            return going  # PBT: the population is judged together, at the round boundary
-        key = "val_acc" if scheduler.maximize else "val_loss"
-        others = {
-            r[0]: r[1]
-            for r in conn.execute(
-                f"SELECT m.trial_id, m.{key} FROM metrics m JOIN trials t ON t.id = m.trial_id"
-                " WHERE t.study_id = ? AND m.epoch = ? AND m.trial_id != ?",
-                (self.study_id, done, run.id),
-            )
-        }
-        decision = scheduler.decide(run.id, done, metrics[-1][key], others)
-        return {"prune": "pruned", "complete": "complete"}.get(decision, going)
+    def _told(self, conn: sqlite3.Connection, run: _Run) -> None:
+        """Tell the sampler that ``run`` finished; store what it believes now."""
+        self.sampler.tell(self.space, self.history, self.history.by_number(run.number))
+        belief = self.sampler.describe(self.space, self.history)
+        if belief is not None:
+            retrying(lambda: store.set_study_belief(conn, self.study_id, belief))
+
+    def _end_of_round(self, conn: sqlite3.Connection) -> bool:
+        """Every live trial is paused and nothing else can run: let the scheduler apply the
+        round (``engine.study.population``) and let them all go on. Whether it did."""
+        if not self.paused or self.stopping or self.queue or self.inflight or self.may_ask():
+            return False
+        from engine.study import population
+
+        runs, self.paused = sorted(self.paused, key=lambda r: r.number), []
+        self.history = population.next_round(
+            conn, self.study, self.scheduler, self.space, runs, self.history,
+            lambda params: self._configs(params)[:2],
+        )
+        self.queue.extend(runs)
+        return True
 
 
 def warm_up(dataset: dict, csv_text: str | None) -> None:
@@ -424,6 +485,8 @@ def _freeze_if_exiting() -> None:
 
 
 def _default_executor(study: dict) -> Executor:
+    from engine.run.execution import make_executor
+
     if study["executor_address"]:
         return make_executor("dask", address=study["executor_address"])
     return make_executor("local", workers=study["workers"])

@@ -58,7 +58,7 @@ def fake_study(
     with transaction(conn):
         study_id = store.create_study(
             conn, name=name, space=space_dict, sampler={"kind": "random"},
-            scheduler={"kind": "full_budget", "n_epochs": n_epochs, "maximize": True},
+            scheduler={"kind": "full_budget", "n_epochs": n_epochs},
             dataset=dataset or DATASET, seed=seed, n_trials=n_trials, workers=2,
             parent_id=parent_id, box=box,
         )

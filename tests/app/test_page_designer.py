@@ -114,7 +114,7 @@ def test_launch_creates_the_study_and_opens_it(open_page, conn):
     no_exception(at)
     (study,) = store.list_studies(conn)
     assert study["name"] == "from the designer" and study["n_trials"] == 3
-    assert study["scheduler"] == {"kind": "full_budget", "n_epochs": 2, "maximize": True}
+    assert study["scheduler"] == {"kind": "full_budget", "n_epochs": 2}
     assert at.query_params["study"] == str(study["id"])
     assert at.selectbox[0].label == "Study"  # the live study page
 

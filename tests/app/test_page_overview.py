@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.presets import demo_study, grid_vs_random
 from engine.storage import studies as store
-from engine.study.facade import plan_trials
+from engine.study.planning import plan_trials
 from tests.app.conftest import no_exception
 from tests.app.fakes import fake_study
 

@@ -62,8 +62,7 @@ def test_launching_pbt_opens_its_live_page(open_page, conn):
     no_exception(at)
     (study,) = store.list_studies(conn)
     assert study["scheduler"] == {"kind": "pbt", "interval": 1, "n_rounds": 2, "quantile": 0.25,
-                                  "perturb": [0.8, 1.2], "resample_probability": 0.25,
-                                  "maximize": True}
+                                  "perturb": [0.8, 1.2], "resample_probability": 0.25}
     assert any("population-based, 2 rounds of 1 epochs" in c.value for c in at.caption)
 
 

@@ -76,10 +76,14 @@ def test_release_waits_for_pending_intents(conn, make_session):
     sid = make_session()
     assert runners.register_runner(conn, "session", sid)
     runners.post_intent(conn, "session", sid, "pause")
-    assert not runner._release_if_idle(conn, sid)
+    busy = runner._busy(sid)
+    assert not runners.release_if_idle(conn, "session", sid, busy)
     assert runners.runner_alive(conn, "session", sid)
     runners.take_intents(conn, "session", sid)
-    assert runner._release_if_idle(conn, sid)
+    store.update_session(conn, sid, status="running")  # a running session keeps its runner
+    assert not runners.release_if_idle(conn, "session", sid, busy)
+    store.update_session(conn, sid, status="idle")
+    assert runners.release_if_idle(conn, "session", sid, busy)
     assert not runners.runner_alive(conn, "session", sid)
 
 
@@ -155,3 +159,32 @@ def test_cli_step_follows_a_live_runner(conn, make_session, capsys):
                  10, "the runner to apply set")
     finally:
         stop_process(pid)
+
+
+def test_a_lock_held_elsewhere_delays_a_session_but_fails_nothing(db_path, monkeypatch,
+                                                                  make_session):
+    import sqlite3
+    import threading
+
+    monkeypatch.setenv("PANDA_CAVIAR_BUSY_TIMEOUT_MS", "200")
+    from engine.storage.db import connect
+
+    sid = make_session()
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write: 10 busy timeouts
+    result = {}
+
+    def run() -> None:
+        mine = connect(db_path)  # with the short busy timeout
+        result.update(babysit.execute(mine, sid, "run", {"epochs": 3}))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(2.0)
+    holder.execute("COMMIT")
+    worker.join(timeout=60)
+    conn = connect(db_path)
+    view = babysit.session_view(conn, sid)
+    assert result["status"] == "idle" and view["status"] == "idle" and view["head_epoch"] == 3
+    epochs = [p["epoch"] for p in babysit.session_curves(conn, sid)[0]["points"]]
+    assert epochs == [0, 1, 2, 3]  # nothing lost, nothing twice

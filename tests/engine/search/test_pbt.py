@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from engine.search import (
     Choice,
     Float,
+    History,
     Int,
+    Objective,
     PopulationBased,
     SchedulerError,
     Space,
     SpaceError,
+    TrialRecord,
     pbt,
     scheduler_from_dict,
 )
@@ -51,8 +54,8 @@ def test_bottom_quantile_copies_a_top_quantile_trial():
     out = PopulationBased(2, 3).exploit_explore(scores, params, SPACE, np.random.default_rng(0))
     assert sorted(out) == [0, 1]  # 25 % of 8
     assert all(donor in (6, 7) for donor, _ in out.values())
-    low = PopulationBased(2, 3, maximize=False).exploit_explore(
-        scores, params, SPACE, np.random.default_rng(0))
+    low = PopulationBased(2, 3).exploit_explore(
+        scores, params, SPACE, np.random.default_rng(0), maximize=False)
     assert sorted(low) == [6, 7] and all(d in (0, 1) for d, _ in low.values())
 
 
@@ -128,9 +131,12 @@ def test_deterministic_per_seed():
 def test_rungs_decisions_and_json_round_trip():
     scheduler = PopulationBased(interval=2, n_rounds=3, quantile=0.2, perturb=(0.5, 2.0))
     assert scheduler.rungs == (2, 4, 6) and scheduler.max_epochs == 6
-    assert [scheduler.next_milestone(d) for d in range(6)] == [2, 2, 4, 4, 6, 6]
-    assert scheduler.decide(1, 2, 0.1, {2: 0.9}) == "continue"
-    assert scheduler.decide(1, 6, 0.1) == "complete"
+    assert [scheduler.next_milestone(0, d, 6) for d in range(6)] == [2, 2, 4, 4, 6, 6]
+    history = History(tuple(TrialRecord(n, (0.5,), {}, "running", {2: 0.1 * n, 6: 0.2}, 6)
+                            for n in range(3)), Objective("val_acc"))
+    assert scheduler.decide(1, 2, history) == "pause"  # a round boundary: wait for the others
+    assert scheduler.decide(1, 3, history) == "continue"
+    assert scheduler.decide(1, 6, history) == "complete"
     d = json.loads(json.dumps(scheduler.to_dict()))
     assert d["kind"] == "pbt" and d["perturb"] == [0.5, 2.0]
     assert scheduler_from_dict(d) == scheduler

@@ -46,20 +46,43 @@ def test_second_live_runner_is_refused_and_same_pid_reclaims(conn):
     assert runners.register_runner(conn, "study", 7)
 
 
-def test_stale_heartbeat_is_dead(conn):
-    assert runners.register_runner(conn, "session", 3)
+def test_a_live_local_runner_with_a_late_heartbeat_is_never_taken_over(conn):
+    """A database locked for longer than STALE_AFTER delays heartbeats; the runner is alive."""
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        try:
+            assert runners.register_runner(conn, "session", 3, pid=other.pid)
+            with transaction(conn):
+                conn.execute("UPDATE runners SET heartbeat_at = heartbeat_at - ?",
+                             (runners.STALE_AFTER * 10,))
+            assert runners.runner_alive(conn, "session", 3)
+            assert not runners.register_runner(conn, "session", 3)
+        finally:
+            other.kill()
+    assert not runners.runner_alive(conn, "session", 3)  # dead: free at once
+
+
+def test_a_reused_pid_is_not_the_runner(conn):
+    assert runners.register_runner(conn, "study", 4)
+    assert runners.runner_info(conn, "study", 4)["pid_started"] == runners.pid_started(os.getpid())
+    with transaction(conn):  # the slot's process started at another time: not this process
+        conn.execute("UPDATE runners SET pid_started = '1'")
+    assert not runners.runner_alive(conn, "study", 4)
+
+
+def test_other_host_with_a_stale_heartbeat_is_dead(conn):
     with transaction(conn):
         conn.execute(
-            "UPDATE runners SET heartbeat_at = heartbeat_at - ?", (runners.STALE_AFTER + 1,)
+            "INSERT INTO runners VALUES ('study', 8, 999999, 'elsewhere', 0, ?, NULL, NULL)",
+            (runners.now() - runners.STALE_AFTER - 1,),
         )
-    assert not runners.runner_alive(conn, "session", 3)
-    assert runners.runner_info(conn, "session", 3)["alive"] is False
+    assert not runners.runner_alive(conn, "study", 8)
+    assert runners.register_runner(conn, "study", 8)
 
 
 def test_other_host_is_judged_by_heartbeat_only(conn):
     with transaction(conn):
         conn.execute(
-            "INSERT INTO runners VALUES ('study', 9, 999999, 'elsewhere', 0, ?, NULL)",
+            "INSERT INTO runners VALUES ('study', 9, 999999, 'elsewhere', 0, ?, NULL, NULL)",
             (runners.now(),),
         )
     assert runners.runner_alive(conn, "study", 9)

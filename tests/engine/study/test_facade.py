@@ -23,6 +23,7 @@ from engine.study.facade import (
     stop_study,
     zoom_plan,
 )
+from tests.engine.study.helpers import run_fake
 
 SPACE = {
     "params": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "scale": "log"},
@@ -62,7 +63,7 @@ def test_invalid_studies_are_refused_before_anything_is_stored(db_path, override
     assert store.list_studies(connect(db_path)) == []
 
 
-def test_new_study_samples_every_trial_up_front(db_path):
+def test_new_study_stores_no_trial_its_runner_asks_them(db_path):
     study_id = make(db_path, name="  ", space=None, scheduler={"kind": "full_budget"},
                     workers=None, n_trials=4)
     conn = connect(db_path)
@@ -70,8 +71,11 @@ def test_new_study_samples_every_trial_up_front(db_path):
     assert study["name"].startswith("study ") and study["workers"] == os.cpu_count()
     # The budget came from the default space's n_epochs (20) and is written back into it.
     assert study["scheduler"]["n_epochs"] == 20 and study["space"]["fixed"]["n_epochs"] == 20
+    assert study["status"] == "queued" and store.list_trials(conn, study_id) == []
+    assert study["n_trials"] == 4 and study["objective"] == {"metric": "val_acc"}
+    assert run_fake(conn, study_id) == "complete"
     trials = store.list_trials(conn, study_id)
-    assert len(trials) == 4 and {t["state"] for t in trials} == {"waiting"}
+    assert len(trials) == 4 and {t["state"] for t in trials} == {"complete"}
     assert all(t["target_epochs"] == 20 and t["params"]["n_epochs"] == 20 for t in trials)
     assert all(len(t["unit"]) == 5 and all(0 <= u <= 1 for u in t["unit"]) for t in trials)
     assert len({t["params"]["learning_rate"] for t in trials}) == 4
@@ -80,7 +84,9 @@ def test_new_study_samples_every_trial_up_front(db_path):
 def test_a_searched_budget_gives_each_trial_its_own(db_path):
     space = {"params": {"n_epochs": {"type": "int", "low": 2, "high": 9}}, "fixed": {}}
     study_id = make(db_path, space=space, scheduler={"kind": "full_budget"}, n_trials=8)
+    run_fake(db_path, study_id)
     trials = store.list_trials(connect(db_path), study_id)
+    assert all(t["epochs_done"] == t["target_epochs"] for t in trials)
     assert [t["target_epochs"] for t in trials] == [t["params"]["n_epochs"] for t in trials]
     assert len({t["target_epochs"] for t in trials}) > 1
 
@@ -103,14 +109,8 @@ def test_csv_study_stores_its_upload(db_path):
 
 
 def _score(conn, study_id):
-    """Pretend the parent ran: one epoch per trial, accuracy best near learning rate 1e-2."""
-    import math
-
-    for t in store.list_trials(conn, study_id):
-        acc = 1 - abs(math.log10(t["params"]["learning_rate"]) + 2) / 4
-        store.record_segment(conn, t["id"], [{
-            "epoch": 1, "train_loss": 1 - acc, "train_acc": acc, "val_loss": 1 - acc,
-            "val_acc": acc, "learning_rate": 0.1, "seconds": 0.1}], b"w", state="complete")
+    """Let the parent run: fake epochs whose accuracy is best near learning rate 1e-2."""
+    assert run_fake(conn, study_id) == "complete"
 
 
 def test_coarse_to_fine_child_zooms_around_the_best(db_path):
@@ -120,6 +120,7 @@ def test_coarse_to_fine_child_zooms_around_the_best(db_path):
         coarse_to_fine_child(conn, parent)
     _score(conn, parent)
     child = coarse_to_fine_child(conn, parent, top_fraction=0.25, shrink=0.3, n_trials=5)
+    _score(conn, child)
     study = store.get_study(conn, child)
     assert study["parent_id"] == parent and study["n_trials"] == 5
     assert study["sampler"]["kind"] == "coarse_to_fine" and study["sampler"]["top_k"] == 3
@@ -135,6 +136,7 @@ def test_stop_and_resume_without_a_runner(db_path, monkeypatch):
     conn = connect(db_path)
     study_id = make(conn, n_trials=2)
     store.set_study_status(conn, study_id, "running")  # as if its runner had been killed
+    store.add_trials(conn, study_id, [{"params": {}, "unit": [0.5, 0.5], "target_epochs": 3}])
     trial = store.list_trials(conn, study_id)[0]
     store.set_trial_state(conn, trial["id"], "running")
     assert store.get_study(conn, study_id)["status"] == "interrupted"
@@ -170,7 +172,7 @@ def test_exports_escape_formula_cells(db_path):
     assert float(rows[0]["learning_rate"]) == trial["params"]["learning_rate"]
     assert rows[0]["hidden_layers"] == "1"
     metrics = list(csv.DictReader(io.StringIO(export_metrics_csv(db_path, study_id))))
-    assert [r["epoch"] for r in metrics] == ["1", "1"] and set(metrics[0]) >= {"val_acc"}
+    assert [r["epoch"] for r in metrics] == ["1", "2", "3"] * 2 and set(metrics[0]) >= {"val_acc"}
 
 
 @pytest.mark.parametrize(

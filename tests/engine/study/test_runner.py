@@ -13,7 +13,6 @@ from concurrent.futures.process import BrokenProcessPool
 import pytest
 
 from engine.run.execution import close_executor, make_executor
-from engine.search import FullBudget, scheduler_from_dict
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
@@ -257,18 +256,17 @@ def test_a_resume_posted_while_stopping_keeps_the_runner_going(db_path):
 def test_submitting_to_a_pool_broken_in_the_meantime_renews_it(db_path):
     study_id = make_study(db_path, n_trials=1)
     conn = connect(db_path)
-    runner = runner_module.StudyRunner(db_path, study_id, work_fn=fake_work.fake_segment)
-    runner.study = store.get_study(conn, study_id)
-    runner.csv_text = None
-    runner._load_queue(conn, 2, 2)
-    runner.scheduler = scheduler_from_dict(runner.study["scheduler"])
-    runner.full_budget = FullBudget
+    runner = runner_module.StudyRunner(
+        db_path, study_id, work_fn=fake_work.fake_segment,
+        executor_factory=lambda study: make_executor("local", workers=1))
+    runner._start(conn)  # the study's settings, its history and a pool
+    close_executor(runner.executor)
     broken = make_executor("local", workers=1)
     with pytest.raises(BrokenProcessPool):
         broken.submit(fake_work.exit_now).result(timeout=60)
     runner.executor = broken
     try:
-        runner._submit(conn, runner.queue.popleft())
+        runner._submit(conn, runner._ask(conn))
         (future, (run, generation)), = runner.inflight.items()
         assert generation == 1 and runner.executor is not broken
         assert future.result(timeout=60)["epoch"] == 1
