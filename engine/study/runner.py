@@ -41,16 +41,20 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from concurrent.futures import Executor, Future
+from dataclasses import replace
 
-from engine.run.execution import close_executor, describe_worker_death, is_worker_death
+from engine.run.execution import describe_worker_death, is_worker_death
 from engine.run.host import RunnerHost
 from engine.storage import studies as store
 from engine.storage.blobs import get_upload
 from engine.storage.db import connect, retrying, transaction
 from engine.storage.runners import pending_intents, release_runner
+from engine.study.slots import Slots, default_executor
+from engine.study.trials import TrialRun as _Run
+from engine.study.trials import budget_left, segment_epochs, trial_seed
+
+__all__ = ["MAX_WORKER_DEATHS", "SEGMENT_SECONDS", "StudyRunner", "run_study", "trial_seed"]
 
 log = logging.getLogger("engine.runner")
 
@@ -58,29 +62,6 @@ SEGMENT_SECONDS = 0.5  # curves grow visibly; a segment costs ~3 ms of overhead 
 MAX_WORKER_DEATHS = 3
 POLL_SECONDS = 0.1
 STATES_AFTER = {"complete": "complete", "prune": "pruned", "pause": "paused"}
-
-
-def trial_seed(study_seed: int, number: int) -> int:
-    """The seed of a trial's initial weights and shuffling: distinct per trial, reproducible."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
-
-
-@dataclass
-class _Run:
-    """What the runner tracks for one started, unfinished trial."""
-
-    id: int
-    number: int
-    state: str
-    epochs_done: int
-    target: int
-    deaths: int
-    model: dict
-    config: dict
-    seed: int
-    seconds_per_epoch: float | None = None
 
 
 def _env_float(name: str) -> float | None:
@@ -110,14 +91,12 @@ class StudyRunner:
         )
         cap = max_segment_epochs or _env_float("PANDA_CAVIAR_MAX_SEGMENT_EPOCHS")
         self.max_segment_epochs = int(cap) if cap else None
-        self.executor_factory = executor_factory or _default_executor
+        self.executor_factory = executor_factory or default_executor
         self.stopping = False
         self.exhausted = False  # the sampler has nothing more to propose
         self.queue: deque[_Run] = deque()  # started trials ready for their next segment
         self.paused: list[_Run] = []  # at a round boundary, until the population is there
-        self.inflight: dict[Future, tuple[_Run, int]] = {}
-        self.generation = 0
-        self.executor: Executor | None = None
+        self.slots: Slots | None = None
         self.host: RunnerHost | None = None
         self.intent_handlers = {"stop": self._on_stop, "resume": self._on_resume}
 
@@ -132,8 +111,8 @@ class StudyRunner:
                 self.host = host
                 status = self._run_guarded(conn)
             finally:
-                if self.executor is not None:
-                    close_executor(self.executor)
+                if self.slots is not None:
+                    self.slots.close()
                 conn.close()
         log.info("study %s: %s", self.study_id, status)
         _freeze_if_exiting()
@@ -159,16 +138,14 @@ class StudyRunner:
                 self.stopping = True
             self._obey_intents(conn)
             self._fill_slots(conn)
-            if not self.inflight:
+            if not self.slots:
                 if self._end_of_round(conn):
                     continue
                 status = self._finish(conn)
                 if status is not None:
                     return status
                 continue  # a resume arrived while stopping
-            done, _ = wait(list(self.inflight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            for future in done:
-                run, generation = self.inflight.pop(future)
+            for future, run, generation in self.slots.wait(POLL_SECONDS):
                 self._handle(conn, future, run, generation)
 
     def _start(self, conn: sqlite3.Connection) -> None:
@@ -177,7 +154,7 @@ class StudyRunner:
         self.study = study
         # Local workers' fork server starts importing NumPy, SciPy and the engine now, on the
         # other core, while this process imports what it needs (the first ~0.5 s of a study).
-        self.executor = self.executor_factory(study)
+        self.slots = Slots(study, self.executor_factory).open()
         from engine.data import build_dataset
         from engine.search import (
             Objective,
@@ -190,8 +167,7 @@ class StudyRunner:
         spec = study["dataset"]
         self.csv_text = get_upload(conn, spec["csv_sha256"]) if spec["kind"] == "csv" else None
         if self.warm_up:  # workers start and build the data while this process does the same
-            for _ in range(study["workers"]):
-                self.executor.submit(warm_up, spec, self.csv_text)
+            self.slots.warm_up(spec, self.csv_text)
         data = build_dataset(spec, self.csv_text)
         self.shape = (data.X_train.shape[1], data.n_classes)
         self.space = Space.from_dict(study["space"])
@@ -277,7 +253,7 @@ class StudyRunner:
 
     # -- asking and submitting -------------------------------------------------------------
     def _fill_slots(self, conn: sqlite3.Connection) -> None:
-        while not self.stopping and len(self.inflight) < self.study["workers"]:
+        while not self.stopping and self.slots.free:
             run = self.queue.popleft() if self.queue else self._ask(conn)
             if run is None:
                 return
@@ -287,20 +263,8 @@ class StudyRunner:
         """Whether the budget lets the study ask another trial."""
         if self.exhausted or self.stopping:
             return False
-        n_trials, epoch_budget = self.study["n_trials"], self.study["epoch_budget"]
-        if n_trials is not None and self.history.number >= n_trials:
-            return False
-        return epoch_budget is None or self._epochs_committed() < epoch_budget
-
-    def _epochs_committed(self) -> int:
-        """Epochs trained, plus those reserved by pending trials up to their next milestone."""
-        total = 0
-        for t in self.history.trials:
-            if t.pending and t.epochs < t.target_epochs:
-                total += self.scheduler.next_milestone(t.number, t.epochs, t.target_epochs)
-            else:
-                total += t.epochs
-        return total
+        return budget_left(self.history, self.scheduler, self.study["n_trials"],
+                           self.study["epoch_budget"])
 
     def _ask(self, conn: sqlite3.Connection) -> _Run | None:
         from engine.search import TrialRecord, ask_rng
@@ -330,13 +294,7 @@ class StudyRunner:
         return self._new_run(trial)
 
     def _segment_epochs(self, run: _Run) -> int:
-        milestone = self.scheduler.next_milestone(run.number, run.epochs_done, run.target)
-        n = 1
-        if run.seconds_per_epoch:
-            n = max(1, int(self.segment_seconds / max(run.seconds_per_epoch, 1e-6)))
-        if self.max_segment_epochs:
-            n = min(n, self.max_segment_epochs)
-        return min(n, milestone - run.epochs_done)
+        return segment_epochs(run, self.scheduler, self.segment_seconds, self.max_segment_epochs)
 
     def _submit(self, conn: sqlite3.Connection, run: _Run) -> None:
         task = {
@@ -350,17 +308,7 @@ class StudyRunner:
         }
         if run.state != "running":
             self._set_state(conn, run, "running")
-        try:
-            future = self.executor.submit(self.work_fn, task)
-        except BrokenProcessPool:  # a worker died since the last look: the pool takes no more
-            self._renew_executor()
-            future = self.executor.submit(self.work_fn, task)
-        self.inflight[future] = (run, self.generation)
-
-    def _renew_executor(self) -> None:
-        close_executor(self.executor)
-        self.generation += 1
-        self.executor = self.executor_factory(self.study)
+        self.slots.submit(self.work_fn, task, run)
 
     def _set_state(self, conn: sqlite3.Connection, run: _Run, state: str, **fields) -> None:
         retrying(lambda: store.set_trial_state(conn, run.id, state, **fields),
@@ -389,8 +337,7 @@ class StudyRunner:
             self._told(conn, run)
 
     def _worker_died(self, conn: sqlite3.Connection, run: _Run, exc: BaseException, gen: int):
-        if isinstance(exc, BrokenProcessPool) and gen == self.generation:
-            self._renew_executor()  # a broken local pool takes no more work
+        self.slots.died(exc, gen)  # a broken local pool takes no more work: replace it
         run.deaths += 1
         what = describe_worker_death(exc)
         log.warning("study %s trial %s: %s (%d)", self.study_id, run.number, what, run.deaths)
@@ -455,7 +402,7 @@ class StudyRunner:
     def _end_of_round(self, conn: sqlite3.Connection) -> bool:
         """Every live trial is paused and nothing else can run: let the scheduler apply the
         round (``engine.study.population``) and let them all go on. Whether it did."""
-        if not self.paused or self.stopping or self.queue or self.inflight or self.may_ask():
+        if not self.paused or self.stopping or self.queue or self.slots or self.may_ask():
             return False
         from engine.study import population
 
@@ -468,13 +415,6 @@ class StudyRunner:
         return True
 
 
-def warm_up(dataset: dict, csv_text: str | None) -> None:
-    """A worker's first task: import the engine and build the study's dataset into its cache."""
-    from engine.run.work import dataset_for
-
-    dataset_for(dataset, csv_text)
-
-
 def _freeze_if_exiting() -> None:
     """In a process that is only this runner (``python -m engine``, about to exit), freeze the
     garbage collector: the interpreter then tears down NumPy, SciPy and the rest without the
@@ -482,14 +422,6 @@ def _freeze_if_exiting() -> None:
     main = sys.modules.get("__main__")
     if getattr(getattr(main, "__spec__", None), "name", None) == "engine.__main__":
         gc.freeze()
-
-
-def _default_executor(study: dict) -> Executor:
-    from engine.run.execution import make_executor
-
-    if study["executor_address"]:
-        return make_executor("dask", address=study["executor_address"])
-    return make_executor("local", workers=study["workers"])
 
 
 def run_study(db_path: str | os.PathLike, study_id: int, **options) -> str:

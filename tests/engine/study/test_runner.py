@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from engine.run.execution import close_executor, make_executor
+from engine.run.execution import make_executor
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
@@ -260,15 +260,15 @@ def test_submitting_to_a_pool_broken_in_the_meantime_renews_it(db_path):
         db_path, study_id, work_fn=fake_work.fake_segment,
         executor_factory=lambda study: make_executor("local", workers=1))
     runner._start(conn)  # the study's settings, its history and a pool
-    close_executor(runner.executor)
+    runner.slots.close()
     broken = make_executor("local", workers=1)
     with pytest.raises(BrokenProcessPool):
         broken.submit(fake_work.exit_now).result(timeout=60)
-    runner.executor = broken
+    runner.slots.executor = broken
     try:
         runner._submit(conn, runner._ask(conn))
-        (future, (run, generation)), = runner.inflight.items()
-        assert generation == 1 and runner.executor is not broken
+        (future, (run, generation)), = runner.slots.inflight.items()
+        assert generation == 1 and runner.slots.executor is not broken
         assert future.result(timeout=60)["epoch"] == 1
     finally:
-        close_executor(runner.executor)
+        runner.slots.close()
