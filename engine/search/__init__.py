@@ -7,7 +7,8 @@
 - ``trial``: ``default_space()``, ``trial_config(params, n_features, n_classes)``.
 - ``objective``: ``Objective``: the metric a study optimises and its direction, in one place.
 - ``history``: ``History`` / ``TrialRecord``: what a sampler and a scheduler see when asked.
-- ``samplers``: grid, random, quasi-random, coarse-to-fine behind one ``Sampler`` contract.
+- ``samplers``: grid, random, quasi-random, coarse-to-fine, and the samplers that learn (zoom,
+  tpe, gp) behind one ``Sampler`` contract.
 - ``schedulers``: one contract (continue / pause / prune / complete): ``FullBudget``,
   ``SuccessiveHalving`` (ASHA), ``PopulationBased`` (PBT).
 - ``pbt``: PBT's exploit/explore as pure functions.
@@ -23,11 +24,14 @@ from engine.search.samplers import (
     SAMPLERS,
     Box,
     CoarseToFineSampler,
+    GPSampler,
     GridSampler,
     QuasiRandomSampler,
     RandomSampler,
     Sampler,
     SequenceSampler,
+    TPESampler,
+    ZoomSampler,
     sampler_from_dict,
 )
 from engine.search.scales import SCALES, AxisInfo, SpaceError
@@ -69,6 +73,7 @@ __all__ = [
     "Dimension",
     "Float",
     "FullBudget",
+    "GPSampler",
     "GridSampler",
     "History",
     "Int",
@@ -84,7 +89,9 @@ __all__ = [
     "Space",
     "SpaceError",
     "SuccessiveHalving",
+    "TPESampler",
     "TrialRecord",
+    "ZoomSampler",
     "ask_rng",
     "best_so_far",
     "default_space",

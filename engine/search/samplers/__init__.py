@@ -4,6 +4,10 @@ from its JSON.
 
 - :mod:`.batch`: grid, random, quasi-random (Sobol, Latin hypercube): sequences, they do not learn.
 - :mod:`.coarse`: coarse-to-fine inside a zoom box around a parent study's best trials.
+- samplers that learn from the results (:mod:`.learning` is what they share: a Sobol start, the
+  highest rung with enough results, pending points, the slices they show):
+  :mod:`.zoom` (coarse to fine in rounds, in one study), :mod:`.tpe` (Parzen estimators),
+  :mod:`.gp` (a Gaussian process and log expected improvement, :mod:`.acquisition`).
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ from typing import Any
 from engine.search.samplers.base import REGISTRY, Sampler, SequenceSampler
 from engine.search.samplers.batch import GridSampler, QuasiRandomSampler, RandomSampler
 from engine.search.samplers.coarse import Box, CoarseToFineSampler
+from engine.search.samplers.gp import GPSampler
+from engine.search.samplers.tpe import TPESampler
+from engine.search.samplers.zoom import ZoomSampler
 from engine.search.scales import SpaceError
 
 SAMPLERS: dict[str, type[Sampler]] = REGISTRY
 
 __all__ = [
-    "SAMPLERS", "Box", "CoarseToFineSampler", "GridSampler", "QuasiRandomSampler",
-    "RandomSampler", "Sampler", "SequenceSampler", "sampler_from_dict",
+    "SAMPLERS", "Box", "CoarseToFineSampler", "GPSampler", "GridSampler", "QuasiRandomSampler",
+    "RandomSampler", "Sampler", "SequenceSampler", "TPESampler", "ZoomSampler",
+    "sampler_from_dict",
 ]
 
 

@@ -1,0 +1,192 @@
+"""Bayesian optimisation with a Gaussian process: the ``gp`` sampler, for small budgets.
+
+After a Sobol start (:class:`~engine.search.samplers.learning.LearningSampler`) each ask:
+
+1. takes the results to learn from (the highest rung with enough of them), losses made more
+   Gaussian by a Yeo-Johnson power transform and standardised (a few diverged runs at the worst
+   value then do not flatten the model where the good trials are);
+2. fits scikit-learn's ``GaussianProcessRegressor``: a constant times a Matérn-5/2 kernel with
+   one length scale per input column, plus a white-noise term, every hyperparameter set by
+   maximising the marginal likelihood (L-BFGS-B, with restarts). Inputs are the unit point,
+   a Choice one-hot encoded (one column, and one length scale, per option). Past
+   ``MAX_FIT`` results the hyperparameters are fitted on a random subset, then the model
+   conditions on all of them;
+3. conditions on the pending trials as if they had returned the mean result (a constant liar:
+   the model becomes sure there, so parallel workers are sent elsewhere);
+4. maximises log expected improvement over the cube (Sobol candidates plus steps around the
+   best points, then L-BFGS-B; :mod:`.acquisition`) and returns the best point that is not
+   already pending.
+
+Deterministic for ``(settings, space, history, rng)``: every random choice (restarts, subset,
+candidates) is drawn from ``rng``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from engine.search.history import History
+from engine.search.samplers import acquisition
+from engine.search.samplers.learning import (
+    LearningSampler,
+    Observed,
+    choice_columns,
+    first_new,
+    numeric_columns,
+    observed,
+    one_blas_thread,
+    option_index,
+    slices,
+    snap,
+)
+from engine.search.space import Space
+
+MAX_FIT = 100  # results the hyperparameters are fitted on (a random subset past this)
+MAX_ITER = 50  # L-BFGS-B iterations of a hyperparameter fit
+
+
+def encode(space: Space, units: np.ndarray) -> np.ndarray:
+    """Model inputs ``(n, D)``: numeric unit coordinates, then one-hot columns per Choice."""
+    units = np.asarray(units, dtype=np.float64).reshape(-1, space.n_dims)
+    columns = [units[:, numeric_columns(space)]]
+    for j, k in choice_columns(space):
+        columns.append(np.eye(k)[option_index(units[:, j], k)])
+    return np.concatenate(columns, axis=1)
+
+
+class Warp:
+    """Losses -> standardised, Yeo-Johnson-warped targets, and back (for the belief)."""
+
+    def __init__(self, losses: np.ndarray):
+        from sklearn.preprocessing import PowerTransformer
+
+        self.transformer = None
+        self.mean, self.scale = float(np.mean(losses)), float(np.std(losses)) or 1.0
+        self.low, self.high = float(np.min(losses)), float(np.max(losses))
+        if np.ptp(losses) > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                transformer = PowerTransformer(method="yeo-johnson", standardize=True)
+                y = transformer.fit_transform(losses[:, None])[:, 0]
+            if np.all(np.isfinite(y)) and np.ptp(y) > 0:
+                self.transformer = transformer
+
+    def __call__(self, losses: np.ndarray) -> np.ndarray:
+        if self.transformer is None:
+            return (losses - self.mean) / self.scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.transformer.transform(np.asarray(losses)[:, None])[:, 0]
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        """Warped targets back to losses; values the power transform cannot invert (far beyond
+        the data) become the nearest observed extreme."""
+        y = np.asarray(y, dtype=np.float64)
+        if self.transformer is None:
+            return y * self.scale + self.mean
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.transformer.inverse_transform(y[:, None])[:, 0]
+        fallback = np.where(y > 0, self.high, self.low)
+        return np.where(np.isfinite(out), out, fallback)
+
+
+def _lbfgsb(max_iter: int):
+    """An optimizer for GaussianProcessRegressor: L-BFGS-B with an iteration cap (the marginal
+    likelihood's last digits do not change the proposal, and each step costs O(n^3))."""
+
+    def run(obj_func, initial_theta: np.ndarray, bounds: np.ndarray):
+        from scipy.optimize import minimize
+
+        result = minimize(obj_func, initial_theta, jac=True, method="L-BFGS-B", bounds=bounds,
+                          options={"maxiter": max_iter})
+        return result.x, result.fun
+
+    return run
+
+
+def fit_gp(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+    """A GaussianProcessRegressor on ``x (n, D)``, ``y (n,)`` with its hyperparameters fitted
+    by marginal likelihood (on at most ``MAX_FIT`` rows, then conditioned on all; restarts from
+    random hyperparameters while the data are few and each fit is cheap)."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2))
+              * Matern(length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(1e-2, 1e2),
+                       nu=2.5)
+              + WhiteKernel(1e-2, (1e-6, 1.0)))
+    fit_rows = np.arange(len(y))
+    if len(y) > MAX_FIT:
+        fit_rows = np.sort(rng.choice(len(y), MAX_FIT, replace=False))
+    restarts = 2 if len(fit_rows) <= 30 else 1 if len(fit_rows) <= 60 else 0
+    gp = GaussianProcessRegressor(kernel, alpha=1e-10, optimizer=_lbfgsb(MAX_ITER),
+                                  n_restarts_optimizer=restarts,
+                                  random_state=int(rng.integers(2**31)))
+    with warnings.catch_warnings():  # hyperparameters at a bound are fine here
+        warnings.simplefilter("ignore")
+        gp.fit(x[fit_rows], y[fit_rows])
+        if len(fit_rows) < len(y):
+            gp = condition(gp, x, y)
+    return gp
+
+
+def condition(gp, x: np.ndarray, y: np.ndarray):
+    """The same kernel (hyperparameters kept) conditioned on ``x``, ``y``."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    return GaussianProcessRegressor(gp.kernel_, alpha=1e-10, optimizer=None).fit(x, y)
+
+
+class GPSampler(LearningSampler):
+    """Gaussian-process Bayesian optimisation with log expected improvement (module docstring).
+
+    ``n_startup``: Sobol trials before the model is used; ``min_observations``: results a rung
+    needs before the model learns from it (default ``max(4, d + 2)``)."""
+
+    kind = "gp"
+
+    def model(self, space: Space, data: Observed, rng: np.random.Generator):
+        """``(gp conditioned on results and lies, warp, best warped loss)``."""
+        warp = Warp(data.losses)
+        y = warp(data.losses)
+        x = encode(space, data.units)
+        gp = fit_gp(x, y, rng)
+        if len(data.pending):
+            lies = np.full(len(data.pending), float(np.mean(y)))
+            gp = condition(gp, np.concatenate([x, encode(space, data.pending)]),
+                           np.concatenate([y, lies]))
+        return gp, warp, float(np.min(y))
+
+    def _propose(self, space: Space, data: Observed, rng: np.random.Generator) -> np.ndarray:
+        gp, _, best = self.model(space, data, rng)
+
+        def log_ei(units: np.ndarray) -> np.ndarray:
+            mean, std = gp.predict(encode(space, units), return_std=True)
+            return acquisition.log_expected_improvement(mean, std, best)
+
+        order = np.argsort(data.losses, kind="stable")[: max(1, min(5, data.n // 4))]
+        start = snap(space, acquisition.candidates(data.units[order], space.n_dims, rng))
+        points, _ = acquisition.maximise(log_ei, start, numeric_columns(space))
+        return first_new(snap(space, points[:16]), data.pending)
+
+    def describe(self, space: Space, history: History) -> dict | None:
+        data = observed(space, history, self.needed(space))
+        if space.n_dims == 0 or data.n < self.needed(space):
+            return None
+        with one_blas_thread():
+            gp, warp, _ = self.model(space, data, np.random.default_rng([history.seed, 0xBE11EF]))
+
+        def predict(units: np.ndarray, _axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            mean, std = gp.predict(encode(space, units), return_std=True)
+            return warp.inverse(mean), warp.inverse(mean - 2 * std), warp.inverse(mean + 2 * std)
+
+        belief = slices(space, data.best_unit(), predict, history.objective, data)
+        return {"kind": self.kind, "model": "gaussian process (mean, 2 sd band)", **belief}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.settings()}
+
