@@ -277,3 +277,21 @@ def budget_section(problems: list[str]) -> tuple[dict, int, str]:
         if not address.strip():
             problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
     return (scheduler if epochs >= 1 else None), workers, address.strip()
+
+
+OBJECTIVES = {"val_acc": "maximise validation accuracy", "val_loss": "minimise validation loss",
+              "val_error": "minimise validation error"}
+
+
+def goal_section() -> tuple[dict, int | None]:
+    """What the search optimises and an optional cap on epochs in all: (objective dict,
+    epoch_budget or None). Samplers, schedulers and zooms all read the objective."""
+    goal = st.columns(4)
+    metric = goal[0].selectbox("Optimise", list(OBJECTIVES), format_func=OBJECTIVES.get,
+                               key="designer.objective", persist_state="session")
+    cap = goal[1].number_input(
+        "Epochs in all (0 = no cap)", 0, 10_000_000, 0, step=100, key="designer.epoch_budget",
+        persist_state="session",
+        help="Stop asking for new trials once the trials' epochs, trained or reserved, reach "
+             "this number; trials already running finish.")
+    return {"metric": metric}, (int(cap) or None)

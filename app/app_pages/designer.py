@@ -1,8 +1,8 @@
 """Search designer: which hyperparameters to search and how, with a live preview of where the
 samples land, checked by the engine before anything is launched.
 
-Launch creates the study (every trial sampled and stored), spawns its detached runner and opens
-the live page with the study id in the URL.
+Launch creates the study (its settings; the runner asks its sampler for each trial as results
+come in), spawns its detached runner and opens the live page with the study id in the URL.
 """
 
 import numpy as np
@@ -18,6 +18,7 @@ from app.designer_rows import (
     budget_section,
     dask_unreachable,
     defaults,
+    goal_section,
     pbt_note,
     render_header,
     render_row,
@@ -108,10 +109,13 @@ if kind != "coarse_to_fine":
 
 # ---- budget and resources ---------------------------------------------------------------------
 scheduler, workers, address = None, 1, ""
+objective, epoch_budget = {"metric": "val_acc"}, None
 if kind == "coarse_to_fine":
-    st.caption("A zoom study reuses its parent's dataset, schedule, workers and executor.")
+    st.caption("A zoom study reuses its parent's dataset, schedule, objective, workers and "
+               "executor.")
 else:
     scheduler, workers, address = budget_section(problems)
+    objective, epoch_budget = goal_section()
 
 # ---- check everything with the engine, then preview -------------------------------------------
 space = None
@@ -152,7 +156,8 @@ try:
         units = sampler_from_dict(sampler).sample_unit(space, n_preview, int(seed))
         dataset = load_dataset(conn, dataset_spec)
         studies.plan_trials(space.to_dict(), sampler, scheduler, n_trials, int(seed),
-                            dataset.n_features, dataset.n_classes)  # the launch's own checks
+                            dataset.n_features, dataset.n_classes, epoch_budget=epoch_budget,
+                            objective=objective, preview=1)  # the launch's own checks
 except (ValueError, LookupError) as err:  # the engine's messages name the field and value
     problems.append(str(err))
     st.error(f"Not launchable yet: {err}", icon=":material/error:")
@@ -184,6 +189,7 @@ elif launch:
             study_id = studies.new_study(
                 conn, name=name or None, space=space.to_dict(), sampler=sampler,
                 scheduler=scheduler, dataset=dataset_spec, n_trials=n_trials, seed=int(seed),
-                workers=workers, executor_address=address)
+                workers=workers, executor_address=address, objective=objective,
+                epoch_budget=epoch_budget)
         studies.start_study(conn, study_id)
         open_study(study_id)

@@ -119,6 +119,17 @@ def test_launch_creates_the_study_and_opens_it(open_page, conn):
     assert at.selectbox[0].label == "Study"  # the live study page
 
 
+def test_the_objective_and_an_epoch_cap_reach_the_study(open_page, conn):
+    at = open_page("designer")
+    at.selectbox(key="designer.objective").set_value("val_loss").run()
+    at.number_input(key="designer.epoch_budget").set_value(500).run()
+    launch_button(at).click().run()
+    no_exception(at)
+    (study,) = store.list_studies(conn)
+    assert study["objective"] == {"metric": "val_loss"} and study["epoch_budget"] == 500
+    assert any("minimise val_loss" in c.value for c in at.caption)  # said on the live page
+
+
 def test_an_empty_choice_names_its_knob(open_page):
     """QA: clearing every option of batch_norm said 'a Choice needs at least one option'."""
     at = open_page("designer")
