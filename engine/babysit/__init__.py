@@ -11,8 +11,7 @@ The names below load on first use, so ``python -m engine babysit --help`` (which
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from engine.lazy import lazy_exports
 
 _EXPORTS = {
     "COMMANDS": "validate", "execute": "commands", "load_state_at": "live",
@@ -27,15 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = _EXPORTS[name]
-        module = module if "." in module else f"engine.babysit.{module}"
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'engine.babysit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports('engine.babysit', _EXPORTS)
