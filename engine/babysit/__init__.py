@@ -26,4 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy_exports('engine.babysit', _EXPORTS)
+__getattr__, __dir__ = lazy_exports("engine.babysit", _EXPORTS)
