@@ -10,7 +10,7 @@
 - ``samplers``: grid, random, quasi-random, coarse-to-fine, and the samplers that learn (zoom,
   tpe, gp) behind one ``Sampler`` contract.
 - ``schedulers``: one contract (continue / pause / prune / complete): ``FullBudget``,
-  ``SuccessiveHalving`` (ASHA), ``PopulationBased`` (PBT).
+  ``SuccessiveHalving`` (ASHA), ``Hyperband`` (brackets of ASHA), ``PopulationBased`` (PBT).
 - ``pbt``: PBT's exploit/explore as pure functions.
 - ``compare``: ``best_so_far``, ``distinct_values``.
 """
@@ -44,6 +44,7 @@ from engine.search.schedulers import (
     PRUNE,
     SCHEDULERS,
     FullBudget,
+    Hyperband,
     PopulationBased,
     Scheduler,
     SchedulerError,
@@ -76,6 +77,7 @@ __all__ = [
     "GPSampler",
     "GridSampler",
     "History",
+    "Hyperband",
     "Int",
     "PopulationBased",
     "Knob",

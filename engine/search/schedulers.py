@@ -23,6 +23,9 @@ So the runner never branches on a scheduler's kind.
   ``min_epochs * eta**k`` below ``max_epochs``, then ``max_epochs``. A trial goes on past a rung
   if its score is among the top ``max(1, n // eta)`` of the ``n`` trials that reached that rung
   so far (so the first trial at a rung goes on, as in Optuna's ASHA: nothing waits).
+- :class:`Hyperband` ``(min_epochs, max_epochs, eta)``: several brackets of ASHA, from the most
+  aggressive (first rung ``min_epochs``) to one that trains every trial to the budget; each
+  trial belongs to one bracket by its number, and competes only with its bracket.
 - :class:`PopulationBased` ``(interval, n_rounds)``, synchronous (PBT): every trial pauses at
   each round boundary below the budget; ``on_pause`` lets the bottom of the population copy the
   top and perturb its training knobs (``engine.search.pbt``).
@@ -33,8 +36,9 @@ Every kind registers itself in :data:`SCHEDULERS` when its class is defined.
 from __future__ import annotations
 
 import inspect
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -180,15 +184,7 @@ class SuccessiveHalving(Scheduler):
         self.rungs = (*rungs, max_epochs)
 
     def _decide_at(self, number: int, epoch: int, history: History) -> str:
-        score = history.by_number(number).scores.get(epoch)
-        if not finite(score):
-            return PRUNE
-        loss = history.objective.loss
-        competing = {n: loss(s) for n, s in history.scores_at(epoch).items()}
-        competing[number] = loss(score)
-        n_promoted = max(1, len(competing) // self.eta)
-        threshold = sorted(competing.values())[n_promoted - 1]
-        return CONTINUE if loss(score) <= threshold else PRUNE
+        return _promote(number, epoch, history, self.eta)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "min_epochs": self.min_epochs,
@@ -196,6 +192,74 @@ class SuccessiveHalving(Scheduler):
 
 
 ASHA = SuccessiveHalving
+
+
+def _promote(number: int, epoch: int, history: History, eta: int,
+             peers: Callable[[int], bool] | None = None) -> str:
+    """ASHA's rule at a rung: CONTINUE if trial ``number``'s score at ``epoch`` is among the top
+    ``max(1, n // eta)`` of the ``n`` scores there so far (of the trials ``peers`` accepts)."""
+    score = history.by_number(number).scores.get(epoch)
+    if not finite(score):
+        return PRUNE
+    loss = history.objective.loss
+    competing = {n: loss(s) for n, s in history.scores_at(epoch).items()
+                 if peers is None or peers(n)}
+    competing[number] = loss(score)
+    n_promoted = max(1, len(competing) // eta)
+    threshold = sorted(competing.values())[n_promoted - 1]
+    return CONTINUE if loss(score) <= threshold else PRUNE
+
+
+class Hyperband(Scheduler):
+    """Hyperband as several brackets of ASHA: bracket ``b`` has its first rung at
+    ``min_epochs * eta**b`` (the last bracket trains every trial to the budget), and each trial
+    belongs to one bracket, by its number.
+
+    Trials are dealt to brackets in a fixed cycle in which bracket ``b`` gets ``ceil(B / (s + 1)
+    * eta**s)`` places (``B`` brackets, ``s = B - 1 - b`` halvings: Hyperband's counts, so that
+    every bracket spends about the same epochs), spread evenly through the cycle. Within a
+    bracket it is ASHA: at a rung, a trial goes on if it is among the top ``max(1, n // eta)``
+    of the ``n`` trials *of its bracket* that reached that rung so far.
+    """
+
+    kind = "hyperband"
+
+    def __init__(self, min_epochs: int = 1, max_epochs: int = 27, eta: int = 3):
+        first = SuccessiveHalving(min_epochs, max_epochs, eta)
+        self.min_epochs, self.eta = first.min_epochs, first.eta
+        self.rungs = first.rungs
+        self.brackets = tuple(first.rungs[b:] for b in range(len(first.rungs)))
+        n = len(self.brackets)
+        self.cycle = _interleave([math.ceil(n / (n - b) * self.eta ** (n - 1 - b))
+                                  for b in range(n)])
+
+    def bracket(self, number: int) -> int:
+        """Trial ``number``'s bracket (0: the most aggressive, first rung ``min_epochs``)."""
+        return self.cycle[number % len(self.cycle)]
+
+    def rungs_for(self, number: int, target: int) -> tuple[int, ...]:
+        return (*[r for r in self.brackets[self.bracket(number)] if r < target], target)
+
+    def _decide_at(self, number: int, epoch: int, history: History) -> str:
+        bracket = self.bracket(number)
+        return _promote(number, epoch, history, self.eta, lambda n: self.bracket(n) == bracket)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "min_epochs": self.min_epochs,
+                "max_epochs": self.max_epochs, "eta": self.eta}
+
+
+def _interleave(counts: list[int]) -> tuple[int, ...]:
+    """A cycle holding ``counts[b]`` copies of each ``b``, spread evenly (smooth weighted round
+    robin: at each step every entry gains its count, the largest (ties: the lower index) is
+    taken and loses the total)."""
+    total, credit, out = sum(counts), [0] * len(counts), []
+    for _ in range(total):
+        credit = [c + w for c, w in zip(credit, counts)]
+        b = max(range(len(counts)), key=lambda i: (credit[i], -i))
+        credit[b] -= total
+        out.append(b)
+    return tuple(out)
 
 
 def _probability(value: Any, field: str, low_open: bool, high: float) -> float:

@@ -20,7 +20,22 @@ SAMPLER_NAMES = {
     "quasi_random": {"kind": "quasi_random", "method": "sobol"},
     "sobol": {"kind": "quasi_random", "method": "sobol"},
     "lhs": {"kind": "quasi_random", "method": "lhs"},
+    "zoom": {"kind": "zoom"},
+    "tpe": {"kind": "tpe"},
+    "gp": {"kind": "gp"},
 }
+
+
+def _sampler_epilog() -> str:
+    """One line per sampler kind on when to use it (from the samplers themselves)."""
+    import textwrap
+
+    from engine.search import SAMPLERS
+
+    lines = [textwrap.fill(cls.summary, 96, initial_indent=f"  {kind:15s} ",
+                           subsequent_indent=" " * 18)
+             for kind, cls in SAMPLERS.items() if cls.summary]
+    return "samplers:\n" + "\n".join(lines)
 
 
 def _json_arg(text: str, what: str) -> dict:
@@ -101,11 +116,12 @@ def _study_options(args: argparse.Namespace) -> dict:
     if args.csv:
         csv_text = Path(args.csv).read_text(encoding="utf-8-sig")
         dataset = {"kind": "csv", "label_column": args.label, "name": Path(args.csv).name}
-    if args.halving and args.pbt:
-        raise ValueError("choose --halving or --pbt, not both")
-    if args.halving:
-        scheduler = {"kind": "successive_halving", "min_epochs": args.min_epochs,
-                     "max_epochs": args.epochs or 27, "eta": args.eta}
+    if args.halving + args.hyperband + args.pbt > 1:
+        raise ValueError("choose one of --halving, --hyperband and --pbt")
+    if args.halving or args.hyperband:
+        scheduler = {"kind": "hyperband" if args.hyperband else "successive_halving",
+                     "min_epochs": args.min_epochs, "max_epochs": args.epochs or 27,
+                     "eta": args.eta}
     elif args.pbt:
         scheduler = {"kind": "pbt", "interval": args.interval, "n_rounds": args.rounds}
     else:
@@ -237,13 +253,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="create a study and run it, or run an existing study",
                        description="Create a study from the options and run its runner in the "
                        "foreground (watch it live in the dashboard), or with --study ID run an "
-                       "existing study's runner. --detach starts the runner in the background.")
+                       "existing study's runner. --detach starts the runner in the background.",
+                       epilog=_sampler_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study_id", nargs="?", type=int, metavar="ID", help="same as --study ID")
     p.add_argument("--study", type=int, default=None, help="run this existing study")
     p.add_argument("--name", default=None, help="study name")
     p.add_argument("--space", default=None, help="search space JSON file (default: demo space)")
     p.add_argument("--sampler", default="random",
-                   help="random | grid | sobol | lhs | quasi_random, or a sampler JSON")
+                   help=f"{' | '.join(SAMPLER_NAMES)}, or a sampler JSON (see below)")
     p.add_argument("--trials", type=int, default=None, help="number of trials (grid: all)")
     p.add_argument("--epoch-budget", type=int, default=None, metavar="N",
                    help="stop asking for trials once N epochs in all are trained or reserved")
@@ -263,8 +281,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="Dask scheduler address, e.g. tcp://host:8786 (default: local processes)")
     p.add_argument("--halving", action="store_true",
                    help="successive halving (ASHA) instead of full budget")
-    p.add_argument("--min-epochs", type=int, default=1, help="halving: first rung")
-    p.add_argument("--eta", type=int, default=3, help="halving: keep the top 1/eta per rung")
+    p.add_argument("--hyperband", action="store_true",
+                   help="Hyperband: brackets of ASHA, from a first rung of --min-epochs to none")
+    p.add_argument("--min-epochs", type=int, default=1, help="halving, hyperband: first rung")
+    p.add_argument("--eta", type=int, default=3,
+                   help="halving, hyperband: keep the top 1/eta per rung")
     p.add_argument("--pbt", action="store_true",
                    help="population-based training: every round the worst trials copy a better "
                    "one's weights and perturb its training knobs")
@@ -312,7 +333,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Print N sampled parameter sets of a space as JSON.")
     p.add_argument("--space", default=None, help="space JSON file (default: demo space)")
     p.add_argument("-n", type=int, default=5, help="number of samples")
-    p.add_argument("--sampler", default="random", help="random | grid | sobol | lhs, or JSON")
+    p.add_argument("--sampler", default="random",
+                   help=f"{' | '.join(SAMPLER_NAMES)}, or a sampler JSON")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sample)
 

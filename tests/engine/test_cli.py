@@ -75,6 +75,24 @@ def test_export_trials_and_metrics(db_path, finished_study, tmp_path):
     assert [t["state"] for t in trials] == ["complete"] * 3 and "learning_rate" in trials[0]
 
 
+def test_run_offers_the_samplers_that_learn_and_hyperband():
+    from engine.study.cli import _study_options
+
+    parser = build_parser()
+    options = _study_options(parser.parse_args(
+        ["run", "--sampler", "gp", "--hyperband", "--epochs", "9", "--min-epochs", "1"]))
+    assert options["sampler"] == {"kind": "gp"}
+    assert options["scheduler"] == {"kind": "hyperband", "min_epochs": 1, "max_epochs": 9,
+                                    "eta": 3}
+    for kind in ("zoom", "tpe"):
+        assert _study_options(parser.parse_args(["run", "--sampler", kind]))["sampler"] == {
+            "kind": kind}
+    with pytest.raises(ValueError, match="choose one of --halving, --hyperband and --pbt"):
+        _study_options(parser.parse_args(["run", "--halving", "--hyperband"]))
+    help_text = cli("run", "--help").stdout
+    assert "gp" in help_text and "Gaussian process" in help_text and "--hyperband" in help_text
+
+
 def test_sample_prints_json(tmp_path, capsys):
     samples = json.loads(cli("sample", "-n", "3", "--seed", "1").stdout)
     assert len(samples) == 3 and all("learning_rate" in s for s in samples)

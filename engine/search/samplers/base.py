@@ -55,6 +55,8 @@ class Sampler(ABC):
 
     kind: ClassVar[str]
     learns: ClassVar[bool] = False
+    #: one sentence on when to use this kind (the designer and the CLI show it)
+    summary: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -29,6 +29,8 @@ class GridSampler(SequenceSampler):
     """Every combination of ``points_per_axis`` points per axis; at most ``max_grid_size``."""
 
     kind = "grid"
+    summary = ("every combination of a few values per axis: for one or two knobs, to see the "
+               "whole picture (it spends trials on knobs that do not matter)")
 
     def __init__(self, points_per_axis: int = 5, max_grid_size: int = 10_000, shuffle: bool = True):
         self.points_per_axis = count(points_per_axis, "points_per_axis", 1)
@@ -81,6 +83,7 @@ class RandomSampler(SequenceSampler):
     """Independent uniform points of the unit cube (log-uniform on a log axis, and so on)."""
 
     kind = "random"
+    summary = "independent uniform draws: a sound first look at any number of knobs"
 
     def _sequence(self, space: Space, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.random((n, space.n_dims))
@@ -96,6 +99,8 @@ class QuasiRandomSampler(SequenceSampler):
     """Scrambled, seeded low-discrepancy points: ``"sobol"`` or ``"lhs"`` (Latin hypercube)."""
 
     kind = "quasi_random"
+    summary = ("points that cover the space more evenly than random ones (Sobol or Latin "
+               "hypercube): a little better than random for small budgets")
 
     def __init__(self, method: str = "sobol"):
         if method not in QMC_METHODS:

@@ -63,6 +63,7 @@ class CoarseToFineSampler(SequenceSampler):
     """
 
     kind = "coarse_to_fine"
+    summary = "a second, finer search inside the best region of an earlier study"
 
     def __init__(
         self,

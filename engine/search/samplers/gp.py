@@ -148,6 +148,8 @@ class GPSampler(LearningSampler):
     needs before the model learns from it (default ``max(4, d + 2)``)."""
 
     kind = "gp"
+    summary = ("Bayesian optimisation with a Gaussian process: the most from a small budget "
+               "(up to a few hundred trials) of expensive trials")
 
     def model(self, space: Space, data: Observed, rng: np.random.Generator):
         """``(gp conditioned on results and lies, warp, best warped loss)``."""

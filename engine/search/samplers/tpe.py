@@ -107,6 +107,8 @@ class TPESampler(LearningSampler):
     group; ``n_candidates``: points drawn from the good density per ask."""
 
     kind = "tpe"
+    summary = ("learns which regions give good trials (Parzen estimators): quick to ask, for "
+               "larger budgets, many knobs and choices")
 
     def __init__(self, n_startup: int = 10, min_observations: int | None = None,
                  quantile: float = 0.15, n_candidates: int = 32):

@@ -51,6 +51,8 @@ class ZoomSampler(LearningSampler):
     """Coarse to fine in rounds (module docstring)."""
 
     kind = "zoom"
+    summary = ("coarse to fine in one study: broad first, then ever smaller boxes around the "
+               "best trials; easy to follow on the charts")
 
     def __init__(self, first_round: int = 16, round_size: int = 8, shrink: float = 0.5,
                  top_fraction: float = 0.2, explore: float = 0.2, min_width: float = 0.05,

@@ -29,6 +29,7 @@ from engine.search import (
 EXAMPLES: dict[str, Callable[[], Scheduler]] = {
     "full_budget": lambda: SCHEDULERS["full_budget"](n_epochs=6),
     "successive_halving": lambda: SCHEDULERS["successive_halving"](1, 9, 3),
+    "hyperband": lambda: SCHEDULERS["hyperband"](1, 9, 3),
     "pbt": lambda: SCHEDULERS["pbt"](interval=2, n_rounds=3),
 }
 SPACE = Space({"learning_rate": Float(1e-4, 1.0, "log"), "l2": Float(1e-6, 1e-1, "log")})

@@ -11,6 +11,7 @@ from engine.search import (
     ASHA,
     FullBudget,
     History,
+    Hyperband,
     Objective,
     SchedulerError,
     SpaceError,
@@ -97,6 +98,43 @@ def test_asha_non_finite_scores() -> None:
     rung = Rung()
     assert asha.decide(0, 1, rung.report(0, 1, math.nan)) == "prune"
     assert asha.decide(1, 1, rung.report(1, 1, 0.2)) == "continue"
+
+
+def test_hyperband_brackets_and_their_shares() -> None:
+    hb = Hyperband(1, 27, 3)
+    assert hb.rungs == (1, 3, 9, 27)
+    assert hb.brackets == ((1, 3, 9, 27), (3, 9, 27), (9, 27), (27,))
+    # Hyperband's counts for 4 brackets and eta 3: 27, 12, 6 and 4 trials a cycle
+    assert len(hb.cycle) == 49
+    assert [hb.cycle.count(b) for b in range(4)] == [27, 12, 6, 4]
+    first = [hb.bracket(n) for n in range(12)]
+    assert len(set(first)) >= 3  # interleaved, not 27 of one bracket first
+    assert [hb.bracket(n + 49) for n in range(12)] == first
+    for number in range(49):
+        assert hb.rungs_for(number, 27) == hb.brackets[hb.bracket(number)]
+    assert hb.rungs_for(0, 5) == tuple(r for r in hb.brackets[hb.bracket(0)] if r < 5) + (5,)
+    assert Hyperband(2, 20, 3).brackets == ((2, 6, 18, 20), (6, 18, 20), (18, 20), (20,))
+
+
+def test_hyperband_trials_compete_only_within_their_bracket() -> None:
+    hb = Hyperband(1, 9, 3)  # brackets (1, 3, 9), (3, 9), (9,)
+    by_bracket: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for number in range(40):
+        by_bracket[hb.bracket(number)].append(number)
+    a, b = by_bracket[0][:2]
+    rung = Rung()
+    assert hb.decide(a, 1, rung.report(a, 1, 0.9)) == "continue"
+    assert hb.decide(b, 1, rung.report(b, 1, 0.1)) == "prune"  # worse than a, same bracket
+    c, d = by_bracket[1][:2]  # their first rung is 3: epoch 1 is no decision for them
+    assert hb.decide(c, 1, rung.report(c, 1, 0.95)) == "continue"
+    assert hb.decide(c, 3, rung.report(c, 3, 0.2)) == "continue"
+    assert hb.decide(d, 3, rung.report(d, 3, 0.1)) == "prune"
+    e = by_bracket[0][2]  # bracket 0's rung 3 holds no bracket-1 trial: e is alone there
+    rung.report(e, 1, 0.99)
+    assert hb.decide(e, 3, rung.report(e, 3, 0.05)) == "continue"
+    f = by_bracket[2][0]  # the last bracket never prunes
+    assert hb.decide(f, 3, rung.report(f, 3, 0.0)) == "continue"
+    assert hb.decide(f, 9, rung.report(f, 9, 0.0)) == "complete"
 
 
 def test_full_budget() -> None:
