@@ -187,7 +187,8 @@ def test_cli_runs_population_based_training(db_path):
         [sys.executable, "-m", "engine", "run", "--pbt", "--halving", "--db", str(db_path)],
         cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
     )
-    assert refused.returncode != 0 and "choose one of --halving, --hyperband and --pbt" in refused.stderr
+    assert refused.returncode != 0
+    assert "choose one of --halving, --hyperband and --pbt" in refused.stderr
 
 def test_cli_detach_starts_a_background_runner(db_path):
     import subprocess
