@@ -2,13 +2,14 @@
 
 Reference layers and losses (``layers``, ``losses``) as forward/backward pairs, the MLP
 (``model``), update rules (``optim``), the allocation-free training step (``arena``, ``fast``),
-checkpoints (``state``), ``train_segment`` (``train``) and an sklearn-style facade
-(``estimator``). Signatures are pinned in docs/CONTRACTS.md.
+checkpoints (``state``), ``train_segment`` (``train``), network health (``health``) and an
+sklearn-style facade (``estimator``). Signatures are pinned in docs/CONTRACTS.md.
 """
 
 from engine.nn import layers, losses
 from engine.nn.config import DECAYS, OPTIMIZERS, TrainConfig
 from engine.nn.estimator import MLPClassifier
+from engine.nn.health import epoch_health
 from engine.nn.init import he_init, xavier_init
 from engine.nn.losses import l2_penalty, sigmoid_cross_entropy, softmax_cross_entropy
 from engine.nn.model import ModelSpec, init_params, predict_proba
@@ -24,6 +25,7 @@ __all__ = [
     "SegmentResult",
     "TrainConfig",
     "TrainState",
+    "epoch_health",
     "he_init",
     "init_params",
     "l2_penalty",

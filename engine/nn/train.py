@@ -37,6 +37,7 @@ import numpy as np
 from engine.nn.arena import Arena, Snapshot
 from engine.nn.config import TrainConfig, as_int
 from engine.nn.fast import Workspace, count_correct, make_targets
+from engine.nn.health import HEALTH_ROWS, epoch_health
 from engine.nn.model import ModelSpec
 from engine.nn.optim import learning_rate_at
 from engine.nn.state import TrainState, copy_state
@@ -109,6 +110,7 @@ class Trainer:
         val_spans = _spans(self.n_val, EVAL_ROWS)
         evals = {size: Workspace(arena, size) for size in {e - s for s, e in val_spans}}
         self.val_chunks = [(evals[e - s], X_val[s:e], val_targets[s:e]) for s, e in val_spans]
+        self.health_batch = (X_val[:HEALTH_ROWS], y_val[:HEALTH_ROWS])
 
     def run_epoch(self, rng: np.random.Generator, lr: float) -> tuple[float, float, str, int]:
         """One epoch of steps: (mean training loss, training accuracy, problem, step), the
@@ -183,6 +185,7 @@ def train_segment(
     n_epochs: int,
     *,
     should_stop: Callable[[], bool] | None = None,
+    health_every: int = 0,
 ) -> SegmentResult:
     """Train ``n_epochs`` epochs from ``state`` on ``data`` (an ``engine.data.Dataset``, or
     any object with ``X_train``, ``y_train``, ``X_val``, ``y_val`` and ``n_classes``).
@@ -190,10 +193,16 @@ def train_segment(
     ``should_stop()`` is polled between epochs; when it returns true the segment ends with
     status ``"stopped"``. Slots of an optimizer other than ``config.optimizer`` in the state
     are not carried over: the new optimizer starts from zero.
+
+    ``health_every`` k > 0 adds ``"health"`` (``engine.nn.health.epoch_health`` on the first
+    ``HEALTH_ROWS`` validation rows) to the metrics of every epoch whose number is a multiple
+    of k (0: never). It is computed at the epoch boundary, outside the steps, and its time
+    counts in the epoch's ``seconds``; training itself is the same with or without it.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     n_epochs = as_int("n_epochs", n_epochs, minimum=0)
+    health_every = as_int("health_every", health_every, minimum=0)
     spec = state.spec
     trainer = _trainer(spec, config, data)
     arena = trainer.arena
@@ -215,6 +224,8 @@ def train_segment(
                 break
             t0 = time.perf_counter()
             lr = learning_rate_at(config, epoch)
+            due = health_every > 0 and (epoch + 1) % health_every == 0
+            prev = {name: w.copy() for name, w in arena.params.items()} if due else None
             train_loss, train_acc, problem, step = trainer.run_epoch(rng, lr)
             where = f"epoch {epoch + 1}, step {step}"
             if not problem:
@@ -233,8 +244,12 @@ def train_segment(
                 "val_loss": float(val_loss),
                 "val_acc": float(val_acc),
                 "learning_rate": float(lr),
-                "seconds": time.perf_counter() - t0,
             }
+            if due:
+                row["health"] = epoch_health(
+                    spec, arena.params, arena.buffers, *trainer.health_batch, prev_params=prev
+                )
+            row["seconds"] = time.perf_counter() - t0
             metrics.append(row)
             history.append(row)
 

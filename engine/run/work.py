@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 TASK_KEYS = ("model", "config", "dataset", "csv_text", "checkpoint", "seed", "n_epochs")
 CACHE_SIZE = 4  # datasets kept per process
+HEALTH_EVERY = 1  # network health every k-th epoch (benchmarks/health_overhead.py)
 
 _datasets: OrderedDict[str, Dataset] = OrderedDict()
 
@@ -50,15 +52,31 @@ def dataset_for(spec: dict | DatasetSpec, csv_text: str | bytes | None = None) -
     return data
 
 
+def health_every(task: dict) -> int:
+    """How often the segment measures network health: the task's ``"health_every"`` if given,
+    else $PANDA_CAVIAR_HEALTH_EVERY, else ``HEALTH_EVERY`` (0 = never)."""
+    value, where = task.get("health_every"), "task health_every"
+    if value is None:
+        value, where = os.environ.get("PANDA_CAVIAR_HEALTH_EVERY"), "$PANDA_CAVIAR_HEALTH_EVERY"
+    if value is None or value == "":
+        return HEALTH_EVERY
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise ValueError(f"{where} must be an integer >= 0 (0 = no health), got {value!r}")
+    return int(text)
+
+
 def run_segment(task: dict) -> dict:
     """Train ``task["n_epochs"]`` epochs and return the new checkpoint and the epoch metrics.
 
     task = {"model": ModelSpec dict, "config": TrainConfig dict, "dataset": DatasetSpec dict,
-            "csv_text": str | None, "checkpoint": bytes | None, "seed": int, "n_epochs": int}
+            "csv_text": str | None, "checkpoint": bytes | None, "seed": int, "n_epochs": int,
+            optional "health_every": int (see ``health_every``)}
     returns {"checkpoint": bytes, "sha256": str, "epoch": int, "metrics": [EpochMetrics...],
              "status": "ok" | "diverged", "message": str, "seconds": float}
     ``checkpoint=None`` starts from ``new_state(model, seed)``; a given checkpoint must hold
-    the same model.
+    the same model. An epoch whose number is a multiple of ``health_every`` carries
+    ``"health"`` in its metrics (``engine.nn.health.epoch_health``).
     """
     t0 = time.perf_counter()
     from engine.nn import (
@@ -86,7 +104,7 @@ def run_segment(task: dict) -> dict:
                 f"the checkpoint holds model {state.spec.to_dict()}, but the task asks for "
                 f"{spec.to_dict()}"
             )
-    result = train_segment(state, config, data, task["n_epochs"])
+    result = train_segment(state, config, data, task["n_epochs"], health_every=health_every(task))
     blob = state_to_bytes(result.state, history=False)
     return {
         "checkpoint": blob,

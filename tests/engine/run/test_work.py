@@ -38,7 +38,8 @@ def test_run_segment_returns_the_contract():
     assert result["status"] == "ok" and result["message"] == "" and result["epoch"] == 3
     assert result["sha256"] == sha256_hex(result["checkpoint"])
     assert [m["epoch"] for m in result["metrics"]] == [1, 2, 3]
-    assert all(math.isfinite(v) for m in result["metrics"] for v in m.values())
+    assert all(math.isfinite(v) for m in result["metrics"] for k, v in m.items() if k != "health")
+    assert all(m["health"]["grad_norm"] > 0 for m in result["metrics"])  # every epoch by default
     assert result["seconds"] > 0
     state = state_from_bytes(result["checkpoint"])
     assert state.epoch == 3 and state.spec == ModelSpec.from_dict(MODEL)
@@ -82,6 +83,22 @@ def test_diverged_segment_reports_and_keeps_the_last_good_checkpoint():
     assert "(learning rate 1000)" in result["message"]
     assert result["epoch"] == len(result["metrics"])
     assert state_from_bytes(result["checkpoint"]).epoch == result["epoch"]
+
+
+def test_health_every_comes_from_the_task_or_the_environment(monkeypatch):
+    def with_health(result):
+        return [m["epoch"] for m in result["metrics"] if "health" in m]
+
+    assert with_health(work.run_segment(task(n_epochs=4, health_every=2))) == [2, 4]
+    assert with_health(work.run_segment(task(health_every=0))) == []
+    monkeypatch.setenv("PANDA_CAVIAR_HEALTH_EVERY", "3")
+    assert with_health(work.run_segment(task(n_epochs=4))) == [3]
+    assert with_health(work.run_segment(task(n_epochs=4, health_every=1))) == [1, 2, 3, 4]
+    monkeypatch.setenv("PANDA_CAVIAR_HEALTH_EVERY", "often")
+    with pytest.raises(ValueError, match=r"\$PANDA_CAVIAR_HEALTH_EVERY must be an integer >= 0"):
+        work.run_segment(task())
+    with pytest.raises(ValueError, match="task health_every must be an integer >= 0"):
+        work.run_segment(task(health_every=-1))
 
 
 def test_task_errors_name_the_problem():
