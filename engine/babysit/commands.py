@@ -21,6 +21,7 @@ from engine.babysit.live import Live, build_session_dataset, load_state_at
 from engine.babysit.policy import auto_trigger, best_node, retained_nodes
 from engine.babysit.validate import COMMANDS, validate
 from engine.nn import TrainConfig, state_to_bytes, train_segment
+from engine.run.work import health_every
 from engine.storage import blobs
 from engine.storage import sessions as store
 from engine.storage.db import retried, retrying, transaction
@@ -239,7 +240,8 @@ def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | 
         return None
     state = live.head_state(conn, session)
     result = train_segment(
-        state, TrainConfig.from_dict(session["config"]), live.data(conn, session), 1
+        state, TrainConfig.from_dict(session["config"]), live.data(conn, session), 1,
+        health_every=health_every({}),
     )
     metrics = result.metrics[0] if result.metrics else None
     ok = result.status == "ok" and metrics is not None and _finite_metrics(metrics)

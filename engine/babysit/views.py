@@ -10,6 +10,7 @@ import sqlite3
 from engine.babysit.live import build_session_dataset, load_state_at
 from engine.babysit.policy import best_node
 from engine.data import Dataset
+from engine.diagnosis import diagnose
 from engine.nn import TrainState
 from engine.storage import runners
 from engine.storage import sessions as store
@@ -22,7 +23,8 @@ def session_view(conn: sqlite3.Connection, session_id: int) -> dict:
     session = store.get_session(conn, session_id)
     nodes = store.session_nodes(conn, session_id)
     head = next(n for n in nodes if n["id"] == session["head_node_id"])
-    on_path = {n["id"] for n in store.lineage(conn, head["id"])}
+    path = store.lineage(conn, head["id"])
+    on_path = {n["id"] for n in path}
     branches = store.session_branches(conn, session_id)
     abandoned = {b["branch"]: b["abandoned"] for b in branches}
     runner = runners.runner_info(conn, KIND, session_id)
@@ -57,13 +59,15 @@ def session_view(conn: sqlite3.Connection, session_id: int) -> dict:
                                "abandoned")}
             for b in branches
         ],
+        flags=diagnose(n for n in path if n["train_loss"] is not None),
     )
     return view
 
 
 def session_curves(conn: sqlite3.Connection, session_id: int) -> list[dict]:
     """Per-branch per-epoch metrics: ``[{branch, parent_branch, fork_epoch, abandoned, current,
-    points: [{node_id, epoch, train_loss, ..., has_checkpoint}]}]``."""
+    points: [{node_id, epoch, train_loss, ..., has_checkpoint, health}]}]`` (``health``: the
+    epoch's stored health dict, or None)."""
     session = store.get_session(conn, session_id)
     nodes = store.session_nodes(conn, session_id)
     out = []
@@ -73,6 +77,7 @@ def session_curves(conn: sqlite3.Connection, session_id: int) -> list[dict]:
                 "node_id": n["id"], "epoch": n["epoch"],
                 **{f: n[f] for f in store.METRIC_FIELDS},
                 "has_checkpoint": n["checkpoint_id"] is not None,
+                "health": n["health"],
             }
             for n in nodes
             if n["branch"] == b["branch"]

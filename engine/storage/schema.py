@@ -18,6 +18,10 @@ version ``v - 1`` to ``v`` (``v = 1`` creates everything from scratch):
   (the sampler's latest ``describe()``), ``trials.origin`` (who proposed the trial: ``sampler``
   or ``user``), ``runners.pid_started`` (the runner process's start time, so a live pid on this
   host is recognised even when its heartbeat is late and a reused pid is not).
+- 4: network health. ``metrics.health_json`` and ``session_nodes.health_json`` (the epoch's
+  ``engine.storage.health.clean_health``, NULL when not measured), ``trials.health_json`` (the
+  trial's last measured epoch's) and ``trials.flags_json`` (``engine.diagnosis.diagnose`` over
+  its epochs, refreshed with every recorded segment; NULL before the first).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -209,6 +213,13 @@ ALTER TABLE trials ADD COLUMN origin TEXT NOT NULL DEFAULT 'sampler';
 ALTER TABLE runners ADD COLUMN pid_started TEXT
 """
 
+_V4 = """
+ALTER TABLE metrics ADD COLUMN health_json TEXT;
+ALTER TABLE session_nodes ADD COLUMN health_json TEXT;
+ALTER TABLE trials ADD COLUMN health_json TEXT;
+ALTER TABLE trials ADD COLUMN flags_json TEXT
+"""
+
 
 def _v3(conn: sqlite3.Connection) -> None:
     """Schema changes, then each study's objective from its scheduler's old ``maximize``."""
@@ -229,7 +240,9 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {1: _V1, 2: _V2, 3: _v3}
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
+    1: _V1, 2: _V2, 3: _v3, 4: _V4,
+}
 
 
 class SchemaError(RuntimeError):

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.storage import blobs
 from engine.storage.db import now
+from engine.storage.health import dump_health, load_health
 
 METRIC_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "seconds")
 DEFAULT_AUTO = {"enabled": False, "patience": 3, "factor": 0.5}
@@ -146,15 +147,16 @@ def insert_node(
     config: dict,
     metrics: dict | None = None,
 ) -> int:
-    """Insert one epoch's node; ``metrics`` holds the EpochMetrics fields (or None)."""
+    """Insert one epoch's node; ``metrics`` holds the EpochMetrics fields (or None) and
+    optionally ``"health"`` (stored cleaned, ``engine.storage.health``)."""
     metrics = metrics or {}
     cursor = conn.execute(
         "INSERT INTO session_nodes (session_id, parent_id, branch, epoch, checkpoint_id,"
         " config_json, train_loss, train_acc, val_loss, val_acc, learning_rate, seconds,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, health_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id, parent_id, int(branch), int(epoch), checkpoint_id, _dumps(config),
-            *(metrics.get(f) for f in METRIC_FIELDS), now(),
+            *(metrics.get(f) for f in METRIC_FIELDS), now(), dump_health(metrics.get("health")),
         ),
     )
     return int(cursor.lastrowid)
@@ -163,6 +165,7 @@ def insert_node(
 def _node(row: sqlite3.Row) -> dict:
     out = dict(row)
     out["config"] = json.loads(out.pop("config_json"))
+    out["health"] = load_health(out.pop("health_json"))
     return out
 
 

@@ -6,6 +6,11 @@ through ``running`` (and ``paused``) to a terminal state, and appends one metric
 together with the trial's latest checkpoint in one short transaction per segment
 (``record_segment``), so a checkpoint and the curve it ends are never out of step. Nothing
 non-finite is ever stored.
+
+An epoch's network health (``"health"`` in its metrics) is stored beside it, cleaned and
+bounded by ``engine.storage.health``; with every recorded segment the trial's row gets its last
+measured health and the flags ``engine.diagnosis.diagnose`` raises over all its epochs, so the
+pages read both with the trial and never diagnose a study's curves themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import math
 import sqlite3
 
+from engine.diagnosis import diagnose
 from engine.storage.blobs import (
     NotFoundError,
     atomic,
@@ -22,6 +28,7 @@ from engine.storage.blobs import (
     save_checkpoint,
 )
 from engine.storage.db import now
+from engine.storage.health import dump_health, load_health
 
 TRIAL_STATES = ("waiting", "running", "paused", "complete", "pruned", "diverged", "failed",
                 "stopped")
@@ -71,6 +78,8 @@ def _trial_dict(row: sqlite3.Row) -> dict:
     trial = {key: row[key] for key in _TRIAL_KEYS}
     trial["params"] = json.loads(row["params_json"])
     trial["unit"] = json.loads(row["unit_json"])
+    trial["health"] = load_health(row["health_json"])
+    trial["flags"] = json.loads(row["flags_json"]) if row["flags_json"] else []
     return trial
 
 
@@ -121,7 +130,30 @@ def _finite_row(trial_id: int, m: dict) -> tuple:
                 " a diverged epoch is reported as a message, never stored"
             )
         values.append(value)
-    return (trial_id, int(m["epoch"]), *values)
+    return (trial_id, int(m["epoch"]), *values, dump_health(m.get("health")))
+
+
+_SELECT_EPOCHS = (
+    "SELECT epoch, train_loss, train_acc, val_loss, val_acc, learning_rate, seconds, health_json"
+    " FROM metrics WHERE trial_id = ? ORDER BY epoch"
+)
+
+
+def _epoch_dict(row: sqlite3.Row) -> dict:
+    out = {key: row[key] for key in ("epoch", *METRIC_FIELDS)}
+    if row["health_json"] is not None:
+        out["health"] = load_health(row["health_json"])
+    return out
+
+
+def _refresh_diagnosis(conn: sqlite3.Connection, trial_id: int) -> None:
+    """The trial's last measured health and its flags, from every stored epoch."""
+    epochs = [_epoch_dict(r) for r in conn.execute(_SELECT_EPOCHS, (trial_id,))]
+    last = next((e["health"] for e in reversed(epochs) if "health" in e), None)
+    conn.execute(
+        "UPDATE trials SET health_json = ?, flags_json = ? WHERE id = ?",
+        (dump_health(last), json.dumps(diagnose(epochs)), trial_id),
+    )
 
 
 def record_epochs(conn: sqlite3.Connection, trial_id: int, metrics: list[dict]) -> int:
@@ -144,7 +176,10 @@ def record_epochs(conn: sqlite3.Connection, trial_id: int, metrics: list[dict]) 
                 f"{done + 1}..{done + len(metrics)}, got {epochs}"
             )
         rows = [_finite_row(trial_id, m) for m in metrics]
-        conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO metrics (trial_id, epoch, train_loss, train_acc, val_loss, val_acc,"
+            " learning_rate, seconds, health_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
         accs = [r[5] for r in rows] + [v for v in [row["best_val_acc"]] if v is not None]
         losses = [r[4] for r in rows] + [v for v in [row["best_val_loss"]] if v is not None]
         conn.execute(
@@ -155,6 +190,7 @@ def record_epochs(conn: sqlite3.Connection, trial_id: int, metrics: list[dict]) 
                 row["seconds"] + sum(r[7] for r in rows), now(), trial_id,
             ),
         )
+        _refresh_diagnosis(conn, trial_id)
     return epochs[-1]
 
 
@@ -195,26 +231,31 @@ def trial_checkpoint(conn: sqlite3.Connection, trial_id: int) -> bytes | None:
 
 
 def trial_metrics(conn: sqlite3.Connection, trial_id: int) -> list[dict]:
-    """The trial's epochs in order, each ``{"epoch", "train_loss", ..., "seconds"}``."""
-    rows = conn.execute(
-        "SELECT epoch, train_loss, train_acc, val_loss, val_acc, learning_rate, seconds"
-        " FROM metrics WHERE trial_id = ? ORDER BY epoch",
-        (trial_id,),
-    )
-    return [dict(r) for r in rows]
+    """The trial's epochs in order, each ``{"epoch", "train_loss", ..., "seconds"}`` and, for
+    an epoch whose health was measured, ``"health"`` (the stored dict)."""
+    return [_epoch_dict(r) for r in conn.execute(_SELECT_EPOCHS, (trial_id,))]
 
 
-def study_metrics(conn: sqlite3.Connection, study_id: int) -> dict[str, list]:
+def study_metrics(
+    conn: sqlite3.Connection, study_id: int, *, health: bool = False
+) -> dict[str, list]:
     """Every epoch of every trial of the study as columns (``METRIC_COLUMNS``), ordered by
-    trial number then epoch; ready for ``pandas.DataFrame(...)``."""
+    trial number then epoch; ready for ``pandas.DataFrame(...)``. ``health=True`` adds a
+    column ``"health"`` (each epoch's stored health dict, or None)."""
+    names = METRIC_COLUMNS + (("health",) if health else ())
     rows = conn.execute(
         "SELECT m.trial_id, t.number, m.epoch, m.train_loss, m.train_acc, m.val_loss,"
-        " m.val_acc, m.learning_rate, m.seconds FROM trials t JOIN metrics m"
+        " m.val_acc, m.learning_rate, m.seconds"
+        + (", m.health_json" if health else "")
+        + " FROM trials t JOIN metrics m"
         " ON m.trial_id = t.id WHERE t.study_id = ? ORDER BY t.number, m.epoch",
         (study_id,),
     ).fetchall()
-    columns = list(zip(*rows)) if rows else [()] * len(METRIC_COLUMNS)
-    return {name: list(col) for name, col in zip(METRIC_COLUMNS, columns)}
+    columns = [list(col) for col in zip(*rows)] if rows else [[] for _ in names]
+    out = dict(zip(names, columns))
+    if health:
+        out["health"] = [load_health(text) for text in out["health"]]
+    return out
 
 
 def study_trials_and_metrics(

@@ -1,5 +1,10 @@
 """CSV exports of a study: one row per trial, or one row per trial epoch.
 
+The metrics file carries each epoch's network health (``engine.storage.health``) as columns
+``health_<key>`` (the keys any epoch of the study has, summary first, then layer by layer;
+empty where an epoch was not measured); the trials file names each trial's flags
+(``engine.diagnosis``) in a ``flags`` column, their texts joined by "; ".
+
 Exported files are opened in spreadsheets, which run a cell that starts with ``=``, ``+``,
 ``-`` or ``@`` (or a tab / carriage return) as a formula. Text cells starting so are prefixed
 with a single quote; numbers are written as numbers (a negative value stays a number).
@@ -13,13 +18,15 @@ import json
 import sqlite3
 from numbers import Real
 
+from engine.storage.health import health_columns
 from engine.storage.studies import METRIC_COLUMNS, get_study, list_trials, study_metrics
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TRIAL_COLUMNS = (
     "trial_id", "number", "state", "epochs_done", "target_epochs", "best_val_acc",
-    "best_val_loss", "last_val_acc", "last_val_loss", "seconds", "attempts", "error",
+    "best_val_loss", "last_val_acc", "last_val_loss", "seconds", "attempts", "error", "flags",
 )
+HEALTH_PREFIX = "health_"
 
 
 def escape_cell(value: object) -> object:
@@ -42,6 +49,14 @@ def _write(header: list[str], rows: list[list]) -> str:
     return out.getvalue()
 
 
+def _trial_cell(trial: dict, column: str) -> object:
+    if column == "trial_id":
+        return trial["id"]
+    if column == "flags":
+        return "; ".join(f["text"] for f in trial["flags"])
+    return trial[column]
+
+
 def export_trials_csv(conn: sqlite3.Connection, study_id: int) -> str:
     """One row per trial: ``TRIAL_COLUMNS`` then one column per parameter (space order)."""
     study = get_study(conn, study_id)
@@ -50,16 +65,21 @@ def export_trials_csv(conn: sqlite3.Connection, study_id: int) -> str:
     for trial in trials:
         names += [n for n in trial["params"] if n not in names]
     rows = [
-        [trial["id" if c == "trial_id" else c] for c in TRIAL_COLUMNS]
-        + [trial["params"].get(n) for n in names]
+        [_trial_cell(trial, c) for c in TRIAL_COLUMNS] + [trial["params"].get(n) for n in names]
         for trial in trials
     ]
     return _write([*TRIAL_COLUMNS, *names], rows)
 
 
 def export_metrics_csv(conn: sqlite3.Connection, study_id: int) -> str:
-    """One row per trial epoch: ``METRIC_COLUMNS``."""
+    """One row per trial epoch: ``METRIC_COLUMNS``, then ``health_<key>`` for each health key
+    measured in the study."""
     get_study(conn, study_id)  # NotFoundError for a missing study
-    columns = study_metrics(conn, study_id)
-    rows = [list(row) for row in zip(*(columns[c] for c in METRIC_COLUMNS))]
-    return _write(list(METRIC_COLUMNS), rows)
+    columns = study_metrics(conn, study_id, health=True)
+    healths = columns["health"]
+    keys = health_columns(healths)
+    rows = [
+        [*row, *((h or {}).get(k) for k in keys)]
+        for row, h in zip(zip(*(columns[c] for c in METRIC_COLUMNS)), healths)
+    ]
+    return _write([*METRIC_COLUMNS, *(HEALTH_PREFIX + k for k in keys)], rows)

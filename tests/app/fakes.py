@@ -80,6 +80,8 @@ def fake_study(
                 (n_epochs, best, min(m["val_loss"] for m in metrics), metrics[-1]["val_acc"],
                  metrics[-1]["val_loss"], 0.01 * n_epochs, float(i), trial_id),
             )
-        conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO metrics (trial_id, epoch, train_loss, train_acc, val_loss, val_acc,"
+            " learning_rate, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     store.set_study_status(conn, study_id, status)
     return study_id

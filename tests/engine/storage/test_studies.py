@@ -144,7 +144,8 @@ def test_listing_a_thousand_trials_of_fifty_epochs_is_fast(conn):
     ids = [t["id"] for t in store.list_trials(conn, study_id)]
     with transaction(conn):
         conn.executemany(
-            "INSERT INTO metrics VALUES (?, ?, 0.5, 0.5, 0.5, 0.5, 0.1, 0.01)",
+            "INSERT INTO metrics (trial_id, epoch, train_loss, train_acc, val_loss, val_acc,"
+            " learning_rate, seconds) VALUES (?, ?, 0.5, 0.5, 0.5, 0.5, 0.1, 0.01)",
             [(i, e) for i in ids for e in range(1, n_epochs + 1)],
         )
         conn.execute("UPDATE trials SET epochs_done = 50, best_val_acc = 0.5")

@@ -1,0 +1,38 @@
+"""A tiny study with three sick trials and a healthy one, trained for real by the study runner
+(``engine.run.work.run_segment``, on threads): what the health storage and the dashboard's
+flags are tested on.
+
+Momentum SGD on 3 blobs with a 16-16 ReLU net and no batch norm, by learning rate:
+0.01 is healthy; 3 explodes (gradient norm ~1e11) and kills layer 2's ReLUs; 30 kills them too
+and saturates the softmax (two thirds of the rows predicted with p >= 0.99 and wrong); tanh at
+30 saturates the softmax without any ReLU.
+"""
+
+from __future__ import annotations
+
+from engine.run.work import run_segment
+from engine.study.facade import new_study
+from tests.engine.study.helpers import run_fake
+
+BLOBS = {"kind": "blobs", "n_samples": 240, "n_classes": 3, "noise": 0.3, "seed": 0}
+SPACE = {
+    "params": {"learning_rate": {"type": "choice", "options": [0.01, 3.0, 30.0]}},
+    "fixed": {"hidden_layers": 2, "hidden_units": 16, "batch_norm": False,
+              "optimizer": "momentum", "batch_size": 16},
+}
+EPOCHS = 6
+EXPECTED = {  # learning rate -> the flags its trial raises
+    0.01: [],
+    3.0: ["exploding_gradients", "dead_relus"],
+    30.0: ["dead_relus", "softmax_saturated"],
+}
+
+
+def sick_study(db_path, **options) -> int:
+    """Create and run the study to the end; return its id."""
+    study_id = new_study(db_path, name="sick nets", space=SPACE, sampler={"kind": "grid"},
+                         scheduler={"kind": "full_budget", "n_epochs": EPOCHS}, dataset=BLOBS,
+                         seed=0, workers=1)
+    options.setdefault("max_segment_epochs", 3)
+    assert run_fake(db_path, study_id, work_fn=run_segment, **options) == "complete"
+    return study_id
