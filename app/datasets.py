@@ -61,10 +61,12 @@ def read_upload(data: bytes) -> tuple[str, list[str]]:
 
 
 def guess_label_column(columns: list[str]) -> str:
-    """The column most likely to hold the labels: one named like 'label', else the last."""
-    for column in columns:
-        if column.strip().lower() in LABEL_NAMES:
-            return column
+    """The column most likely to hold the labels: the one whose name comes first in
+    ``LABEL_NAMES`` ('label' before 'y', so ``x, y, label`` gives 'label'), else the last."""
+    by_name = {column.strip().lower(): column for column in reversed(columns)}
+    for name in LABEL_NAMES:
+        if name in by_name:
+            return by_name[name]
     return columns[-1]
 
 

@@ -207,8 +207,16 @@ def _text_and_delimiter(text: str | bytes) -> tuple[str, str]:
         text = decode_csv_bytes(text)
     text = text.removeprefix("\ufeff")
     _check_text(text)
-    first_line = next(line for line in text.splitlines() if line.strip())
-    return text, _guess_delimiter(first_line)
+    return text, _guess_delimiter(_header_line(text))
+
+
+def _header_line(text: str) -> str:
+    """The first line holding more than separators, quotes and blanks (rows like ``,,`` are
+    skipped as the reader skips them); the empty string if there is none."""
+    for line in text.splitlines():
+        if line.strip(" \t,;\"'"):
+            return line
+    return ""
 
 
 def csv_columns(text: str | bytes) -> list[str]:
@@ -218,10 +226,26 @@ def csv_columns(text: str | bytes) -> list[str]:
     (a nameless or repeated column, a single column).
     """
     text, delimiter = _text_and_delimiter(text)
-    first_line = next(line for line in text.splitlines() if line.strip())
-    header_row, header = _read_rows(first_line, delimiter)[0]
+    header_row, header = _first_row(text, delimiter)
     _check_header(header, header_row, delimiter)
     return header
+
+
+def _first_row(text: str, delimiter: str) -> tuple[int, list[str]]:
+    """The first record holding a value (the header ``parse_csv`` uses), read lazily.
+
+    Lines of empty cells only (``,,``) are skipped, as ``_read_rows`` skips them.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    row = 0
+    try:
+        for row, record in enumerate(reader, start=1):
+            cells = [cell.strip() for cell in record]
+            if any(cells):
+                return row, cells
+    except csv.Error as e:
+        raise CSVError(f"row {row + 1} cannot be read as CSV: {e}") from None
+    raise CSVError("the file is empty (no cell holds a value)")
 
 
 def parse_csv(

@@ -47,6 +47,14 @@ def test_read_upload_lists_columns_and_guesses_the_label():
     assert columns == ["a", "b", "Class"] and guess_label_column(columns) == "Class"
 
 
+@pytest.mark.parametrize("columns, label", [
+    (["x", "y", "label"], "label"), (["y", "target", "x"], "target"),
+    (["a", "Y", "b"], "Y"), (["class", "label"], "label"),
+])
+def test_guess_label_column_prefers_the_likeliest_name_not_the_first_match(columns, label):
+    assert guess_label_column(columns) == label
+
+
 @pytest.mark.parametrize("data, message", [
     (b"", "empty"),
     (b"\n\n", "empty"),

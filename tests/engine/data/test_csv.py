@@ -189,3 +189,20 @@ def test_csv_columns_reads_the_header_as_parse_csv_does():
         csv_columns("a,a,label\n1,2,3\n")
     with pytest.raises(CSVError, match="only one column"):
         csv_columns("just_one\n1\n")
+
+
+@pytest.mark.parametrize("lead", [",,\n", ", ,\n\n", "\t,\n", '"",""\n'])
+def test_csv_columns_skips_leading_rows_of_empty_cells_like_parse_csv(lead):
+    from engine.data import csv_columns
+
+    text = lead + "a,b,label\n1,2,x\n3,4,y\n1,2,x\n3,4,y\n"
+    assert csv_columns(text) == ["a", "b", "label"]
+    _, _, features, _ = parse_csv(text, "label")
+    assert features == ("a", "b")
+
+
+def test_csv_columns_of_empty_cells_only_says_the_file_is_empty():
+    from engine.data import csv_columns
+
+    with pytest.raises(CSVError, match="empty"):
+        csv_columns(",,\n , \n")
