@@ -62,6 +62,54 @@ def _sampler(text: str) -> dict:
     return _json_arg(text, "--sampler")
 
 
+def _whole(low: int):
+    """An argparse type: a whole number >= ``low``, or a message naming the value and the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}, got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def _read_csv(path_text: str) -> str:
+    """The text of ``--csv``'s file, or a ValueError saying what is wrong with it."""
+    from engine.data import decode_csv_bytes
+
+    path = Path(path_text)
+    if path.is_dir():
+        raise ValueError(f"--csv: {path_text!r} is a directory; give a CSV file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"--csv: no file {path_text!r} (from {Path.cwd()})") from None
+    except OSError as exc:
+        raise ValueError(f"--csv: cannot read {path_text!r}: {exc.strerror}") from None
+    try:
+        return decode_csv_bytes(data)
+    except ValueError as exc:
+        raise ValueError(f"--csv {path_text!r}: {exc}") from None
+
+
+def _existing_study(args: argparse.Namespace, study_id: int) -> None:
+    """Refuse (before any runner row is written) a study id that is not in the database."""
+    from engine.storage.blobs import NotFoundError
+    from engine.storage.studies import get_study
+
+    conn = _connect(args)
+    try:
+        get_study(conn, study_id)
+    except NotFoundError:
+        raise LookupError(f"no study with id {study_id} in {_db_path(args)}; "
+                          "`python -m engine list` shows the studies") from None
+    finally:
+        conn.close()
+
+
 def _db_path(args: argparse.Namespace) -> Path:
     from engine.storage.db import default_path
 
@@ -94,6 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if study_id is None:
         study_id = new_study(_db_path(args), **_study_options(args))
         print(f"created study {study_id}", flush=True)
+    else:
+        _existing_study(args, study_id)
     if args.detach:
         pid = start_study(_db_path(args), study_id)
         print(f"study {study_id}: runner pid {pid}" if pid else
@@ -114,19 +164,20 @@ def _study_options(args: argparse.Namespace) -> dict:
             dataset["n_classes"] = args.classes
     csv_text = None
     if args.csv:
-        csv_text = Path(args.csv).read_text(encoding="utf-8-sig")
+        csv_text = _read_csv(args.csv)
         dataset = {"kind": "csv", "label_column": args.label, "name": Path(args.csv).name}
     if args.halving + args.hyperband + args.pbt > 1:
         raise ValueError("choose one of --halving, --hyperband and --pbt")
     if args.halving or args.hyperband:
         scheduler = {"kind": "hyperband" if args.hyperband else "successive_halving",
-                     "min_epochs": args.min_epochs, "max_epochs": args.epochs or 27,
+                     "min_epochs": args.min_epochs,
+                     "max_epochs": 27 if args.epochs is None else args.epochs,
                      "eta": args.eta}
     elif args.pbt:
         scheduler = {"kind": "pbt", "interval": args.interval, "n_rounds": args.rounds}
     else:
         scheduler = {"kind": "full_budget"}
-        if args.epochs:
+        if args.epochs is not None:
             scheduler["n_epochs"] = args.epochs
     return {
         "name": args.name, "space": _json_arg(args.space, "--space") if args.space else None,
@@ -142,6 +193,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from engine.study.facade import resume_study
     from engine.study.runner import run_study
 
+    _existing_study(args, args.study_id)
     conn = _connect(args)
     if runner_alive(conn, "study", args.study_id):
         post_intent(conn, "study", args.study_id, "resume")
@@ -262,35 +314,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", default=None, help="search space JSON file (default: demo space)")
     p.add_argument("--sampler", default="random",
                    help=f"{' | '.join(SAMPLER_NAMES)}, or a sampler JSON (see below)")
-    p.add_argument("--trials", type=int, default=None, help="number of trials (grid: all)")
-    p.add_argument("--epoch-budget", type=int, default=None, metavar="N",
+    p.add_argument("--trials", type=_whole(1), default=None, help="number of trials (grid: all)")
+    p.add_argument("--epoch-budget", type=_whole(1), default=None, metavar="N",
                    help="stop asking for trials once N epochs in all are trained or reserved")
     p.add_argument("--objective", default="val_acc",
                    choices=("val_acc", "val_loss", "val_error", "train_acc", "train_loss"),
                    help="what the search optimises (accuracies up, losses and errors down)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per trial (the budget)")
+    p.add_argument("--epochs", type=_whole(1), default=None, help="epochs per trial (the budget)")
     p.add_argument("--dataset", default="moons",
                    help="moons | circles | spirals | blobs | xor | digits | synthetic, or JSON")
-    p.add_argument("--samples", type=int, default=500, help="toy/synthetic dataset size")
+    p.add_argument("--samples", type=_whole(1), default=500, help="toy/synthetic dataset size")
     p.add_argument("--noise", type=float, default=0.2, help="toy dataset noise")
-    p.add_argument("--classes", type=int, default=None, help="blobs/spirals/synthetic classes")
+    p.add_argument("--classes", type=_whole(2), default=None,
+                   help="blobs/spirals/synthetic classes")
     p.add_argument("--csv", default=None, help="train on this CSV file (with --label)")
     p.add_argument("--label", default="label", help="the CSV's label column")
-    p.add_argument("--workers", type=int, default=None, help="parallel trials (default: CPUs)")
+    p.add_argument("--workers", type=_whole(1), default=None,
+                   help="parallel trials (default: CPUs)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://host:8786 (default: local processes)")
     p.add_argument("--halving", action="store_true",
                    help="successive halving (ASHA) instead of full budget")
     p.add_argument("--hyperband", action="store_true",
                    help="Hyperband: brackets of ASHA, from a first rung of --min-epochs to none")
-    p.add_argument("--min-epochs", type=int, default=1, help="halving, hyperband: first rung")
-    p.add_argument("--eta", type=int, default=3,
+    p.add_argument("--min-epochs", type=_whole(1), default=1, help="halving, hyperband: first rung")
+    p.add_argument("--eta", type=_whole(2), default=3,
                    help="halving, hyperband: keep the top 1/eta per rung")
     p.add_argument("--pbt", action="store_true",
                    help="population-based training: every round the worst trials copy a better "
                    "one's weights and perturb its training knobs")
-    p.add_argument("--interval", type=int, default=2, help="pbt: epochs per round")
-    p.add_argument("--rounds", type=int, default=5, help="pbt: number of rounds")
+    p.add_argument("--interval", type=_whole(1), default=2, help="pbt: epochs per round")
+    p.add_argument("--rounds", type=_whole(1), default=5, help="pbt: number of rounds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--detach", action="store_true", help="start the runner in the background")
     p.set_defaults(func=cmd_run)
@@ -332,7 +386,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="print samples of a search space as JSON",
                        description="Print N sampled parameter sets of a space as JSON.")
     p.add_argument("--space", default=None, help="space JSON file (default: demo space)")
-    p.add_argument("-n", type=int, default=5, help="number of samples")
+    p.add_argument("-n", type=_whole(1), default=5, help="number of samples")
     p.add_argument("--sampler", default="random",
                    help=f"{' | '.join(SAMPLER_NAMES)}, or a sampler JSON")
     p.add_argument("--seed", type=int, default=0)

@@ -102,7 +102,15 @@ class StudyRunner:
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> str:
-        """Run to the end (complete / stopped / failed) and return the final stored status."""
+        """Run to the end (complete / stopped / failed) and return the final stored status.
+
+        A study id that is not in the database raises NotFoundError before any runner slot is
+        claimed (no runner row is left for a study that does not exist)."""
+        probe = connect(self.db_path)
+        try:
+            store.get_study(probe, self.study_id)
+        finally:
+            probe.close()
         with RunnerHost(self.db_path, "study", self.study_id) as host:
             conn = connect(self.db_path)
             try:

@@ -125,3 +125,70 @@ def test_plugin_modules_that_do_not_exist_yet_are_skipped(monkeypatch):
     monkeypatch.setattr("engine.cli.SUBCOMMAND_MODULES", ["tests.engine.broken_plugin"])
     with pytest.raises(ModuleNotFoundError):  # a plugin whose own import fails is not hidden
         build_parser()
+
+
+def _runner_rows(db_path) -> int:
+    return connect(db_path).execute("SELECT COUNT(*) FROM runners").fetchone()[0]
+
+
+@pytest.mark.parametrize("flag, value, low", [
+    ("--epochs", "0", 1), ("--trials", "0", 1), ("--workers", "0", 1), ("--eta", "1", 2),
+    ("--epoch-budget", "-5", 1), ("--trials", "many", 1),
+])
+def test_run_refuses_counts_out_of_range_naming_flag_value_and_range(flag, value, low, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be a whole number >= {low}, got {value!r}" in err
+
+
+def test_run_epochs_given_is_the_budget_not_the_default():
+    from engine.study.cli import _study_options
+
+    args = build_parser().parse_args(["run", "--epochs", "1"])
+    assert _study_options(args)["scheduler"] == {"kind": "full_budget", "n_epochs": 1}
+
+
+@pytest.mark.parametrize("command", [["run", "--study", "99999"], ["run", "99999"],
+                                     ["resume", "99999"], ["resume", "99999", "--detach"],
+                                     ["run", "--study", "99999", "--detach"]])
+def test_run_or_resume_of_a_missing_study_says_so_and_leaves_no_runner_row(
+        command, db_path, capsys):
+    connect(db_path).close()
+    assert main([*command, "--db", str(db_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no study with id 99999" in err and "Traceback" not in err
+    assert _runner_rows(db_path) == 0
+
+
+def test_run_study_of_a_missing_id_claims_no_runner_slot(db_path):
+    from engine.storage.blobs import NotFoundError
+
+    connect(db_path).close()
+    with pytest.raises(NotFoundError, match="no study with id=4242"):
+        run_study(db_path, 4242, work_fn=fake_work.fake_segment)
+    assert _runner_rows(db_path) == 0
+
+
+def test_sampler_json_missing_its_required_setting_names_it(capsys):
+    assert main(["sample", "--sampler", '{"kind": "coarse_to_fine"}']) == 2
+    err = capsys.readouterr().err
+    assert "a coarse_to_fine sampler needs parent_trials" in err and "TypeError" not in err
+    assert "--sampler zoom" in err and "optional keys: top_k, shrink, maximize" in err
+    assert main(["sample", "--sampler", '{"kind": "coarse_to_fine", "parent_trials": 5}']) == 2
+    assert "parent_trials must be a list of trials, got 5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.csv", "--csv: no file"),
+    (lambda d: d, "is a directory; give a CSV file"),
+    (lambda d: (d / "latin.csv").write_bytes(b"a,b,label\n\xe9,1,x\n") and d / "latin.csv",
+     "the file is not UTF-8 text: byte 0xe9 in row 2"),
+])
+def test_run_csv_that_cannot_be_read_gets_the_projects_message(make, message, tmp_path,
+                                                                 db_path, capsys):
+    path = make(tmp_path)
+    assert main(["run", "--csv", str(path), "--trials", "1", "--db", str(db_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and str(path) in err

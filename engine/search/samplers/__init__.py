@@ -43,7 +43,17 @@ def sampler_from_dict(d: Mapping[str, Any]) -> Sampler:
     unknown = sorted(set(d) - set(valid) - {"kind"})
     if unknown:
         raise SpaceError(f"unknown keys {unknown} for a {kind} sampler; valid keys: {valid}")
+    parameters = inspect.signature(cls).parameters.values()
+    required = [p.name for p in parameters if p.default is inspect.Parameter.empty]
+    missing = [name for name in required if name not in d]
+    if missing:
+        optional = [name for name in valid if name not in required]
+        hint = getattr(cls, "needs", "")
+        raise SpaceError(
+            f"a {kind} sampler needs {', '.join(missing)}" + (f" ({hint})" if hint else "")
+            + (f"; optional keys: {', '.join(optional)}" if optional else "")
+        )
     try:
         return cls(**{k: v for k, v in d.items() if k != "kind"})
-    except TypeError as exc:  # a required setting left out
-        raise SpaceError(f"a {kind} sampler needs {valid}: {exc}") from None
+    except TypeError as exc:  # a setting of the wrong type
+        raise SpaceError(f"a {kind} sampler's settings {valid} do not fit: {exc}") from None

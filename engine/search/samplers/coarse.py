@@ -9,7 +9,7 @@ least ``shrink`` of each axis. It does not learn from its own study's results.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 
@@ -64,6 +64,8 @@ class CoarseToFineSampler(SequenceSampler):
 
     kind = "coarse_to_fine"
     summary = "a second, finer search inside the best region of an earlier study"
+    needs = ("a parent study's trials as [{\"params\": {...}, \"score\": x}, ...]; the studies "
+             "page's zoom makes them, or use --sampler zoom to zoom within one study")
 
     def __init__(
         self,
@@ -77,12 +79,20 @@ class CoarseToFineSampler(SequenceSampler):
             raise SpaceError(f"shrink must be in (0, 1], got shrink={shrink!r}")
         self.shrink = float(shrink)
         self.maximize = bool(maximize)
+        if isinstance(parent_trials, (str, bytes, Mapping)) or not isinstance(
+                parent_trials, Iterable):
+            raise SpaceError(f"parent_trials must be a list of trials, got {parent_trials!r}")
         trials = []
         for trial in parent_trials:
             if isinstance(trial, Mapping):
                 params, score = trial.get("params"), trial.get("score")
-            else:
+            elif isinstance(trial, Sequence) and not isinstance(trial, str) and len(trial) == 2:
                 params, score = trial
+            else:
+                raise SpaceError(
+                    "each parent trial must be a {\"params\", \"score\"} dict or a "
+                    f"(params, score) pair, got {trial!r}"
+                )
             if not isinstance(params, Mapping):
                 raise SpaceError(f"a parent trial's params must be a dict, got {params!r}")
             ok = isinstance(score, Real) and not isinstance(score, bool) and math.isfinite(score)
