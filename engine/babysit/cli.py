@@ -11,7 +11,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-from engine.babysit.flags import IDLE_EXIT, TRAIN_FLAGS
+from engine.babysit.flags import AUTO_FLAGS, IDLE_EXIT, TRAIN_FLAGS
 
 
 def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
@@ -25,6 +25,11 @@ def _training_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training hyperparameters (TrainConfig)")
     for flag, field, kind in TRAIN_FLAGS:
         group.add_argument(flag, dest=field, type=kind, default=None, help=field)
+
+
+def _auto_args(parser: argparse.ArgumentParser) -> None:
+    for flag, field, kind, text in AUTO_FLAGS:
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,8 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default="he")
     p.add_argument("--seed", type=int, default=0, help="initial weights' seed")
     p.add_argument("--auto", action="store_true", help="turn the automatic babysitter on")
-    p.add_argument("--patience", type=int, default=3)
-    p.add_argument("--factor", type=float, default=0.5)
+    _auto_args(p)
     _training_args(p)
 
     p = leaf("adopt", "continue a study's trial in a new session", session=False)
@@ -90,8 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--on", dest="on", action="store_true")
     group.add_argument("--off", dest="on", action="store_false")
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--factor", type=float, default=None)
+    _auto_args(p)
 
     p = leaf("show", "branches, epochs and events of a session")
     p.add_argument("--events", type=int, default=50, help="how many recent events")

@@ -18,7 +18,7 @@ import time
 from engine.babysit import runner as runner_mod
 from engine.babysit.commands import execute
 from engine.babysit.create import adopt_trial, new_session
-from engine.babysit.flags import TRAIN_FLAGS
+from engine.babysit.flags import AUTO_FLAGS, TRAIN_FLAGS
 from engine.babysit.views import list_sessions, session_curves, session_events, session_view
 from engine.run.host import RunnerHost
 from engine.storage import runners
@@ -45,7 +45,9 @@ def format_outcome(outcome: dict) -> str:
             f"val_loss {_fmt(m['val_loss'])}  val_acc {_fmt(m['val_acc'], '.3f')}  "
             f"lr {m['learning_rate']:.3g}  ({m['seconds']:.2f} s)"
         )
-    if outcome.get("auto"):
+    if outcome.get("auto") and outcome.get("status") == "paused":
+        line += f"\n  {outcome['auto']}"
+    elif outcome.get("auto"):
         line += f"\n  auto-babysitter: {outcome['auto']}: rolled back to the best checkpoint " \
                 "and lowered the learning rate"
     return line
@@ -53,6 +55,10 @@ def format_outcome(outcome: dict) -> str:
 
 def _config_from(args: argparse.Namespace) -> dict:
     return {f: getattr(args, f) for _, f, _ in TRAIN_FLAGS if getattr(args, f) is not None}
+
+
+def _auto_from(args: argparse.Namespace) -> dict:
+    return {f: getattr(args, f) for _, f, _, _ in AUTO_FLAGS if getattr(args, f) is not None}
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -64,8 +70,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     model = {"hidden": [int(h) for h in args.hidden.split(",") if h.strip()],
              "activation": args.activation, "batch_norm": not args.no_batch_norm,
              "init": args.init}
-    auto = {"enabled": True, "patience": args.patience, "factor": args.factor} if args.auto \
-        else None
+    auto = {"enabled": True, **_auto_from(args)} if args.auto else None
     session_id = new_session(
         conn, name=args.name or f"{args.dataset} {args.hidden}", model=model, dataset=dataset,
         config=_config_from(args), seed=args.seed, auto=auto,
@@ -174,11 +179,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_auto(args: argparse.Namespace) -> int:
-    payload = {"enabled": args.on}
-    for key in ("patience", "factor"):
-        if getattr(args, key) is not None:
-            payload[key] = getattr(args, key)
-    return _command(args, "auto", payload)
+    return _command(args, "auto", {"enabled": args.on, **_auto_from(args)})
 
 
 def _exit_on_sigterm(signum, frame) -> None:

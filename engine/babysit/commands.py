@@ -18,7 +18,13 @@ import sqlite3
 from collections.abc import Callable
 
 from engine.babysit.live import Live, build_session_dataset, load_state_at
-from engine.babysit.policy import auto_trigger, best_node, retained_nodes
+from engine.babysit.policy import (
+    auto_trigger,
+    best_node,
+    give_up,
+    lowered_rate,
+    retained_nodes,
+)
 from engine.babysit.validate import COMMANDS, validate
 from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.run.work import health_every
@@ -158,20 +164,34 @@ def _prune(conn, session: dict) -> None:
 
 
 def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
-    """Let the automatic babysitter look at the lineage and act; return its reason or None."""
+    """Let the automatic babysitter look at the lineage and act; return its reason or None.
+
+    When it gives up (``policy.give_up``: too many acts in this run, or the learning rate at its
+    floor) it pauses the session with a ``gave_up`` event saying why, and returns that sentence.
+    """
     session = store.get_session(conn, session_id)
-    if not session["auto"]["enabled"]:
+    auto = session["auto"]
+    if not auto["enabled"]:
         return None
     path = store.lineage(conn, session["head_node_id"])
-    reason = auto_trigger(path, session["auto"], diverged=diverged)
+    reason = auto_trigger(path, auto, diverged=diverged)
     if reason is None:
         return None
+    lr = session["config"]["learning_rate"]
+    actions = store.auto_actions_in_run(conn, session_id)
+    quit_reason = give_up(auto, learning_rate=lr, actions=actions)
+    if quit_reason is not None:
+        message = f"automatic babysitter {quit_reason} ({reason})"
+        _event(conn, session, "gave_up", "auto", {
+            "reason": quit_reason, "trigger": reason, "actions": actions, "learning_rate": lr,
+        })
+        _finish(conn, session, "paused", "gave_up", message)
+        return message
     target = best_node(path)
     if target is not None and target["id"] != session["head_node_id"]:
         _rollback(conn, session, target["id"], actor="auto", restore=False, reason=reason)
         session = store.get_session(conn, session_id)
-    lr = session["config"]["learning_rate"] * session["auto"]["factor"]
-    _set(conn, session, {"learning_rate": lr}, actor="auto", reason=reason)
+    _set(conn, session, {"learning_rate": lowered_rate(auto, lr)}, actor="auto", reason=reason)
     return reason
 
 
@@ -216,7 +236,7 @@ def _commit_epoch(conn: sqlite3.Connection, session: dict, result, state, ok: bo
         store.update_session(conn, session_id, remaining_epochs=remaining)
         outcome.update(kind="diverged", epoch=epoch, node_id=None, message=message)
         outcome["auto"] = _babysit(conn, session_id, diverged=True)
-        if outcome["auto"] is None:
+        if store.get_session(conn, session_id)["status"] == "running" and not outcome["auto"]:
             _finish(conn, store.get_session(conn, session_id), "diverged", "diverged",
                     message)
     session = store.get_session(conn, session_id)

@@ -13,3 +13,15 @@ TRAIN_FLAGS = (
     ("--decay", "decay", str), ("--decay-rate", "decay_rate", float),
     ("--decay-every", "decay_every", int),
 )
+# (flag, auto-babysitter field, type, help)
+AUTO_FLAGS = (
+    ("--patience", "patience", int, "act when the validation loss rose this many epochs in a row"
+     " (default 3)"),
+    ("--factor", "factor", float, "multiply the learning rate by this at each act (default 0.5)"),
+    ("--min-lr", "min_learning_rate", float, "the learning rate's floor: at it the babysitter "
+     "gives up and pauses (default 1e-6)"),
+    ("--max-rollbacks", "max_rollbacks", int, "give up and pause after this many acts in one "
+     "run, 1 to 1000 (default 10)"),
+    ("--tolerance", "tolerance", float, "a rise of the validation loss smaller than this "
+     "(relative, 0.02 = 2%%) is noise (default 0.02)"),
+)

@@ -12,7 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 RETENTION_FIELDS = ("max_params_keep_all", "keep_last", "keep_every")
-AUTO_FIELDS = ("enabled", "patience", "factor")
+AUTO_FIELDS = (
+    "enabled", "patience", "factor", "min_learning_rate", "max_rollbacks", "tolerance",
+)
 
 
 def check_retention(retention: dict) -> dict:
@@ -33,7 +35,8 @@ def check_retention(retention: dict) -> dict:
 
 def check_auto(auto: dict) -> dict:
     """Validate the babysitter settings: ``enabled`` bool, ``patience`` int >= 1, ``factor`` in
-    (0, 1). Returns a dict with only the given keys."""
+    (0, 1), ``min_learning_rate`` > 0, ``max_rollbacks`` in 1..1000, ``tolerance`` in [0, 1).
+    Returns a dict with only the given keys."""
     unknown = sorted(set(auto) - set(AUTO_FIELDS))
     if unknown:
         raise ValueError(
@@ -52,6 +55,24 @@ def check_auto(auto: dict) -> dict:
         if isinstance(f, bool) or not isinstance(f, int | float) or not 0.0 < f < 1.0:
             raise ValueError(f"auto factor must be a number in (0, 1), got factor={f!r}")
         out["factor"] = float(f)
+    if "min_learning_rate" in out:
+        m = out["min_learning_rate"]
+        if isinstance(m, bool) or not isinstance(m, int | float) or not 0.0 < m < math.inf:
+            raise ValueError(
+                f"auto min_learning_rate must be a number > 0, got min_learning_rate={m!r}"
+            )
+        out["min_learning_rate"] = float(m)
+    if "max_rollbacks" in out:
+        r = out["max_rollbacks"]
+        if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= 1000:
+            raise ValueError(
+                f"auto max_rollbacks must be an integer from 1 to 1000, got max_rollbacks={r!r}"
+            )
+    if "tolerance" in out:
+        t = out["tolerance"]
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 <= t < 1.0:
+            raise ValueError(f"auto tolerance must be a number in [0, 1), got tolerance={t!r}")
+        out["tolerance"] = float(t)
     return out
 
 
@@ -98,14 +119,15 @@ def retained_nodes(
     return keep & {n["id"] for n in with_blob}
 
 
-def rising_epochs(path: list[dict]) -> int:
+def rising_epochs(path: list[dict], tolerance: float = 0.0) -> int:
     """How many consecutive epochs, ending at the last node of ``path`` (root to head), raised
-    the validation loss over the previous node."""
+    the validation loss over the previous node by more than ``tolerance`` (relative: 0.02 =
+    2%; smaller rises are noise and end the count)."""
     count = 0
     for prev, cur in zip(path[-2::-1], path[::-1]):
         if not (_finite(prev["val_loss"]) and _finite(cur["val_loss"])):
             break
-        if cur["val_loss"] <= prev["val_loss"]:
+        if cur["val_loss"] <= prev["val_loss"] * (1.0 + tolerance):
             break
         count += 1
     return count
@@ -115,13 +137,40 @@ def auto_trigger(path: list[dict], auto: dict, *, diverged: bool) -> str | None:
     """Why the babysitter should act now (a sentence), or None.
 
     ``path`` is the lineage root to head; ``diverged`` says the epoch just tried had a
-    non-finite loss (it was not applied, so the head is the last good node).
+    non-finite loss (it was not applied, so the head is the last good node). A rise counts only
+    when it is above ``tolerance`` (relative), so the head is then worse than the lineage's best
+    by more than the tolerance too.
     """
     if not auto.get("enabled"):
         return None
     if diverged:
         return "the loss became non-finite"
     patience = int(auto["patience"])
-    if rising_epochs(path) >= patience:
+    tolerance = float(auto.get("tolerance", 0.0))
+    if rising_epochs(path, tolerance) >= patience:
         return f"validation loss rose for {patience} consecutive epochs"
     return None
+
+
+def give_up(auto: dict, *, learning_rate: float, actions: int) -> str | None:
+    """Why the babysitter stops helping (a sentence), or None to act once more.
+
+    ``actions`` = how often it already acted in this run (each act is a rollback and/or a
+    learning-rate cut). It gives up after ``max_rollbacks`` acts, or when the learning rate is
+    already at its floor ``min_learning_rate`` (so a cut would change nothing).
+    """
+    cap = int(auto["max_rollbacks"])
+    if actions >= cap:
+        return (f"gave up: it already acted {actions} times in this run (the limit, "
+                f"max_rollbacks={cap}); the session is paused for you to look")
+    floor = float(auto["min_learning_rate"])
+    if learning_rate <= floor:
+        return (f"gave up: the learning rate {learning_rate:g} is at its floor "
+                f"(min_learning_rate={floor:g}) and cannot go lower; the session is paused for "
+                "you to look")
+    return None
+
+
+def lowered_rate(auto: dict, learning_rate: float) -> float:
+    """The learning rate after one cut: times ``factor``, never below ``min_learning_rate``."""
+    return max(learning_rate * float(auto["factor"]), float(auto["min_learning_rate"]))

@@ -22,7 +22,10 @@ from engine.storage.db import now
 from engine.storage.health import dump_health, load_health
 
 METRIC_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "seconds")
-DEFAULT_AUTO = {"enabled": False, "patience": 3, "factor": 0.5}
+DEFAULT_AUTO = {
+    "enabled": False, "patience": 3, "factor": 0.5,
+    "min_learning_rate": 1e-6, "max_rollbacks": 10, "tolerance": 0.02,
+}
 DEFAULT_RETENTION = {"max_params_keep_all": 100_000, "keep_last": 20, "keep_every": 5}
 _JSON_COLUMNS = {
     "model": "model_json",
@@ -275,3 +278,15 @@ def session_events(conn: sqlite3.Connection, session_id: int, *, since_id: int =
         event["payload"] = json.loads(event.pop("payload_json"))
         out.append(event)
     return out
+
+
+def auto_actions_in_run(conn: sqlite3.Connection, session_id: int) -> int:
+    """How often the babysitter acted (its ``set`` events) since a person last asked for a run
+    or changed the babysitter's settings (events ``run`` / ``auto`` by the user)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM session_events WHERE session_id = ? AND kind = 'set'"
+        " AND actor = 'auto' AND id > COALESCE((SELECT MAX(id) FROM session_events"
+        " WHERE session_id = ? AND actor = 'user' AND kind IN ('run', 'auto')), 0)",
+        (session_id, session_id),
+    ).fetchone()
+    return int(row[0])

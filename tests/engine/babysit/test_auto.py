@@ -67,3 +67,53 @@ def test_babysitter_lowers_the_rate_after_divergence_and_goes_on(conn, make_sess
     for n in store.session_nodes(conn, sid):
         assert all(n[f] is None or math.isfinite(n[f]) for f in store.METRIC_FIELDS)
     assert babysit.session_view(conn, sid)["config"]["learning_rate"] < 1e4
+
+
+def auto_events(conn, sid, kind):
+    return [e for e in babysit.session_events(conn, sid)
+            if e["actor"] == "auto" and e["kind"] == kind]
+
+
+def test_babysitter_gives_up_at_the_learning_rate_floor(conn, make_session):
+    # Plain SGD at 1e4 diverges at once; cut by 10 each time, it reaches the floor of 100 (where
+    # it still diverges) and must pause there instead of cutting on towards 0.
+    sid = make_session(model={"hidden": [16], "batch_norm": False},
+                       config={"learning_rate": 1e4, "optimizer": "sgd", "batch_size": 32},
+                       auto={"enabled": True, "factor": 0.1, "min_learning_rate": 100.0})
+    result = babysit.execute(conn, sid, "run", {"epochs": 30})
+    view = babysit.session_view(conn, sid)
+    assert result["status"] == view["status"] == "paused"
+    assert view["config"]["learning_rate"] == 100.0
+    gave_up = auto_events(conn, sid, "gave_up")
+    assert len(gave_up) == 1 and "floor" in gave_up[0]["payload"]["reason"]
+    assert "min_learning_rate=100" in view["message"]
+    assert result["outcomes"][-1]["auto"] == view["message"]
+    done = [e for e in babysit.session_events(conn, sid) if e["kind"] == "done"]
+    assert done[-1]["payload"]["reason"] == "gave_up"
+    assert len(result["outcomes"]) < 30
+
+
+def test_babysitter_gives_up_after_its_rollback_cap_and_a_new_run_resets_it(conn, make_session):
+    sid = make_session(model=NO_BN, config=TOO_HIGH,
+                       auto={"enabled": True, "patience": 1, "tolerance": 0.0,
+                             "max_rollbacks": 2})
+    result = babysit.execute(conn, sid, "run", {"epochs": 60})
+    assert result["status"] == "paused"
+    assert len(auto_events(conn, sid, "set")) == 2
+    gave_up = auto_events(conn, sid, "gave_up")
+    assert len(gave_up) == 1 and "max_rollbacks=2" in gave_up[0]["payload"]["reason"]
+    assert gave_up[0]["payload"]["actions"] == 2
+    # A person asking for another run gives the babysitter a fresh allowance.
+    babysit.execute(conn, sid, "run", {"epochs": 60})
+    assert 2 < len(auto_events(conn, sid, "set")) <= 4
+
+
+def test_defaults_bound_the_babysitter_on_a_long_noisy_run(conn, make_session):
+    # The case: the defaults on moons. It must never fail, never go below its floor and
+    # never act more than max_rollbacks times in one run.
+    sid = make_session(auto={"enabled": True})
+    result = babysit.execute(conn, sid, "run", {"epochs": 150})
+    view = babysit.session_view(conn, sid)
+    assert result["status"] in ("idle", "paused")
+    assert len(auto_events(conn, sid, "set")) <= store.DEFAULT_AUTO["max_rollbacks"]
+    assert view["config"]["learning_rate"] >= store.DEFAULT_AUTO["min_learning_rate"]

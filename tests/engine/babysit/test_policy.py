@@ -11,6 +11,8 @@ from engine.babysit.policy import (
     best_node,
     check_auto,
     check_retention,
+    give_up,
+    lowered_rate,
     retained_nodes,
     rising_epochs,
 )
@@ -96,6 +98,10 @@ def test_auto_trigger_respects_enabled_patience_and_divergence():
         ({"patience": 0}, "patience must be an integer >= 1, got patience=0"),
         ({"factor": 1.5}, r"factor must be a number in \(0, 1\), got factor=1.5"),
         ({"speed": 1}, "unknown auto-babysitter field"),
+        ({"min_learning_rate": 0}, "min_learning_rate must be a number > 0, got "
+                                   "min_learning_rate=0"),
+        ({"max_rollbacks": 0}, "max_rollbacks must be an integer from 1 to 1000"),
+        ({"tolerance": 1.0}, r"tolerance must be a number in \[0, 1\), got tolerance=1.0"),
     ],
 )
 def test_check_auto_messages(auto, match):
@@ -109,3 +115,22 @@ def test_check_retention_messages():
         check_retention({"keep_every": 0})
     with pytest.raises(ValueError, match="unknown retention field"):
         check_retention({"keep": 1})
+
+
+def test_rises_within_the_tolerance_are_noise():
+    noisy = chain([None, 1.0, 1.01, 1.015, 1.02])
+    assert rising_epochs(noisy) == 3
+    assert rising_epochs(noisy, 0.02) == 0
+    assert rising_epochs(chain([None, 1.0, 1.05, 1.1]), 0.02) == 2
+    on = {"enabled": True, "patience": 2, "factor": 0.5, "tolerance": 0.02}
+    assert auto_trigger(noisy, {**on, "tolerance": 0.0}, diverged=False) is not None
+    assert auto_trigger(noisy, on, diverged=False) is None
+
+
+def test_give_up_at_the_cap_or_the_floor():
+    auto = {"max_rollbacks": 3, "min_learning_rate": 1e-6, "factor": 0.5}
+    assert give_up(auto, learning_rate=1e-3, actions=2) is None
+    assert "max_rollbacks=3" in give_up(auto, learning_rate=1e-3, actions=3)
+    assert "floor" in give_up(auto, learning_rate=1e-6, actions=0)
+    assert lowered_rate(auto, 1e-3) == 5e-4
+    assert lowered_rate(auto, 1.5e-6) == 1e-6  # never below the floor
