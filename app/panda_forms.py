@@ -25,11 +25,32 @@ LR_RANGE = (-6, 1)  # decades: 1e-6 .. 10
 
 
 def lr_options(current: float | None = None) -> list[float]:
-    """Learning rates on a log grid (ten per decade, two significant digits) plus ``current``."""
+    """Learning rates on a log grid (ten per decade, two significant digits) plus ``current``
+    when it is a usable rate (finite and > 0)."""
     grid = {float(f"{10 ** (k / 10):.2g}") for k in range(10 * LR_RANGE[0], 10 * LR_RANGE[1] + 1)}
     if current is not None and math.isfinite(current) and current > 0:
         grid.add(float(current))
     return sorted(grid)
+
+
+def lr_choice(current) -> tuple[list[float], float, str]:
+    """The learning-rate slider's options, its starting value and a note ("" if none).
+
+    A stored rate that cannot train (0, negative, NaN: left by an old babysitter that drove it
+    to 0) starts the slider at the grid's lowest rate with a note, so the form still shows and
+    the session can be repaired.
+    """
+    try:
+        value = float(current)
+    except (TypeError, ValueError):
+        value = math.nan
+    options = lr_options(value)
+    if value in options:
+        return options, value, ""
+    return options, options[0], (
+        f"The stored learning rate {current!r} cannot train (it must be a number > 0); the "
+        f"slider starts at {options[0]:g}: pick a rate and apply."
+    )
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -57,9 +78,11 @@ def knob_widgets(
     ``optimizer`` None shows every optimizer's knobs (new session); otherwise only its own.
     """
     values = {}
+    options, value, note = lr_choice(config["learning_rate"])
+    if note:
+        st.warning(note, icon=":material/warning:")
     values["learning_rate"] = st.select_slider(
-        "Learning rate (log scale)", options=lr_options(config["learning_rate"]),
-        value=float(config["learning_rate"]), format_func=lambda v: f"{v:g}",
+        "Learning rate (log scale)", options=options, value=value, format_func=lambda v: f"{v:g}",
     )
     grid = st.columns(columns)
     cells = iter(grid[i % columns] for i in range(100))
@@ -74,7 +97,8 @@ def knob_widgets(
     for name, label, used_by in betas:
         if optimizer is None or optimizer in used_by:
             values[name] = next(cells).number_input(
-                label, min_value=0.0, max_value=0.9999, value=float(config[name]), step=0.0001,
+                label, min_value=0.0, max_value=max(0.9999, float(config[name])),
+                value=float(config[name]), step=0.0001,
                 format="%.4f")
     values["dropout"] = next(cells).number_input(
         "Dropout (drop probability)", min_value=0.0, max_value=0.95,

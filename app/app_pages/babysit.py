@@ -14,7 +14,7 @@ import streamlit as st
 
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
 from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
-from app.panda_forms import knobs_form, new_session_form, trial_picker
+from app.panda_forms import knobs_form, lr_options, new_session_form, trial_picker
 from engine import babysit
 from engine import study as studies
 from engine.data.views import grid_for_boundary, original_coordinates
@@ -174,6 +174,8 @@ def live_status(session_id: int, was_busy: bool) -> None:
                    "at the last good epoch: turn the learning rate down, or roll back.")
     elif view["status"] == "failed":
         st.error(f"The runner failed: {view['message']}")
+    elif view["status"] == "paused" and view["message"]:
+        st.warning(view["message"], icon=":material/pan_tool:")
     elif jump := loss_jump(head.get("val_loss"), view["best"], view["config"]["learning_rate"]):
         st.warning(jump, icon=":material/trending_up:")
     if view["needs_runner"]:
@@ -232,17 +234,31 @@ def auto_form(session_id: int, view: dict) -> None:
     auto = view["auto"]
     with st.form(f"auto_{session_id}_{json.dumps(auto, sort_keys=True)}"):
         st.markdown("**Automatic babysitter**")
-        st.caption("When the validation loss rose for *k* epochs in a row (or an epoch "
-                   "diverged): roll back to the best epoch and multiply the learning rate by "
-                   "the factor.")
+        st.caption("When the validation loss rose for *k* epochs in a row, each time by more "
+                   "than the noise tolerance (or an epoch diverged): roll back to the best epoch "
+                   "and multiply the learning rate by the factor. It gives up, pausing the "
+                   "session with the reason in the event log, after the maximum number of acts "
+                   "in one run, or when the learning rate is at its floor.")
         enabled = st.toggle("on", value=bool(auto["enabled"]))
-        patience = st.number_input("k epochs", min_value=1, max_value=1000,
-                                   value=int(auto["patience"]), step=1)
-        factor = st.number_input("factor", min_value=0.01, max_value=0.99,
-                                 value=float(auto["factor"]), step=0.05, format="%.2f")
+        c = st.columns(2)
+        patience = c[0].number_input("k epochs", min_value=1, max_value=1000,
+                                     value=int(auto["patience"]), step=1)
+        factor = c[1].number_input("factor", min_value=0.01, max_value=0.99,
+                                   value=float(auto["factor"]), step=0.05, format="%.2f")
+        tolerance = c[0].number_input(
+            "noise tolerance (relative rise)", min_value=0.0, max_value=0.99,
+            value=float(auto["tolerance"]), step=0.01, format="%.2f",
+            help="a rise smaller than this share of the previous loss is noise: 0.05 = 5%")
+        max_rollbacks = c[1].number_input(
+            "at most this many acts a run (1-1000)", min_value=1, max_value=1000,
+            value=int(auto["max_rollbacks"]), step=1)
+        min_lr = st.select_slider(
+            "learning-rate floor", options=lr_options(auto["min_learning_rate"]),
+            value=float(auto["min_learning_rate"]), format_func=lambda v: f"{v:g}")
         if st.form_submit_button("Apply"):
             if send(session_id, "auto", "set the automatic babysitter", enabled=bool(enabled),
-                    patience=int(patience), factor=float(factor)):
+                    patience=int(patience), factor=float(factor), tolerance=float(tolerance),
+                    max_rollbacks=int(max_rollbacks), min_learning_rate=float(min_lr)):
                 st.rerun()
 
 

@@ -28,6 +28,8 @@ MARKERS = {  # event kind -> (legend name, marker symbol, colour)
     "rollback": ("rollback", "x-thin-open", "#d62728"),
     "diverged": ("diverged", "star-triangle-up", "#ff7f0e"),
 }
+AUTO_LIMITS = (("tolerance", "tolerance"), ("max_rollbacks", "max acts"),
+               ("min_learning_rate", "lr floor"))
 METRICS = (  # (row, metric key, label, dash)
     (1, "train_loss", "train loss", "dot"),
     (1, "val_loss", "val loss", "solid"),
@@ -35,6 +37,28 @@ METRICS = (  # (row, metric key, label, dash)
     (2, "val_acc", "val acc", "solid"),
     (3, "learning_rate", "learning rate", "solid"),
 )
+
+
+MAX_BRANCHES = 12  # branches drawn (and listed in the legend) at most
+
+
+def shown_branches(curves: Sequence[dict], limit: int = MAX_BRANCHES) -> list[int]:
+    """The branches worth drawing, at most ``limit``: the current one, then its ancestors
+    (nearest first), then the most recent others. A session the old babysitter drove through
+    1,000 rollbacks would otherwise list 1,000 branches in the legend."""
+    by_branch = {c["branch"]: c for c in curves}
+    chosen: list[int] = []
+    current = next((c["branch"] for c in curves if c["current"]), None)
+    while current is not None and current in by_branch and current not in chosen:
+        chosen.append(current)
+        current = by_branch[current].get("parent_branch")
+    chosen = chosen[:limit]
+    for b in sorted(by_branch, reverse=True):
+        if len(chosen) >= limit:
+            break
+        if b not in chosen:
+            chosen.append(b)
+    return chosen
 
 
 def branch_color(branch: int) -> str:
@@ -102,7 +126,13 @@ def describe_event(event: dict) -> str:
         text = f"{who} asked for {what}"
     elif kind == "auto":
         text = (f"{who} turned the automatic babysitter {'on' if payload.get('enabled') else 'off'}"
-                f" (patience {payload.get('patience')}, factor {_fmt(payload.get('factor'))})")
+                f" (patience {payload.get('patience')}, factor {_fmt(payload.get('factor'))}"
+                + "".join(f", {label} {_fmt(payload[key])}" for key, label in AUTO_LIMITS
+                          if key in payload) + ")")
+    elif kind == "gave_up":
+        text = (f"the babysitter {payload.get('reason', 'gave up')} (after: "
+                f"{payload.get('trigger', '')})")
+        return text
     elif kind == "done":
         text = f"run ended: {payload.get('reason', '')}"
     elif kind in ("diverged", "failed", "rejected"):
@@ -146,8 +176,9 @@ def curves_figure(
 ) -> go.Figure:
     """Loss (log), accuracy and learning rate (log) per epoch for every branch, with markers.
 
-    Traces: per branch, five lines (train/val loss, train/val accuracy, learning rate), in
-    legend group ``branch {b}``; then one marker trace per event kind present (``set``,
+    At most ``MAX_BRANCHES`` branches are drawn (``shown_branches``; a note says how many are
+    not). Traces: per drawn branch, five lines (train/val loss, train/val accuracy, learning
+    rate), in legend group ``branch {b}``; then one marker trace per event kind present (``set``,
     ``rollback``, ``diverged``) on the loss row.
     """
     fig = make_subplots(
@@ -155,6 +186,10 @@ def curves_figure(
         subplot_titles=("loss", "accuracy", "learning rate"),
     )
     lines = branch_points(curves)
+    drawn = set(shown_branches(curves))
+    hidden = len(curves) - len(drawn)
+    curves = [c for c in curves if c["branch"] in drawn]
+    lines = {b: p for b, p in lines.items() if b in drawn}
     for c in sorted(curves, key=lambda c: (not c["abandoned"], c["current"], c["branch"])):
         b = c["branch"]
         points = lines[b]
@@ -176,7 +211,7 @@ def curves_figure(
                 ),
                 row=row, col=1,
             )
-    by_node = {p["node_id"]: p for c in curves for p in c["points"]}
+    by_node = {p["node_id"]: p for points in lines.values() for p in points}
     for kind, (name, symbol, color) in MARKERS.items():
         found = [(e, _marker_point(e, lines, by_node)) for e in events if e["kind"] == kind]
         found = [(e, m) for e, m in found if m is not None]
@@ -203,6 +238,13 @@ def curves_figure(
         height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40}, hovermode="closest",
         legend={"orientation": "h", "y": -0.12}, clickmode="event+select",
     )
+    if hidden:
+        fig.add_annotation(
+            text=(f"showing {len(drawn)} of {len(drawn) + hidden:,} branches (at most "
+                  f"{MAX_BRANCHES}): the current one, its ancestors and the latest"),
+            xref="paper", yref="paper", x=1, y=1.05, showarrow=False, xanchor="right",
+            font={"size": 11, "color": "#666666"},
+        )
     return fig
 
 

@@ -21,7 +21,7 @@ AUTO_FLAGS = (
     ("--min-lr", "min_learning_rate", float, "the learning rate's floor: at it the babysitter "
      "gives up and pauses (default 1e-6)"),
     ("--max-rollbacks", "max_rollbacks", int, "give up and pause after this many acts in one "
-     "run, 1 to 1000 (default 10)"),
+     "run, 1 to 1000 (default 5)"),
     ("--tolerance", "tolerance", float, "a rise of the validation loss smaller than this "
-     "(relative, 0.02 = 2%%) is noise (default 0.02)"),
+     "(relative, 0.05 = 5%%) is noise (default 0.05)"),
 )

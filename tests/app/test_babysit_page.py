@@ -208,3 +208,44 @@ def test_loss_jump_thresholds():
     assert loss_jump(0.5, best, 1.0) == ""  # 7 times the best: a bad epoch, not a blow-up
     assert loss_jump(0.02, {**best, "val_loss": 0.001}, 1.0) == ""  # 20x but tiny
     assert "2,857 times its best (0.07 at epoch 3)" in loss_jump(200.0, best, 10.0)
+
+
+def test_knobs_form_repairs_a_session_left_at_learning_rate_zero(open_page, conn):
+    # What the old babysitter left behind: a stored learning rate of 0.0 (which cannot train).
+    session_id = trained_session(conn, epochs=1)
+    sessions = babysit.session_view(conn, session_id)["config"]
+    from engine.storage import sessions as session_store
+    session_store.update_session(conn, session_id, config={**sessions, "learning_rate": 0.0})
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("cannot train" in w.value for w in at.warning)
+    slider = widget(at, "select_slider", "Learning rate (log scale)")
+    slider.set_value(0.001)
+    button(at, "Apply knobs").click().run()
+    no_exception(at)
+    poll(at, lambda a: babysit.session_view(conn, session_id)["config"]["learning_rate"]
+         == 0.001)
+
+
+def test_a_paused_session_says_why_the_babysitter_gave_up(open_page, conn):
+    session_id = babysit.new_session(
+        conn, name="hopeless", model={"hidden": [16], "batch_norm": False}, dataset=MOONS,
+        config={"learning_rate": 1e4, "optimizer": "sgd", "batch_size": 32}, seed=0,
+        auto={"enabled": True, "factor": 0.1, "min_learning_rate": 100.0},
+    )
+    babysit.execute(conn, session_id, "run", {"epochs": 10})
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert metric(at, "Status") == "paused"
+    assert any("gave up" in w.value and "floor" in w.value for w in at.warning)
+    assert "the babysitter gave up" in " ".join(m.value for m in at.markdown)
+
+
+def test_lr_choice_keeps_a_usable_rate_and_replaces_one_that_cannot_train():
+    from app.panda_forms import lr_choice
+    options, value, note = lr_choice(3e-4)
+    assert value == 3e-4 and value in options and note == ""
+    for bad in (0.0, -1.0, float("nan"), None):
+        options, value, note = lr_choice(bad)
+        assert value == options[0] == 1e-6 and "cannot train" in note

@@ -7,11 +7,13 @@ import pytest
 
 from app.charts.babysit import (
     ABANDONED_OPACITY,
+    MAX_BRANCHES,
     boundary_figure,
     branch_points,
     curves_figure,
     describe_event,
     event_log_rows,
+    shown_branches,
 )
 
 
@@ -163,3 +165,30 @@ def test_event_log_describes_every_kind_newest_first():
     assert rows[0]["who"] == "auto" and rows[-1]["who"] == "you"
     assert describe_event({"kind": "pause", "actor": "user", "branch": 0, "epoch": 4}) == (
         "you: pause")
+
+
+def test_a_thousand_branches_draw_only_the_current_lineage_and_the_latest():
+    # A chain of rollbacks: branch b forks from branch b - 1 at epoch b; 1,000 branches.
+    curves = [{"branch": 0, "parent_branch": None, "fork_node_id": None, "fork_epoch": None,
+               "abandoned": True, "current": False, "points": [_point(0, 0, 1.0)]}]
+    for b in range(1, 1000):
+        curves.append({"branch": b, "parent_branch": b - 1, "fork_node_id": b - 1,
+                       "fork_epoch": b - 1, "abandoned": b < 990, "current": b == 990,
+                       "points": [_point(b, b, 1.0 / b)]})
+    fig = curves_figure(curves, [])
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert len(legend) == 2 * MAX_BRANCHES  # train and val loss per drawn branch
+    drawn = {int(name.split()[1]) for name in legend}
+    assert drawn == set(range(979, 991))  # the current branch and its nearest ancestors
+    assert "showing 12 of 1,000 branches" in " ".join(a.text for a in fig.layout.annotations)
+    assert shown_branches(curves, limit=3) == [990, 989, 988]
+    assert shown_branches(curves[:2], limit=3) == [1, 0]  # no current: the latest first
+
+
+def test_event_log_says_why_the_babysitter_gave_up():
+    event = {"kind": "gave_up", "actor": "auto", "branch": 3, "epoch": 9,
+             "payload": {"reason": "gave up: the learning rate 1e-06 is at its floor",
+                         "trigger": "validation loss rose for 3 consecutive epochs"}}
+    assert describe_event(event) == (
+        "the babysitter gave up: the learning rate 1e-06 is at its floor (after: validation "
+        "loss rose for 3 consecutive epochs)")

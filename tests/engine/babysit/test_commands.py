@@ -194,7 +194,7 @@ def test_auto_command_is_recorded(conn, make_session):
     sid = make_session()
     babysit.execute(conn, sid, "auto", {"enabled": True, "patience": 2})
     view = babysit.session_view(conn, sid)
-    assert view["auto"] == {"enabled": True, "patience": 2, "factor": 0.5}
+    assert view["auto"] == {**store.DEFAULT_AUTO, "enabled": True, "patience": 2}
     (event,) = events_of(conn, sid, "auto")
     assert event["payload"]["enabled"] is True
     with pytest.raises(ValueError, match="factor must be a number in"):
