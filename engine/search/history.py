@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.search.objective import Objective, finite
 
-FINISHED_STATES = ("complete", "pruned", "diverged", "failed")
+FINISHED_STATES = ("complete", "pruned", "diverged", "failed", "cancelled")
 PENDING_STATES = ("waiting", "running", "stopped")
 
 

@@ -22,6 +22,13 @@ version ``v - 1`` to ``v`` (``v = 1`` creates everything from scratch):
   ``engine.storage.health.clean_health``, NULL when not measured), ``trials.health_json`` (the
   trial's last measured epoch's) and ``trials.flags_json`` (``engine.diagnosis.diagnose`` over
   its epochs, refreshed with every recorded segment; NULL before the first).
+- 5: hands on the search. ``studies.notes``, ``studies.archived`` (hidden from the pickers, kept),
+  ``studies.rank_json`` (how the views rank trials: ``{"at": "best" | "last" | k}``);
+  ``trials.name``, ``trials.notes`` and ``trials.source_json`` (where a trial made by hand came
+  from: a clone of another trial, or a babysitting session returned to its study);
+  ``study_actions``, one row per action on a study (add a trial, extend, change the space, stop a
+  trial, notes, ...): its runner, or the caller when none is alive, applies it and sets
+  ``applied_at`` in the same transaction, so none is lost or applied twice.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -220,6 +227,26 @@ ALTER TABLE trials ADD COLUMN health_json TEXT;
 ALTER TABLE trials ADD COLUMN flags_json TEXT
 """
 
+_V5 = """
+ALTER TABLE studies ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN rank_json TEXT;
+ALTER TABLE trials ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN source_json TEXT;
+CREATE TABLE IF NOT EXISTS study_actions (
+    id           INTEGER PRIMARY KEY,
+    study_id     INTEGER NOT NULL REFERENCES studies(id),
+    kind         TEXT NOT NULL,
+    payload_json TEXT NOT NULL DEFAULT '{}',
+    created_at   REAL NOT NULL,
+    applied_at   REAL,
+    result_json  TEXT,
+    error        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS actions_pending ON study_actions (study_id, applied_at, id)
+"""
+
 
 def _v3(conn: sqlite3.Connection) -> None:
     """Schema changes, then each study's objective from its scheduler's old ``maximize``."""
@@ -241,7 +268,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _V1, 2: _V2, 3: _v3, 4: _V4,
+    1: _V1, 2: _V2, 3: _v3, 4: _V4, 5: _V5,
 }
 
 

@@ -18,6 +18,7 @@ import json
 import sqlite3
 
 from engine.storage import runners
+from engine.storage.actions import forget_study
 from engine.storage.blobs import (
     NotFoundError,
     atomic,
@@ -98,9 +99,11 @@ def _study_dict(row: sqlite3.Row, alive: bool) -> dict:
         key: row[key]
         for key in (
             "id", "name", "created_at", "updated_at", "seed", "n_trials", "workers",
-            "executor_address", "parent_id", "message", "finished_at",
+            "executor_address", "parent_id", "message", "finished_at", "notes",
         )
     }
+    study["archived"] = bool(row["archived"])
+    study["rank"] = json.loads(row["rank_json"]) if row["rank_json"] else {"at": "best"}
     for key in ("space", "sampler", "scheduler", "dataset"):
         study[key] = json.loads(row[f"{key}_json"])
     study["box"] = json.loads(row["box_json"]) if row["box_json"] else None
@@ -203,7 +206,7 @@ def stop_unattended(conn: sqlite3.Connection, study_id: int) -> None:
 
 
 def delete_study(conn: sqlite3.Connection, study_id: int) -> None:
-    """Delete a study with its trials, metrics, checkpoints and intents (its runner must be
+    """Delete a study with its trials, metrics, checkpoints, intents and actions (its runner must be
     gone: ``ValueError`` while one is alive)."""
     if runners.runner_alive(conn, "study", study_id):
         raise ValueError(f"study {study_id} has a live runner; stop it before deleting")
@@ -218,6 +221,7 @@ def delete_study(conn: sqlite3.Connection, study_id: int) -> None:
                 (study_id,),
             )
         conn.execute("UPDATE studies SET parent_id = NULL WHERE parent_id = ?", (study_id,))
+        forget_study(conn, study_id)
         conn.execute("DELETE FROM trials WHERE study_id = ?", (study_id,))
         for checkpoint_id in ids:
             delete_checkpoint_if_unused(conn, checkpoint_id)

@@ -31,8 +31,8 @@ from engine.storage.db import now
 from engine.storage.health import dump_health, load_health
 
 TRIAL_STATES = ("waiting", "running", "paused", "complete", "pruned", "diverged", "failed",
-                "stopped")
-TERMINAL_STATES = ("complete", "pruned", "diverged", "failed")
+                "stopped", "cancelled")
+TERMINAL_STATES = ("complete", "pruned", "diverged", "failed", "cancelled")  # cancelled: by hand
 PENDING_STATES = ("waiting", "running", "paused", "stopped")  # asked, not finished
 METRIC_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "seconds")
 METRIC_COLUMNS = ("trial_id", "number", "epoch", *METRIC_FIELDS)
@@ -45,8 +45,9 @@ def _check(value: str, valid: tuple[str, ...], field: str) -> None:
 
 def add_trials(conn: sqlite3.Connection, study_id: int, trials: list[dict]) -> list[int]:
     """Append ``waiting`` trials, each ``{"params": dict, "unit": list[float],
-    "target_epochs": int}`` (optional ``"origin"``: ``"sampler"``, the default, or ``"user"``),
-    numbered on from the study's last trial; return their ids."""
+    "target_epochs": int}`` (optional ``"origin"``: ``"sampler"``, the default, ``"user"`` or
+    ``"session"``; optional ``"name"``, ``"notes"``, ``"source"``: a JSON-able dict saying where a
+    trial made by hand came from), numbered on from the study's last trial; return their ids."""
     at = now()
     ids = []
     with atomic(conn):
@@ -56,11 +57,14 @@ def add_trials(conn: sqlite3.Connection, study_id: int, trials: list[dict]) -> l
         for i, trial in enumerate(trials):
             cursor = conn.execute(
                 "INSERT INTO trials (study_id, number, params_json, unit_json, target_epochs,"
-                " origin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " origin, name, notes, source_json, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     study_id, start + i, json.dumps(trial["params"]),
                     json.dumps([float(u) for u in trial["unit"]]),
-                    int(trial["target_epochs"]), trial.get("origin", "sampler"), at, at,
+                    int(trial["target_epochs"]), trial.get("origin", "sampler"),
+                    trial.get("name", ""), trial.get("notes", ""),
+                    None if trial.get("source") is None else json.dumps(trial["source"]), at, at,
                 ),
             )
             ids.append(int(cursor.lastrowid))
@@ -70,7 +74,7 @@ def add_trials(conn: sqlite3.Connection, study_id: int, trials: list[dict]) -> l
 _TRIAL_KEYS = (
     "id", "study_id", "number", "state", "attempts", "error", "epochs_done", "target_epochs",
     "best_val_acc", "best_val_loss", "last_val_acc", "last_val_loss", "seconds",
-    "checkpoint_id", "origin", "created_at", "updated_at",
+    "checkpoint_id", "origin", "name", "notes", "created_at", "updated_at",
 )
 
 
@@ -80,6 +84,7 @@ def _trial_dict(row: sqlite3.Row) -> dict:
     trial["unit"] = json.loads(row["unit_json"])
     trial["health"] = load_health(row["health_json"])
     trial["flags"] = json.loads(row["flags_json"]) if row["flags_json"] else []
+    trial["source"] = json.loads(row["source_json"]) if row["source_json"] else None
     return trial
 
 

@@ -6,7 +6,8 @@ the heartbeat, SIGTERM/SIGINT as a graceful stop) it keeps the study's
 :class:`~engine.search.History` in step with what it commits, and loops:
 
 1. take intents: ``stop`` (submit nothing more; trials in flight finish their segment, are
-   checkpointed and marked ``stopped``) and ``resume`` (cancel a stop in progress);
+   checkpointed and marked ``stopped``), ``resume`` (cancel a stop in progress) and ``action``
+   (apply the actions people queued on the study: ``engine.study.steer``);
 2. fill the free worker slots: a started trial goes on with its next segment first
    (depth-first); only when none can, the sampler is **asked** for a new trial with the whole
    history (``sampler.ask(space, history, ask_rng(seed, number))``) and the trial's row is
@@ -47,9 +48,11 @@ from dataclasses import replace
 from engine.run.execution import describe_worker_death, is_worker_death
 from engine.run.host import RunnerHost
 from engine.storage import studies as store
+from engine.storage.actions import has_pending_actions
 from engine.storage.blobs import get_upload
 from engine.storage.db import connect, retrying, transaction
 from engine.storage.runners import pending_intents, release_runner
+from engine.study import steer
 from engine.study.slots import Slots, default_executor
 from engine.study.trials import TrialRun as _Run
 from engine.study.trials import budget_left, segment_epochs, trial_seed
@@ -98,7 +101,9 @@ class StudyRunner:
         self.paused: list[_Run] = []  # at a round boundary, until the population is there
         self.slots: Slots | None = None
         self.host: RunnerHost | None = None
-        self.intent_handlers = {"stop": self._on_stop, "resume": self._on_resume}
+        self.cancelled: set[int] = set()  # trials stopped by hand while their segment trains
+        self.intent_handlers = {"stop": self._on_stop, "resume": self._on_resume,
+                                "action": lambda conn, payload: steer.apply_actions(self, conn)}
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> str:
@@ -186,6 +191,7 @@ class StudyRunner:
         self.history = history_from_rows(trials, metrics, self.objective, seed=study["seed"],
                                          n_trials=study["n_trials"])
         self._load_runs(conn, trials)
+        steer.apply_actions(self, conn)  # queued for a runner that died before applying them
         log.info("study %s: %d trials asked, %d to go on, %d workers%s", self.study_id,
                  self.history.number, len(self.queue) + len(self.paused), study["workers"],
                  f" on {study['executor_address']}" * bool(study["executor_address"]))
@@ -220,6 +226,8 @@ class StudyRunner:
         intent to a runner on its way out); None if a resume is waiting: carry on instead."""
         def finish() -> str | None:
             with transaction(conn):
+                if has_pending_actions(conn, self.study_id):
+                    return None  # applied below, then the loop goes on
                 if self.stopping:
                     commands = [i["command"] for i in pending_intents(conn, "study", self.study_id)
                                 if i["command"] in ("stop", "resume")]
@@ -237,6 +245,8 @@ class StudyRunner:
             return status
 
         status = retrying(finish, what=f"study {self.study_id}: finish")
+        if status is None:
+            steer.apply_actions(self, conn)
         if status is not None and self.host is not None:
             self.host.mark_released()
         return status
@@ -381,6 +391,7 @@ class StudyRunner:
                 seen = self.history.with_trial(replace(record, scores=scores))
                 decision = self.scheduler.decide(run.number, done, seen)
             state = STATES_AFTER.get(decision, "stopped" if self.stopping else "running")
+        state = steer.state_after(self, run, state)
         retrying(lambda: store.record_segment(
             conn, run.id, metrics, result["checkpoint"], sha256=result.get("sha256"),
             state=state, error=error,
