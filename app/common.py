@@ -179,7 +179,8 @@ def sidebar_status() -> None:
             if not active and not sessions:
                 st.caption("Nothing is running.")
             for study in active[:8]:
-                done = sum(study["counts"][k] for k in ("complete", "pruned", "diverged", "failed"))
+                done = sum(study["counts"][k] for k in ("complete", "pruned", "diverged", "failed",
+                                                        "cancelled"))
                 st.page_link(
                     PAGES["studies"],
                     label=f"{study['name']} · {done}/{trials_total(study)} trials",

@@ -17,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMAND_MODULES = ["engine.study.cli", "engine.babysit.cli"]
+SUBCOMMAND_MODULES = ["engine.study.cli", "engine.study.cli_actions", "engine.babysit.cli"]
 
 
 def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:

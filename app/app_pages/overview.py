@@ -19,7 +19,7 @@ from app.presets import DEMO_EPOCHS, DEMO_TRIALS, demo_study
 from engine import study as studies
 
 SHOWN = 12
-FINISHED = ("complete", "pruned", "diverged", "failed")
+FINISHED = ("complete", "pruned", "diverged", "failed", "cancelled")
 
 conn = get_conn()
 st.title("Panda & Caviar")

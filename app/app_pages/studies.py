@@ -25,7 +25,7 @@ from app.study_views import views_for
 from engine import study as studies
 from engine.search import Objective
 
-FINISHED = ("complete", "pruned", "diverged", "failed")
+FINISHED = ("complete", "pruned", "diverged", "failed", "cancelled")
 
 conn = get_conn()
 all_studies = studies.list_studies(conn)

@@ -235,7 +235,7 @@ def cmd_list(args: argparse.Namespace) -> int:
           f"{'epochs':>7}  name")
     for s in studies:
         c = s["counts"]
-        finished = c["complete"] + c["pruned"] + c["diverged"] + c["failed"]
+        finished = c["complete"] + c["pruned"] + c["diverged"] + c["failed"] + c["cancelled"]
         print(f"{s['id']:>4}  {s['status']:<11} {s['n_trials'] or '-':>6} {finished:>5} "
               f"{_fmt(s['best_val_acc']):>8} {s['epochs_done']:>7}  {s['name']}")
     return 0
