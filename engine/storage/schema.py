@@ -227,13 +227,15 @@ ALTER TABLE trials ADD COLUMN health_json TEXT;
 ALTER TABLE trials ADD COLUMN flags_json TEXT
 """
 
-_V5 = """
-ALTER TABLE studies ADD COLUMN notes TEXT NOT NULL DEFAULT '';
-ALTER TABLE studies ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE studies ADD COLUMN rank_json TEXT;
-ALTER TABLE trials ADD COLUMN name TEXT NOT NULL DEFAULT '';
-ALTER TABLE trials ADD COLUMN notes TEXT NOT NULL DEFAULT '';
-ALTER TABLE trials ADD COLUMN source_json TEXT;
+_V5_COLUMNS = (
+    ("studies", "notes", "TEXT NOT NULL DEFAULT ''"),
+    ("studies", "archived", "INTEGER NOT NULL DEFAULT 0"),
+    ("studies", "rank_json", "TEXT"),
+    ("trials", "name", "TEXT NOT NULL DEFAULT ''"),
+    ("trials", "notes", "TEXT NOT NULL DEFAULT ''"),
+    ("trials", "source_json", "TEXT"),
+)
+_V5_TABLES = """
 CREATE TABLE IF NOT EXISTS study_actions (
     id           INTEGER PRIMARY KEY,
     study_id     INTEGER NOT NULL REFERENCES studies(id),
@@ -246,6 +248,16 @@ CREATE TABLE IF NOT EXISTS study_actions (
 );
 CREATE INDEX IF NOT EXISTS actions_pending ON study_actions (study_id, applied_at, id)
 """
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Columns added only where missing (a database taken back to an older version by hand
+    may still have them), then the actions table."""
+    for table, column, declaration in _V5_COLUMNS:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    _run_script(conn, _V5_TABLES)
 
 
 def _v3(conn: sqlite3.Connection) -> None:
@@ -268,7 +280,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _V1, 2: _V2, 3: _v3, 4: _V4, 5: _V5,
+    1: _V1, 2: _V2, 3: _v3, 4: _V4, 5: _v5,
 }
 
 
