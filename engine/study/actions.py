@@ -23,9 +23,11 @@ from engine.storage import actions as store_actions
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect, retrying, transaction
+from engine.study import roundtrip
 from engine.study.edits import KINDS, WORK_KINDS
 
 log = logging.getLogger("engine.study.actions")
+KINDS["return_session"] = (roundtrip.check_return_session, roundtrip.write_return_session)
 
 Db = sqlite3.Connection | str | os.PathLike
 ACTION_KINDS = tuple(KINDS)

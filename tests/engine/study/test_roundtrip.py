@@ -1,0 +1,79 @@
+"""Babysit a study's trial, then return the babysat model to its study as a trial."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import babysit
+from engine.run.work import run_segment
+from engine.storage import sessions as session_store
+from engine.storage import studies as store
+from engine.storage.db import connect
+from engine.study import actions
+from engine.study.roundtrip import fork_trial, returned_trials, study_lineage
+from tests.engine.study.helpers import run_fake
+from tests.engine.study.test_actions import make_study
+
+
+@pytest.fixture
+def conn(db_path):
+    c = connect(db_path)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def trained(db_path):
+    study_id = make_study(db_path, n_trials=2, epochs=2)
+    assert run_fake(db_path, study_id, work_fn=run_segment) == "complete"
+    return study_id
+
+
+def test_a_babysat_model_comes_back_as_a_trial_with_its_whole_path(db_path, conn, trained):
+    source = store.list_trials(conn, trained)[1]
+    with pytest.raises(ValueError, match="keeps only its latest checkpoint .epoch 2.; epoch 1"):
+        fork_trial(conn, source["id"], epoch=1)
+    session_id = fork_trial(conn, source["id"], epoch=2)
+    babysit.execute(conn, session_id, "set", {"learning_rate": 0.003})
+    babysit.execute(conn, session_id, "run", {"epochs": 2})
+    action = actions.act(conn, trained, "return_session", {"session_id": session_id})
+    trial = store.get_trial(conn, action["result"]["trial_id"])
+    assert (trial["number"], trial["origin"], trial["state"]) == (2, "session", "complete")
+    assert trial["params"]["learning_rate"] == 0.003  # the knobs it ended with
+    assert trial["params"]["hidden_units"] == source["params"]["hidden_units"]
+    assert trial["source"]["trial_id"] == source["id"] and trial["source"]["epoch"] == 2
+    assert trial["source"]["session_id"] == session_id and trial["source"]["head_epoch"] == 4
+    curve = store.trial_metrics(conn, trial["id"])
+    assert [m["epoch"] for m in curve] == [1, 2, 3, 4]
+    original = store.trial_metrics(conn, source["id"])
+    assert [m["val_loss"] for m in curve[:2]] == [m["val_loss"] for m in original]
+    head = session_store.get_node(conn, session_store.get_session(conn, session_id)
+                                  ["head_node_id"])
+    assert store.trial_checkpoint(conn, trial["id"]) == session_store.read_checkpoint(
+        conn, head["checkpoint_id"])
+    # lineage both ways
+    assert returned_trials(conn, session_id)[0]["trial_id"] == trial["id"]
+    events = [e for e in babysit.session_events(conn, session_id) if e["kind"] == "returned"]
+    assert events[0]["payload"]["number"] == 2
+    assert study_lineage(store.list_trials(conn, trained)) == [
+        {"number": 2, "kind": "session", "from_trial": 1, "epoch": 2,
+         "session_id": session_id, "head_epoch": 4}]
+    assert store.get_study(conn, trained)["n_trials"] == 3  # on top of the budget
+    with pytest.raises(ValueError, match="already returned as trial 2"):
+        actions.act(conn, trained, "return_session", {"session_id": session_id})
+
+
+def test_a_session_returns_only_to_the_study_it_came_from(db_path, conn, trained):
+    other = make_study(db_path, n_trials=1, epochs=1)
+    session_id = fork_trial(conn, store.list_trials(conn, trained)[0]["id"])
+    with pytest.raises(ValueError, match=f"not adopted from a trial of study {other}"):
+        actions.act(conn, other, "return_session", {"session_id": session_id})
+    with pytest.raises(LookupError, match="no babysitting session with id=99"):
+        actions.act(conn, trained, "return_session", {"session_id": 99})
+    with pytest.raises(ValueError, match="no trained epoch"):
+        fresh = babysit.new_session(conn, name="x", model={"hidden": [4]},
+                                    dataset=store.get_study(conn, trained)["dataset"],
+                                    config={}, seed=0)
+        session_store.update_session(conn, fresh, source_trial_id=store.list_trials(
+            conn, trained)[0]["id"])
+        actions.act(conn, trained, "return_session", {"session_id": fresh})
