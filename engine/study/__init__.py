@@ -23,6 +23,7 @@ _EXPORTS = {
     "remove_study": "actions", "ACTION_KINDS": "actions",
     "rank_label": "ranking", "columns_scores": "ranking", "check_rank": "ranking",
     "outside_names": "outside",
+    "fork_trial": "roundtrip", "returned_trials": "roundtrip", "study_lineage": "roundtrip",
     "plan_trials": "planning", "validate_study": "planning",
     "trial_seed": "runner", "run_study": "runner",
     "STUDY_STATUSES": "engine.storage.studies", "TRIAL_STATES": "engine.storage.studies",
