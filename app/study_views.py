@@ -23,6 +23,8 @@ from app.charts.search import (
     scored,
 )
 from app.common import PAGES, db_path, friendly_errors, open_study
+from app.views.actions import hands_view
+from app.views.importance import importance_view
 from engine import study as studies
 
 TOP_LINES = 5
@@ -276,5 +278,7 @@ VIEWS = {
     "Parallel coordinates": parallel_view,
     "Best so far": best_view,
     "Zoom in": zoom_view,
+    "Importance": importance_view,
+    "Hands on": hands_view,
     "Export": export_view,
 }

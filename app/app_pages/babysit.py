@@ -15,6 +15,7 @@ import streamlit as st
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
 from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
 from app.panda_forms import knobs_form, lr_options, new_session_form, trial_picker
+from app.views.roundtrip import return_controls
 from engine import babysit
 from engine import study as studies
 from engine.data.views import grid_for_boundary, original_coordinates
@@ -310,6 +311,7 @@ def show_session(session_id: int) -> None:
             auto_form(session_id, view)
     st.page_link("app_pages/inspector.py", label="Inspect this model", icon="🔬",
                  query_params={"session": str(session_id)})
+    return_controls(conn, view)  # the round trip back to the study (app/views/roundtrip.py)
 
 
 st.title("Babysit a model")
