@@ -5,7 +5,9 @@ would be valid) and offers the same small interface, so samplers work in the uni
 branch on scale or type:
 
 - ``to_unit(value) -> float`` in ``[0, 1]`` and ``from_unit(u) -> value`` (``u`` is clipped);
-- ``grid_units(n)``: distinct unit points for an ``n``-point grid axis;
+- ``grid_units(n, ends=False)``: distinct unit points for an ``n``-point grid axis (the centres
+  of ``n`` equal cells by default, so 2 points on a learning rate 1e-5..1 are 1.8e-4 and 5.6e-2;
+  ``ends=True`` spaces them from one end to the other);
 - ``value_range(u_low, u_high)``: what a unit interval covers, in values (for zoom boxes);
 - ``axis``: an :class:`~engine.search.scales.AxisInfo` for charts;
 - ``to_dict()`` / :func:`dimension_from_dict` for a JSON round trip.
@@ -42,10 +44,13 @@ def _check_bounds(low: Any, high: Any) -> None:
         raise SpaceError(f"low must be <= high, got low={low!r}, high={high!r}")
 
 
-def _grid(n: int) -> np.ndarray:
+def _grid(n: int, ends: bool = False) -> np.ndarray:
+    """``n`` unit points: the centres of ``n`` equal cells, or (``ends``) evenly from 0 to 1."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SpaceError(f"points_per_axis must be an integer >= 1, got {n!r}")
-    return np.array([0.5]) if n == 1 else np.linspace(0.0, 1.0, n)
+    if n == 1:
+        return np.array([0.5])
+    return np.linspace(0.0, 1.0, n) if ends else (np.arange(n) + 0.5) / n
 
 
 class Dimension(ABC):
@@ -68,12 +73,13 @@ class Dimension(ABC):
     def axis(self) -> AxisInfo:
         """How charts draw this dimension."""
 
-    def grid_units(self, n: int) -> np.ndarray:
-        """Distinct unit points of an ``n``-point grid axis (evenly spaced, both ends included;
-        points that map to a value already taken are dropped). Shape ``(m,)``, ``m <= n``."""
+    def grid_units(self, n: int, ends: bool = False) -> np.ndarray:
+        """Distinct unit points of an ``n``-point grid axis (cell centres, or both ends included
+        with ``ends``; points that map to a value already taken are dropped). Shape ``(m,)``,
+        ``m <= n``."""
         seen: list = []
         kept = []
-        for u in _grid(n):
+        for u in _grid(n, ends):
             value = self.from_unit(float(u))
             if value not in seen:
                 seen.append(value)
@@ -117,8 +123,8 @@ class Float(Dimension):
     def from_unit(self, u: float) -> float:
         return float(scales.from_unit(u, self.low, self.high, self.scale))
 
-    def grid_units(self, n: int) -> np.ndarray:
-        return np.array([0.0]) if self.low == self.high else _grid(n)
+    def grid_units(self, n: int, ends: bool = False) -> np.ndarray:
+        return np.array([0.0]) if self.low == self.high else _grid(n, ends)
 
     @property
     def axis(self) -> AxisInfo:
@@ -166,8 +172,8 @@ class Int(Dimension):
         x = float(scales.from_unit(u, *self._edges(), self.scale))
         return min(max(math.floor(x + 0.5), self.low), self.high)
 
-    def grid_units(self, n: int) -> np.ndarray:
-        us = _grid(n)
+    def grid_units(self, n: int, ends: bool = False) -> np.ndarray:
+        us = _grid(n, ends)
         x = scales.from_unit(us, *self._edges(), self.scale)
         values = np.clip(np.floor(x + 0.5), self.low, self.high)
         _, first = np.unique(values, return_index=True)
@@ -232,18 +238,20 @@ class Choice(Dimension):
         u = min(max(float(u), 0.0), 1.0)
         return self.options[min(int(u * k), k - 1)]
 
-    def grid_units(self, n: int) -> np.ndarray:
+    def grid_units(self, n: int, ends: bool = False) -> np.ndarray:
         """Every option's bin centre, whatever ``n`` is: a grid enumerates the options."""
-        _grid(n)
+        _grid(n, ends)
         k = len(self.options)
         return (np.arange(k) + 0.5) / k
 
     def value_range(self, u_low: float, u_high: float) -> tuple:
-        """The options whose bins meet ``[u_low, u_high]``, in order."""
+        """The options a sample of ``[u_low, u_high]`` can take, in order: those whose bins
+        overlap it (a bin that only touches ``u_high`` is left out: ``(0.0, 0.5)`` on two
+        options samples only the first), or the one option at a zero-width interval."""
         k = len(self.options)
         first = min(int(max(u_low, 0.0) * k), k - 1)
-        last = min(int(min(u_high, 1.0) * k), k - 1)
-        return self.options[first : last + 1]
+        last = min(math.ceil(min(u_high, 1.0) * k) - 1, k - 1)
+        return self.options[first : max(first, last) + 1]
 
     @property
     def axis(self) -> AxisInfo:

@@ -5,8 +5,9 @@ row ``k`` of a sequence seeded by the study's seed, so a study asks the same tri
 runs in one go or is resumed, and (except for Latin hypercube sampling, drawn for the whole
 budget at once) the first ``m`` rows do not depend on how many are drawn.
 
-- :class:`GridSampler`: ``points_per_axis`` evenly spaced unit points per axis (both ends),
-  options of a ``Choice`` enumerated, repeated ``Int`` values dropped; exhaustive, no duplicates,
+- :class:`GridSampler`: ``points_per_axis`` unit points per axis at the centres of equal cells
+  (``ends=True``: evenly from one end to the other), every option of a ``Choice`` whatever
+  ``points_per_axis`` is, repeated ``Int`` values dropped; exhaustive, no duplicates,
   in a seeded random order (``shuffle=False`` keeps lexicographic order). It runs out after the
   last point.
 - :class:`RandomSampler`: uniform in the unit cube.
@@ -20,30 +21,55 @@ import warnings
 
 import numpy as np
 
+from engine.search.dimensions import Choice, Int
 from engine.search.samplers.base import SequenceSampler, count
 from engine.search.scales import SpaceError
 from engine.search.space import Space
 
 
 class GridSampler(SequenceSampler):
-    """Every combination of ``points_per_axis`` points per axis; at most ``max_grid_size``."""
+    """Every combination of ``points_per_axis`` points per axis; at most ``max_grid_size``.
+
+    The points are the centres of ``points_per_axis`` equal cells of each axis (2 points on a
+    learning rate 1e-5..1: 1.8e-4 and 5.6e-2, not the extremes 1e-5 and 1); ``ends=True`` puts
+    the first and last points on the ends of the range. A Choice contributes all its options.
+    """
 
     kind = "grid"
     summary = ("every combination of a few values per axis: for one or two knobs, to see the "
                "whole picture (it spends trials on knobs that do not matter)")
 
-    def __init__(self, points_per_axis: int = 5, max_grid_size: int = 10_000, shuffle: bool = True):
+    def __init__(self, points_per_axis: int = 5, max_grid_size: int = 10_000,
+                 shuffle: bool = True, ends: bool = False):
         self.points_per_axis = count(points_per_axis, "points_per_axis", 1)
         self.max_grid_size = count(max_grid_size, "max_grid_size", 1)
         self.shuffle = bool(shuffle)
+        if not isinstance(ends, bool):
+            raise SpaceError(f"ends must be true or false, got ends={ends!r}")
+        self.ends = ends
 
     def axes(self, space: Space) -> list[np.ndarray]:
         """The unit points of each axis, in dimension order."""
-        return [dim.grid_units(self.points_per_axis) for dim in space.params.values()]
+        return [dim.grid_units(self.points_per_axis, self.ends) for dim in space.params.values()]
 
     def grid_size(self, space: Space) -> int:
         """Number of grid points: the product of the axes' point counts."""
         return math.prod(len(axis) for axis in self.axes(space))
+
+    def grid_count(self, space: Space) -> str:
+        """The grid size in words, axis by axis, e.g. ``"18 = 3 learning_rate x 3 hidden_units
+        x 2 batch_norm (every option)"``: a Choice says it uses all its options, an Int with
+        fewer values than points says it has all of them."""
+        parts = []
+        for (name, dim), axis in zip(space.params.items(), self.axes(space)):
+            note = ""
+            if isinstance(dim, Choice):
+                note = " (every option)"
+            elif isinstance(dim, Int) and len(axis) < self.points_per_axis:
+                note = " (all its values)"
+            parts.append(f"{len(axis)} {name}{note}")
+        size = math.prod(len(axis) for axis in self.axes(space))
+        return f"{size:,} = " + " x ".join(parts) if parts else "1 (nothing searched)"
 
     def default_n(self, space: Space) -> int:
         return self.grid_size(space)
@@ -76,6 +102,7 @@ class GridSampler(SequenceSampler):
             "points_per_axis": self.points_per_axis,
             "max_grid_size": self.max_grid_size,
             "shuffle": self.shuffle,
+            "ends": self.ends,
         }
 
 

@@ -123,16 +123,27 @@ class TestDistributions:
 
 class TestGridAndAxes:
     def test_float_grid_units(self) -> None:
-        np.testing.assert_allclose(Float(0, 1).grid_units(5), [0, 0.25, 0.5, 0.75, 1])
+        np.testing.assert_allclose(Float(0, 1).grid_units(5, ends=True), [0, 0.25, 0.5, 0.75, 1])
+        np.testing.assert_allclose(Float(0, 1).grid_units(4), [0.125, 0.375, 0.625, 0.875])
         assert Float(0, 1).grid_units(1).tolist() == [0.5]
         assert Float(0.3, 0.3).grid_units(5).tolist() == [0.0]
+
+    def test_grid_defaults_to_cell_centres_not_the_extremes(self) -> None:
+        dim = Float(1e-5, 1.0, "log")
+        values = [dim.from_unit(u) for u in dim.grid_units(2)]
+        np.testing.assert_allclose(values, [10**-3.75, 10**-1.25])  # 1.8e-4 and 5.6e-2
+        ends = [dim.from_unit(u) for u in dim.grid_units(2, ends=True)]
+        np.testing.assert_allclose(ends, [1e-5, 1.0])
 
     def test_int_grid_units_deduplicate(self) -> None:
         dim = Int(1, 3)
         values = [dim.from_unit(u) for u in dim.grid_units(10)]
         assert values == [1, 2, 3]
-        log_values = [Int(8, 128, "log").from_unit(u) for u in Int(8, 128, "log").grid_units(5)]
+        log = Int(8, 128, "log")
+        log_values = [log.from_unit(u) for u in log.grid_units(5, ends=True)]
         assert log_values[0] == 8 and log_values[-1] == 128 and len(set(log_values)) == 5
+        centres = [log.from_unit(u) for u in log.grid_units(2)]
+        assert 8 < centres[0] < centres[1] < 128
 
     def test_choice_grid_enumerates_options(self) -> None:
         dim = Choice(["sgd", "adam", "rmsprop"])
@@ -152,6 +163,15 @@ class TestGridAndAxes:
 
     def test_value_range(self) -> None:
         assert Choice(["a", "b", "c", "d"]).value_range(0.3, 0.6) == ("b", "c")
+        assert Choice(["a", "b", "c", "d"]).value_range(0.25, 0.75) == ("b", "c")
+
+    def test_choice_value_range_leaves_out_a_bin_that_only_touches_the_edge(self, rng) -> None:
+        dim = Choice([True, False])
+        assert dim.value_range(0.0, 0.5) == (True,)
+        assert {dim.from_unit(u) for u in 0.5 * rng.random(1000)} == {True}
+        assert dim.value_range(0.5, 1.0) == (False,)
+        assert dim.value_range(0.5, 0.5) == (False,)  # a zero-width box holds one option
+        assert dim.value_range(0.0, 1.0) == (True, False)
         assert Float(1e-4, 1, "log").value_range(0.25, 0.5) == pytest.approx((1e-3, 1e-2))
 
 

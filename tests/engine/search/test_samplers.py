@@ -46,9 +46,27 @@ class TestGrid:
         keys = {tuple(p[n] for n in self.space.dimension_names) for p in points}
         assert len(points) == len(keys) == size
         rates = sorted({p["learning_rate"] for p in points})
+        np.testing.assert_allclose(rates, [10**-3.6, 10**-2.8, 10**-2, 10**-1.2, 10**-0.4])
+        ends = GridSampler(points_per_axis=5, ends=True).sample(self.space, seed=0)
+        rates = sorted({p["learning_rate"] for p in ends})
         np.testing.assert_allclose(rates, [1e-4, 1e-3, 1e-2, 1e-1, 1.0])  # even on the log axis
         assert {p["hidden_layers"] for p in points} == {1, 2, 3}
         assert {p["optimizer"] for p in points} == {"sgd", "adam"}
+
+    def test_grid_count_says_a_choice_uses_every_option(self) -> None:
+        sampler = GridSampler(points_per_axis=5)
+        assert sampler.grid_count(self.space) == (
+            "30 = 5 learning_rate x 3 hidden_layers (all its values) x 2 optimizer (every option)"
+        )
+        one = GridSampler(points_per_axis=1)
+        assert one.grid_size(self.space) == 1 * 1 * 2
+        assert one.grid_count(self.space).endswith("x 2 optimizer (every option)")
+
+    def test_ends_round_trip_and_bad_value(self) -> None:
+        sampler = sampler_from_dict(GridSampler(3, ends=True).to_dict())
+        assert sampler.ends is True and sampler.to_dict()["ends"] is True
+        with pytest.raises(SpaceError, match=r"ends must be true or false, got ends='yes'"):
+            GridSampler(3, ends="yes")
 
     def test_order(self) -> None:
         ordered = GridSampler(points_per_axis=2, shuffle=False).sample_unit(self.space, seed=0)
