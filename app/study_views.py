@@ -244,7 +244,7 @@ def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
         with friendly_errors("launch the zoom study"):
             child = studies.coarse_to_fine_child(
                 conn, study["id"], trial_numbers=plan["chosen"], shrink=shrink,
-                n_trials=int(n_trials), seed=study["seed"] + 1,
+                n_trials=int(n_trials),
                 name=f"{study['name']} (zoom on {len(plan['chosen'])} trials)")
             studies.start_study(conn, child)
             open_study(child)

@@ -49,7 +49,7 @@ from engine.storage.trials import (
 __all__ = [
     "STUDY_STATUSES", "TRIAL_STATES", "TERMINAL_STATES", "METRIC_COLUMNS", "NotFoundError",
     "PENDING_STATES", "create_study", "get_study", "list_studies", "set_study_status",
-    "set_study_belief", "delete_study", "add_trials", "list_trials", "get_trial",
+    "set_study_belief", "study_seeds", "delete_study", "add_trials", "list_trials", "get_trial",
     "set_trial_state", "record_epochs", "record_segment", "trial_checkpoint", "trial_metrics",
     "study_metrics", "study_trials_and_metrics", "stop_unattended", "save_upload", "get_upload",
     "record_exploit", "record_round", "trial_lineage",
@@ -169,6 +169,11 @@ def list_studies(conn: sqlite3.Connection) -> list[dict]:
         _with_summary(_study_dict(r, alive.get(r["id"], False)), summaries.get(r["id"]))
         for r in rows
     ]
+
+
+def study_seeds(conn: sqlite3.Connection) -> set[int]:
+    """The seed of every study in the database."""
+    return {int(r[0]) for r in conn.execute("SELECT seed FROM studies")}
 
 
 def set_study_status(

@@ -13,6 +13,7 @@ or, when none is alive, direct updates (nobody else is writing then).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
@@ -132,6 +133,21 @@ def stop_study(db: Db, study_id: int) -> str:
         return "stopped"
 
 
+def _trial_scores(conn: sqlite3.Connection, study: dict) -> list[tuple[dict, float]]:
+    """``(trial, score)`` of every trial with a finite score: its best over its epochs by the
+    study's objective (so a ``val_error`` study ranks its lowest error first)."""
+    from engine.search import Objective
+
+    objective = Objective.from_dict(study["objective"])
+    trials, metrics = store.study_trials_and_metrics(conn, study["id"])
+    out = []
+    for t in trials:
+        best = objective.best([objective.score(m) for m in metrics.get(t["id"], ())])
+        if best is not None:
+            out.append((t, best))
+    return out
+
+
 def zoom_plan(
     db: Db,
     parent_id: int,
@@ -142,30 +158,31 @@ def zoom_plan(
     shrink: float = 0.5,
 ) -> dict:
     """Where a coarse-to-fine child of ``parent_id`` would sample: a box in unit space around
-    the chosen trials (by best validation accuracy): ``top_k`` trials, ``top_fraction`` of the
-    scored ones, or exactly ``trial_numbers`` (default top_k=5).
+    the chosen trials (ranked by the parent's objective, each by its best epoch): ``top_k``
+    trials, ``top_fraction`` of the scored ones, or exactly ``trial_numbers`` (default
+    top_k=5). A parent that is itself a zoom study zooms inside its own box (at least
+    ``shrink`` of that box's width), so each zoom goes finer.
 
     Returns ``{"sampler": dict, "box": Box.to_dict(), "volume": float, "chosen": [numbers],
     "n_scored": int, "space": the parent's space dict}``; the pages preview and draw it, and
     ``coarse_to_fine_child`` launches it.
     """
-    from engine.search import CoarseToFineSampler, Space
+    from engine.search import CoarseToFineSampler, Objective, Space
 
     with _open(db) as conn:
         parent = store.get_study(conn, parent_id)
-        scored = [t for t in store.list_trials(conn, parent_id) if t["best_val_acc"] is not None]
+        scored = _trial_scores(conn, parent)
+    objective = Objective.from_dict(parent["objective"])
     if not scored:
-        raise ValueError(f"study {parent_id} has no trial with a validation score yet")
+        raise ValueError(f"study {parent_id} has no trial with a score yet ({objective.label})")
     if sum(x is not None for x in (top_k, top_fraction, trial_numbers)) > 1:
         raise ValueError("give one of top_k, top_fraction or trial_numbers")
     n_scored = len(scored)
     if trial_numbers is not None:
         wanted = set(trial_numbers)
-        scored = [t for t in scored if t["number"] in wanted]
+        scored = [(t, s) for t, s in scored if t["number"] in wanted]
         if not scored:
-            raise ValueError(
-                f"none of trials {sorted(wanted)} of study {parent_id} has a validation score"
-            )
+            raise ValueError(f"none of trials {sorted(wanted)} of study {parent_id} has a score")
         top_k = len(scored)
     if top_fraction is not None:
         if not isinstance(top_fraction, float | int) or not 0 < top_fraction <= 1:
@@ -173,19 +190,32 @@ def zoom_plan(
         top_k = max(1, round(top_fraction * len(scored)))
     top_k = integer(5 if top_k is None else top_k, "top_k", 1)
     sampler = CoarseToFineSampler(
-        [{"params": t["params"], "score": t["best_val_acc"]} for t in scored],
-        top_k=top_k, shrink=shrink, maximize=True,
+        [{"params": t["params"], "score": s} for t, s in scored],
+        top_k=top_k, shrink=shrink, objective=objective.to_dict(), within=parent["box"],
     )
     box = sampler.box(Space.from_dict(parent["space"]))
-    ranked = sorted(scored, key=lambda t: -t["best_val_acc"])[:top_k]
+    ranked = sorted(scored, key=lambda ts: (objective.loss(ts[1]), ts[0]["number"]))[:top_k]
     return {
         "sampler": sampler.to_dict(),
         "box": box.to_dict(),
         "volume": box.volume,
-        "chosen": sorted(t["number"] for t in ranked),
+        "chosen": sorted(t["number"] for t, _ in ranked),
         "n_scored": n_scored,
         "space": parent["space"],
     }
+
+
+def child_seed(conn: sqlite3.Connection, parent: dict) -> int:
+    """A seed for a new child of ``parent`` that no study in the database has: derived from the
+    parent's seed and id (the same parent and database give the same seed), moved on past any
+    seed taken. ``parent seed + 1`` would repeat another study's trials (same initial weights,
+    same Sobol rows) whenever seeds 0, 1, 2 ... were used by hand."""
+    used = store.study_seeds(conn)
+    digest = hashlib.sha256(f"child of {parent['id']} seed {parent['seed']}".encode()).digest()
+    seed = int.from_bytes(digest[:4], "big")
+    while seed in used:
+        seed = (seed + 1) % 2**32
+    return seed
 
 
 def coarse_to_fine_child(
@@ -201,7 +231,7 @@ def coarse_to_fine_child(
     seed: int | None = None,
 ) -> int:
     """A new study sampling inside a box around the parent's chosen trials (see ``zoom_plan``);
-    it records its parent and its box."""
+    it records its parent and its box. ``seed`` None: ``child_seed`` (one no other study has)."""
     with _open(db) as conn:
         parent = store.get_study(conn, parent_id)
         plan = zoom_plan(conn, parent_id, top_k=top_k, top_fraction=top_fraction,
@@ -216,7 +246,7 @@ def coarse_to_fine_child(
             n_trials=parent["n_trials"] if n_trials is None else n_trials,
             epoch_budget=parent["epoch_budget"] if n_trials is None else None,
             objective=parent["objective"],
-            seed=parent["seed"] + 1 if seed is None else seed,
+            seed=child_seed(conn, parent) if seed is None else seed,
             workers=parent["workers"],
             executor_address=parent["executor_address"],
             parent_id=parent_id,

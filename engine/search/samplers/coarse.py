@@ -3,7 +3,11 @@
 The lecture's method: after a coarse random search, zoom into the region where the best trials
 are and search it more densely. :class:`CoarseToFineSampler` holds the parent's scored trials;
 its :class:`Box` (in unit space, so every scale zooms alike) is their bounding box, widened to at
-least ``shrink`` of each axis. It does not learn from its own study's results.
+least ``shrink`` of each axis. Which trials are best is the parent study's
+:class:`~engine.search.objective.Objective` (an error or a loss is minimised). A zoom of a zoom
+study passes that study's own box as ``within``: the new box is then at least ``shrink`` of the
+*parent's box* (not of the whole range) and inside it, so zooming again goes below half the width.
+It does not learn from its own study's results.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from numbers import Real
 
 import numpy as np
 
+from engine.search.objective import Objective
 from engine.search.samplers.base import SequenceSampler, count
 from engine.search.scales import SpaceError
 from engine.search.space import Space
@@ -56,10 +61,13 @@ class CoarseToFineSampler(SequenceSampler):
     """Uniform points inside a box around the ``top_k`` best trials of a parent study.
 
     ``parent_trials``: ``(params, score)`` pairs (or ``{"params", "score"}`` dicts); trials with
-    a missing or non-finite score are ignored. ``maximize=True``: a higher score (validation
-    accuracy) is better; use ``False`` for a loss. The box, in unit space, is the bounding box
-    of the top-k, widened on each axis to at least ``shrink`` of the parent's range (centred on
-    the top-k, slid inward to stay inside ``[0, 1]``): it always contains the top-k.
+    a missing or non-finite score are ignored. ``objective``: the parent study's objective dict
+    (default maximise ``val_acc``); it alone says whether a higher score is better (the old
+    ``maximize`` flag is read for stored studies: ``False`` means ``val_loss``). The box, in unit
+    space, is the bounding box of the top-k, widened on each axis to at least ``shrink`` of the
+    parent's range (centred on the top-k, slid inward to stay inside it): it always contains the
+    top-k. The parent's range is the unit cube, or ``within`` (a ``Box.to_dict()``: the box the
+    parent study itself sampled, for a zoom of a zoom).
     """
 
     kind = "coarse_to_fine"
@@ -72,13 +80,23 @@ class CoarseToFineSampler(SequenceSampler):
         parent_trials: Sequence,
         top_k: int = 5,
         shrink: float = 0.5,
-        maximize: bool = True,
+        maximize: bool | None = None,
+        objective: Mapping | None = None,
+        within: Mapping | None = None,
     ):
         self.top_k = count(top_k, "top_k", 1)
         if isinstance(shrink, bool) or not isinstance(shrink, Real) or not 0 < shrink <= 1:
             raise SpaceError(f"shrink must be in (0, 1], got shrink={shrink!r}")
         self.shrink = float(shrink)
-        self.maximize = bool(maximize)
+        if objective is None and maximize is False:
+            objective = {"metric": "val_loss"}  # a study stored before objectives existed
+        self.objective = Objective.from_dict(objective)
+        if maximize is not None and bool(maximize) != self.objective.maximize:
+            raise SpaceError(
+                f"maximize={maximize!r} contradicts the objective ({self.objective.label}): "
+                "give the objective only"
+            )
+        self.within = _check_within(within)
         if isinstance(parent_trials, (str, bytes, Mapping)) or not isinstance(
                 parent_trials, Iterable):
             raise SpaceError(f"parent_trials must be a list of trials, got {parent_trials!r}")
@@ -104,10 +122,14 @@ class CoarseToFineSampler(SequenceSampler):
                 f"got none among {len(trials)} trials"
             )
 
+    @property
+    def maximize(self) -> bool:
+        return self.objective.maximize
+
     def top_trials(self) -> list[tuple[dict, float]]:
         """The best ``top_k`` scored trials, best first (ties keep the parent's order)."""
         scored = [(p, s) for p, s in self.parent_trials if s is not None]
-        return sorted(scored, key=lambda t: -t[1] if self.maximize else t[1])[: self.top_k]
+        return sorted(scored, key=lambda t: self.objective.loss(t[1]))[: self.top_k]
 
     def box(self, space: Space) -> Box:
         """The zoom box on ``space`` (the parent study's space)."""
@@ -116,10 +138,16 @@ class CoarseToFineSampler(SequenceSampler):
             return Box({}, {})
         top = np.stack([space.unit_from_params(p) for p, _ in self.top_trials()])  # (k, d)
         lo, hi = top.min(axis=0), top.max(axis=0)
-        width = np.maximum(hi - lo, self.shrink)
-        start = np.clip((lo + hi) / 2 - width / 2, 0.0, 1.0 - width)
+        outer_lo, outer_hi = np.zeros(len(names)), np.ones(len(names))
+        if self.within is not None:
+            for j, name in enumerate(names):
+                outer_lo[j], outer_hi[j] = self.within.get(name, (0.0, 1.0))
+        outer_lo, outer_hi = np.minimum(outer_lo, lo), np.maximum(outer_hi, hi)
+        width = np.minimum(np.maximum(hi - lo, self.shrink * (outer_hi - outer_lo)),
+                           outer_hi - outer_lo)
+        start = np.clip((lo + hi) / 2 - width / 2, outer_lo, outer_hi - width)
         start = np.minimum(start, lo)  # guard against rounding: keep every top-k point inside
-        stop = np.maximum(np.minimum(start + width, 1.0), hi)
+        stop = np.maximum(np.minimum(start + width, outer_hi), hi)
         unit = {n: (float(a), float(b)) for n, a, b in zip(names, start, stop)}
         values = {n: space.params[n].value_range(*unit[n]) for n in names}
         return Box(unit, values)
@@ -134,5 +162,26 @@ class CoarseToFineSampler(SequenceSampler):
             "parent_trials": [{"params": p, "score": s} for p, s in self.parent_trials],
             "top_k": self.top_k,
             "shrink": self.shrink,
-            "maximize": self.maximize,
+            "objective": self.objective.to_dict(),
+            "within": None if self.within is None else {"unit": {
+                name: list(pair) for name, pair in self.within.items()}},
         }
+
+
+def _check_within(within: Mapping | None) -> dict[str, tuple[float, float]] | None:
+    """``within`` (``Box.to_dict()`` or just its ``"unit"`` part) as ``{name: (low, high)}``."""
+    if within is None:
+        return None
+    unit = within.get("unit", within) if isinstance(within, Mapping) else None
+    if not isinstance(unit, Mapping):
+        raise SpaceError(f"within must be a box like {{'unit': {{name: [low, high]}}}}, "
+                         f"got within={within!r}")
+    out = {}
+    for name, pair in unit.items():
+        ok = isinstance(pair, Sequence) and len(pair) == 2 and all(
+            isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) for x in pair)
+        if not ok or not 0.0 <= pair[0] <= pair[1] <= 1.0:
+            raise SpaceError(f"within: {name} must be [low, high] with 0 <= low <= high <= 1, "
+                             f"got {pair!r}")
+        out[str(name)] = (float(pair[0]), float(pair[1]))
+    return out

@@ -168,6 +168,26 @@ class TestCoarseToFine:
         assert low.unit["learning_rate"] == pytest.approx((0.8, 1.0))
         assert high.values["activation"] == ("relu",)
 
+    def test_direction_comes_from_the_objective(self) -> None:
+        trials = [({"learning_rate": 1e-4, "hidden_units": 8, "activation": "relu"}, 0.9)]
+        trials.append(({"learning_rate": 1.0, "hidden_units": 128, "activation": "tanh"}, 0.1))
+        error = CoarseToFineSampler(trials, top_k=1, shrink=0.2, objective={"metric": "val_error"})
+        assert error.box(self.space).unit["learning_rate"] == pytest.approx((0.8, 1.0))
+        again = sampler_from_dict(json.loads(json.dumps(error.to_dict())))
+        assert again.objective.metric == "val_error" and "maximize" not in error.to_dict()
+        with pytest.raises(SpaceError, match="maximize=True contradicts the objective"):
+            CoarseToFineSampler(trials, maximize=True, objective={"metric": "val_loss"})
+
+    def test_within_a_box_the_zoom_shrinks_that_box(self) -> None:
+        trial = ({"learning_rate": 1e-2, "hidden_units": 32, "activation": "sigmoid"}, 1.0)
+        within = {"unit": {"learning_rate": [0.4, 0.8], "hidden_units": [0.0, 1.0],
+                           "activation": [0.5, 1.0]}}
+        box = CoarseToFineSampler([trial], top_k=1, shrink=0.5, within=within).box(self.space)
+        assert box.unit["learning_rate"] == pytest.approx((0.4, 0.6))  # 0.5 of 0.4, slid in
+        assert box.unit["hidden_units"][1] - box.unit["hidden_units"][0] == pytest.approx(0.5)
+        with pytest.raises(SpaceError, match="within: learning_rate must be"):
+            CoarseToFineSampler([trial], within={"unit": {"learning_rate": [0.9, 0.1]}})
+
     def test_box_stays_in_the_cube_around_a_centre(self) -> None:
         trial = ({"learning_rate": 1e-2, "hidden_units": 32, "activation": "sigmoid"}, 1.0)
         box = CoarseToFineSampler([trial], top_k=3, shrink=0.5).box(self.space)

@@ -116,7 +116,7 @@ def _score(conn, study_id):
 def test_coarse_to_fine_child_zooms_around_the_best(db_path):
     conn = connect(db_path)
     parent = make(conn, n_trials=12)
-    with pytest.raises(ValueError, match="no trial with a validation score"):
+    with pytest.raises(ValueError, match=r"no trial with a score yet \(maximise val_acc\)"):
         coarse_to_fine_child(conn, parent)
     _score(conn, parent)
     child = coarse_to_fine_child(conn, parent, top_fraction=0.25, shrink=0.3, n_trials=5)
@@ -205,3 +205,55 @@ def test_zoom_plan_on_chosen_trial_numbers_boxes_exactly_those(db_path):
         zoom_plan(conn, parent, top_k=2, trial_numbers=picked)
     with pytest.raises(ValueError, match="none of trials"):
         zoom_plan(conn, parent, trial_numbers=[999])
+
+
+def _loss_against_accuracy(task: dict) -> dict:
+    """Like fake_segment, but the validation loss is *highest* where the accuracy is: a study
+    that minimises val_loss must then prefer the least accurate trials."""
+    from tests.engine.fake_work import fake_segment
+
+    result = fake_segment(task)
+    for m in result["metrics"]:
+        m["val_loss"] = m["val_acc"]
+    return result
+
+
+def test_zoom_ranks_the_parents_trials_by_its_objective(db_path):
+    conn = connect(db_path)
+    parent = make(conn, n_trials=8, objective={"metric": "val_loss"})
+    assert run_fake(conn, parent, work_fn=_loss_against_accuracy) == "complete"
+    trials = store.list_trials(conn, parent)
+    lowest_loss = min(trials, key=lambda t: t["best_val_loss"])
+    plan = zoom_plan(conn, parent, top_k=1, shrink=0.2)
+    assert plan["chosen"] == [lowest_loss["number"]]
+    assert plan["sampler"]["objective"] == {"metric": "val_loss"}
+    u = Space.from_dict(plan["space"]).unit_from_params(lowest_loss["params"])
+    for x, (lo, hi) in zip(u, plan["box"]["unit"].values(), strict=True):
+        assert lo <= x <= hi
+
+
+def test_a_zoom_of_a_zoom_goes_below_half_the_width(db_path):
+    conn = connect(db_path)
+    parent = make(conn, n_trials=10)
+    _score(conn, parent)
+    child = coarse_to_fine_child(conn, parent, top_k=1, shrink=0.5, n_trials=6)
+    _score(conn, child)
+    child_box = store.get_study(conn, child)["box"]["unit"]
+    grandchild = coarse_to_fine_child(conn, child, top_k=1, shrink=0.5, n_trials=3)
+    box = store.get_study(conn, grandchild)["box"]["unit"]
+    for name, (lo, hi) in box.items():
+        outer_lo, outer_hi = child_box[name]
+        assert hi - lo == pytest.approx(0.5 * (outer_hi - outer_lo))  # 1/4 of the range
+        assert outer_lo - 1e-12 <= lo <= hi <= outer_hi + 1e-12
+
+
+def test_a_childs_seed_is_no_other_studys_seed(db_path):
+    conn = connect(db_path)
+    parent = make(conn, n_trials=4, seed=0)
+    for seed in (1, 2, 3):
+        make(conn, n_trials=4, seed=seed)
+    _score(conn, parent)
+    first = store.get_study(conn, coarse_to_fine_child(conn, parent, n_trials=2))["seed"]
+    second = store.get_study(conn, coarse_to_fine_child(conn, parent, n_trials=2))["seed"]
+    assert first not in {0, 1, 2, 3} and second not in {0, 1, 2, 3, first}
+    assert 0 <= first < 2**32 and 0 <= second < 2**32
