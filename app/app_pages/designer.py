@@ -129,9 +129,10 @@ if kind != "coarse_to_fine" and not any(r.error for r in rows):
             st.error(str(err), icon=":material/error:")
             problems.append(str(err))
         if space is not None and kind == "grid" and sampler["points_per_axis"] >= 1:
-            size = GridSampler(sampler["points_per_axis"]).grid_size(space)
-            settings[1].metric("Grid size = trials", f"{size:,}")
-            n_trials = size
+            grid = GridSampler(sampler["points_per_axis"])
+            n_trials = grid.grid_size(space)
+            settings[1].metric("Grid size = trials", f"{n_trials:,}")
+            settings[2].caption(grid.grid_count(space))
 if space is None and kind != "coarse_to_fine" and not problems:
     problems.append("fix the hyperparameter rows above")
 pbt_note(space, scheduler)
@@ -184,7 +185,7 @@ elif launch:
         if kind == "coarse_to_fine":
             study_id = studies.coarse_to_fine_child(
                 conn, parent["id"], top_fraction=top_pct / 100, shrink=shrink,
-                n_trials=int(n_trials), name=name or None, seed=int(seed))
+                n_trials=int(n_trials), name=name or None)  # a seed no other study has
         else:
             study_id = studies.new_study(
                 conn, name=name or None, space=space.to_dict(), sampler=sampler,

@@ -76,6 +76,8 @@ def test_grid_shows_its_size_and_schedule_errors_come_from_the_engine(open_page)
     at.segmented_control(key="designer.sampler").set_value("grid").run()
     no_exception(at)
     assert at.metric[0].value == "162"  # 3 x 3 x 3 x 2 (batch norm) x 3
+    count = next(c.value for c in at.caption if c.value.startswith("162 = "))
+    assert "2 batch_norm (every option)" in count
     at.radio(key="designer.schedule").set_value("successive_halving").run()
     at.number_input(key="designer.epochs").set_value(3).run()
     at.number_input(key="designer.min_epochs").set_value(5).run()
