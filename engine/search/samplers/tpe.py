@@ -3,8 +3,10 @@
 After a Sobol start (:class:`~engine.search.samplers.learning.LearningSampler`) the results are
 split by a quantile of their losses into a *good* group (the best ``ceil(quantile * n)``) and a
 *bad* one. Each group gets a multivariate Parzen density over the cube: one component per point
-(a product of Gaussians truncated to ``[0, 1]`` on the numeric axes, the point's own option on a
-Choice), plus one uniform component of the same weight, so no region ever has density 0.
+(a product of Gaussians truncated to ``[0, 1]`` on the numeric axes; on a Choice the point's own
+option with probability ``1 - b``, any option with ``b = max(0.1, 1 / (n + 1))``, so the search
+never locks onto the options its first good trials had), plus one uniform component of the same
+weight, so no region ever has density 0.
 Bandwidths follow Scott's rule per axis, with a floor of ``1 / (n + 1)`` of the axis that
 shrinks as results come in. Candidates are drawn from the good density; the one with the
 highest ``log l(x) - log g(x)`` is asked. Pending trials join the bad group (a constant liar),
@@ -53,6 +55,9 @@ class Parzen:
         spread = self.points[:, self.numeric].std(axis=0) if n > 1 else np.ones(len(self.numeric))
         scott = spread * (n + 1) ** (-1.0 / (q + 4))
         self.bandwidth = np.clip(scott, 1.0 / (n + 1), 1.0)  # (q,)
+        # a component keeps its point's option with probability 1 - b, else any option: a hard
+        # choice made the good group lock onto the options of its first members for good
+        self.choice_smoothing = max(0.1, 1.0 / (n + 1))
 
     def _log_components(self, x: np.ndarray) -> np.ndarray:
         """Log density of each component at ``x (m, d)``: ``(m, n + 1)``, the prior last."""
@@ -67,9 +72,10 @@ class Parzen:
             mass = ndtr((1.0 - mu) / sigma) - ndtr(-mu / sigma)  # (n, q): inside [0, 1]
             log_pdf = -0.5 * z * z - _LOG_SQRT_2PI - np.log(sigma) - np.log(mass)[None]
             out[:, :n] = log_pdf.sum(axis=2)
+        b = self.choice_smoothing
         for j, k in self.choices:
             same = option_index(x[:, j], k)[:, None] == option_index(self.points[:, j], k)[None]
-            out[:, :n] += np.where(same, 0.0, -np.inf)
+            out[:, :n] += np.where(same, math.log(1.0 - b + b / k), math.log(b / k))
             out[:, n] -= math.log(k)
         return out
 
@@ -97,8 +103,11 @@ class Parzen:
             block = out[from_point]
             block[:, self.numeric] = values
             out[from_point] = block
-        for j, _ in self.choices:
-            out[from_point, j] = centres[:, j]
+        for j, _ in self.choices:  # out[:, j] is uniform already: keep it with probability b
+            keep = rng.random(len(centres)) >= self.choice_smoothing
+            column = out[from_point, j]
+            column[keep] = centres[keep, j]
+            out[from_point, j] = column
         return out
 
 

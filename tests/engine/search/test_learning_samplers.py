@@ -193,3 +193,18 @@ def test_settings_are_checked() -> None:
         SAMPLERS["zoom"](shrink=1.0)
     tpe = SAMPLERS["tpe"](n_startup=5, quantile=0.25)
     assert sampler_from_dict(json.loads(json.dumps(tpe.to_dict()))) == tpe
+
+
+def test_tpe_keeps_trying_other_options_of_a_choice_its_good_trials_share() -> None:
+    from engine.search.samplers.tpe import Parzen
+
+    space = Space({"learning_rate": Float(1e-5, 1.0, "log"),
+                   "optimizer": Choice(["sgd", "momentum", "adam"])})
+    rng = np.random.default_rng(0)
+    points = snap(space, np.column_stack([rng.random(20), np.full(20, 1 / 6)]))  # all "sgd"
+    good = Parzen(space, points)
+    draws = good.sample(3000, np.random.default_rng(1))
+    others = np.mean(draws[:, 1] >= 1 / 3)
+    assert others > 0.06  # a hard choice gave only the prior's share, 1/21 * 2/3 = 3%
+    density = good.log_pdf(snap(space, np.array([[0.5, 1 / 6], [0.5, 5 / 6]])))
+    assert np.all(np.isfinite(density)) and density[0] > density[1]
