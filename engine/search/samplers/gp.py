@@ -44,8 +44,8 @@ from engine.search.samplers.learning import (
 )
 from engine.search.space import Space
 
-MAX_FIT = 100  # results the hyperparameters are fitted on (a random subset past this)
-MAX_ITER = 50  # L-BFGS-B iterations of a hyperparameter fit
+MAX_FIT = 40  # results the hyperparameters are fitted on (a random subset past this)
+MAX_ITER = 25  # L-BFGS-B iterations of a hyperparameter fit
 
 
 def encode(space: Space, units: np.ndarray) -> np.ndarray:

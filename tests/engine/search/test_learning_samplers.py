@@ -208,3 +208,25 @@ def test_tpe_keeps_trying_other_options_of_a_choice_its_good_trials_share() -> N
     assert others > 0.06  # a hard choice gave only the prior's share, 1/21 * 2/3 = 3%
     density = good.log_pdf(snap(space, np.array([[0.5, 1 / 6], [0.5, 5 / 6]])))
     assert np.all(np.isfinite(density)) and density[0] > density[1]
+
+
+def test_one_blas_thread_limits_scipys_own_blas_too() -> None:
+    """SciPy links an OpenBLAS apart from NumPy's; a fresh process that limits BLAS before
+    SciPy is loaded must still run the GP's solves on one thread."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy\n"
+        "from engine.search.samplers.learning import one_blas_thread\n"
+        "with one_blas_thread():\n"
+        "    import scipy.linalg\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    print(max(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    env = {**os.environ, "PYTHONPATH": root, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "1", out.stderr
