@@ -65,3 +65,36 @@ def grid_vs_random(points_per_axis: int = 3, n_epochs: int = 10) -> tuple[dict, 
             "sampler": {"kind": "grid", "points_per_axis": points_per_axis}}
     random = {**common, "name": f"Random ({n_trials} trials)", "sampler": {"kind": "random"}}
     return grid, random
+
+
+def random_vs_learning(n_trials: int = 24, n_epochs: int = 10) -> list[dict]:
+    """Three studies at the same budget (``n_trials`` trials of ``n_epochs`` on spirals, one
+    worker each): random search, ``zoom`` (coarse to fine in rounds of 4 after 8 Sobol trials)
+    and ``gp`` (Bayesian optimisation after 8 Sobol trials), over four knobs of which the
+    learning rate and the width matter most. Same seed: the first trials of zoom and gp are
+    the same Sobol points; what they learn from them makes the difference."""
+    space = {
+        "params": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "scale": "log"},
+            "hidden_units": {"type": "int", "low": 4, "high": 128, "scale": "log"},
+            "l2": {"type": "float", "low": 1e-6, "high": 1e-1, "scale": "log"},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.5, "scale": "linear"},
+        },
+        "fixed": {"optimizer": "adam", "hidden_layers": 2, "batch_norm": True,
+                  "batch_size": 32},
+    }
+    common = {
+        "space": space,
+        "scheduler": {"kind": "full_budget", "n_epochs": n_epochs},
+        "dataset": dict(TOY_DATASET),
+        "n_trials": n_trials,
+        "seed": 0,
+        "workers": 1,
+    }
+    samplers = [
+        ("Random", {"kind": "random"}),
+        ("Zoom", {"kind": "zoom", "first_round": 8, "round_size": 4}),
+        ("GP", {"kind": "gp", "n_startup": 8}),
+    ]
+    return [{**common, "name": f"{label} ({n_trials} trials)", "sampler": sampler}
+            for label, sampler in samplers]

@@ -24,6 +24,7 @@ from app.charts.search import (
 )
 from app.common import PAGES, db_path, friendly_errors, open_study
 from app.views.actions import hands_view
+from app.views.belief import belief_view, learns
 from app.views.importance import importance_view
 from engine import study as studies
 
@@ -179,11 +180,16 @@ def population_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -
 
 def views_for(study: dict) -> tuple[dict, str]:
     """The views a study offers and the key of the view picker: a population-based study
-    also has "Population" (its own key, so a remembered choice never names a missing view)."""
-    if study["scheduler"]["kind"] != "pbt":
-        return VIEWS, "study.view"
-    first, *rest = VIEWS.items()
-    return dict([first, ("Population", population_view), *rest]), "study.view.pbt"
+    also has "Population", one whose sampler learns "Belief" (each set its own key, so a
+    remembered choice never names a missing view)."""
+    items, key = list(VIEWS.items()), "study.view"
+    if learns(study):  # a sampler that learns: what it believes, after the sampled points
+        items.insert(3, ("Belief", belief_view))
+        key += ".learns"
+    if study["scheduler"]["kind"] == "pbt":
+        items.insert(1, ("Population", population_view))
+        key += ".pbt"
+    return dict(items), key
 
 
 def selected_numbers(event) -> list[int]:

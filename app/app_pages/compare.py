@@ -25,6 +25,7 @@ from app.common import (
 )
 from app.datasets import spec_label
 from app.presets import grid_vs_random
+from app.views.compare_learning import learning_box
 from engine import study as studies
 
 st.title("Compare searches")
@@ -49,6 +50,7 @@ left.markdown("**Grid vs random at equal budget.** Two searches of 9 trials each
               "better model.")
 right.button("Run grid vs random", icon=":material/compare_arrows:", key="compare.gvr",
              on_click=launch_grid_vs_random, width="stretch")
+learning_box(box)
 
 all_studies = studies.list_studies(conn)
 if len(all_studies) < 2:

@@ -24,11 +24,18 @@ from app.designer_rows import (
     render_row,
 )
 from engine import study as studies
+from engine.search import SAMPLERS as SAMPLER_KINDS
 from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
 
 SAMPLERS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
+            "zoom": "Zoom (coarse to fine)", "tpe": "TPE", "gp": "Bayesian (GP)",
             "coarse_to_fine": "Coarse-to-fine"}
 PREVIEW_MAX = 1000
+
+
+def sampler_summary(kind: str) -> str:
+    """The engine's one sentence on when to use a sampler kind."""
+    return SAMPLER_KINDS[kind].summary
 
 st.title("Search designer")
 conn = get_conn()
@@ -46,11 +53,12 @@ seed = head[2].number_input("Seed", 0, 2**32 - 1, 0, key="designer.seed",
 kind = st.segmented_control("Sampler", list(SAMPLERS), format_func=SAMPLERS.get,
                             default="random", required=True, key="designer.sampler",
                             persist_state="session")
+st.caption(f"**{SAMPLERS[kind]}** · {sampler_summary(kind)}.")
 settings = st.columns(4)
 sampler: dict = {"kind": kind}
 n_trials: int | None = None
 parent = None
-if kind in ("random", "quasi_random", "coarse_to_fine"):
+if kind in ("random", "quasi_random", "zoom", "tpe", "gp", "coarse_to_fine"):
     n_trials = settings[0].number_input("Trials", 0, 10_000, 20, key="designer.n_trials",
                                         persist_state="session")
     with settings[0]:

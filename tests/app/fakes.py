@@ -46,6 +46,7 @@ def fake_study(
     parent_id: int | None = None,
     box: dict | None = None,
     dataset: dict | None = None,
+    sampler: dict | None = None,
 ) -> int:
     """A study with ``n_trials`` trials, the first ``finished`` (default all) with ``n_epochs``
     epochs of metrics; returns its id."""
@@ -57,7 +58,7 @@ def fake_study(
     finished = n_trials if finished is None else finished
     with transaction(conn):
         study_id = store.create_study(
-            conn, name=name, space=space_dict, sampler={"kind": "random"},
+            conn, name=name, space=space_dict, sampler=sampler or {"kind": "random"},
             scheduler={"kind": "full_budget", "n_epochs": n_epochs},
             dataset=dataset or DATASET, seed=seed, n_trials=n_trials, workers=2,
             parent_id=parent_id, box=box,
