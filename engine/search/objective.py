@@ -29,6 +29,8 @@ METRICS: dict[str, bool] = {
 
 def finite(value: Any) -> bool:
     """A real, finite number (not a bool, not None, not NaN or infinite)."""
+    if type(value) is float:  # the common case, without the ABC check (10x faster: histories
+        return math.isfinite(value)  # call this for every score of every trial per ask)
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
