@@ -342,7 +342,8 @@ class StudyRunner:
             return
         exc = future.exception()
         if exc is not None and is_worker_death(exc):
-            self._worker_died(conn, run, exc, generation)
+            self._worker_died(conn, run, exc, generation,
+                              charged=self.slots.charged(future, generation))
             return
         try:
             if exc is not None:
@@ -354,8 +355,14 @@ class StudyRunner:
             self._set_state(conn, run, "failed", error=text)
             self._told(conn, run)
 
-    def _worker_died(self, conn: sqlite3.Connection, run: _Run, exc: BaseException, gen: int):
+    def _worker_died(self, conn: sqlite3.Connection, run: _Run, exc: BaseException, gen: int,
+                     *, charged: bool = True):
         self.slots.died(exc, gen)  # a broken local pool takes no more work: replace it
+        if not charged:  # another unit's worker died; this one goes on from its checkpoint
+            log.info("study %s trial %s: retried after another worker died", self.study_id,
+                     run.number)
+            self.queue.appendleft(run)
+            return
         run.deaths += 1
         what = describe_worker_death(exc)
         log.warning("study %s trial %s: %s (%d)", self.study_id, run.number, what, run.deaths)

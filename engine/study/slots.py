@@ -5,13 +5,23 @@ a Dask cluster, ``engine.run.execution``). A local pool whose worker died is bro
 is replaced by a new one (a new *generation*), so a death reported by a unit of an older
 generation does not replace the new pool again. Each unit carries the trial run it trains, so
 the runner knows whose result (or whose worker's death) it is.
+
+When one local worker dies, the pool fails *every* unit in flight with ``BrokenProcessPool``, not
+only the dead worker's. So each local unit first writes its worker's pid to a claim file, and the
+moment the pool breaks (a done-callback, run before the pool terminates its other workers) the
+slots note which workers had exited: ``charged(future)`` then says whether that unit's worker was
+the one that died. Units that were still waiting, or ran on a live worker, are not charged.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Any
 
 from engine.run.execution import close_executor, make_executor
@@ -31,6 +41,24 @@ def warm_up(dataset: dict, csv_text: str | None) -> None:
     dataset_for(dataset, csv_text)
 
 
+def claimed(fn: Callable[[dict], dict], task: dict, claim: str) -> dict:
+    """Run ``fn(task)`` in a local worker after writing the worker's pid to ``claim``."""
+    with open(claim, "w", encoding="ascii") as handle:
+        handle.write(str(os.getpid()))
+    return fn(task)
+
+
+def _exited_pids(executor: Executor) -> set[int] | None:
+    """Pids of the pool's workers that have exited (None if the pool does not say)."""
+    processes = getattr(executor, "_processes", None)
+    if processes is None:
+        return None
+    try:
+        return {pid for pid, proc in dict(processes).items() if proc.exitcode is not None}
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 class Slots:
     """``workers`` slots on an executor made by ``factory(study)``; a unit is ``fn(task)``."""
 
@@ -40,6 +68,10 @@ class Slots:
         self.generation = 0
         self.executor: Executor | None = None
         self.inflight: dict[Future, tuple[Any, int]] = {}
+        self.claims: dict[Future, str] = {}
+        self.exited: dict[int, set[int] | None] = {}  # generation -> pids gone when it broke
+        self._claim_dir: str | None = None
+        self._serial = 0
 
     def open(self) -> Slots:
         """Make the executor (local workers start importing NumPy at once, on another core)."""
@@ -50,6 +82,9 @@ class Slots:
         if self.executor is not None:
             close_executor(self.executor)
             self.executor = None
+        if self._claim_dir is not None:
+            shutil.rmtree(self._claim_dir, ignore_errors=True)
+            self._claim_dir = None
 
     def __len__(self) -> int:
         return len(self.inflight)
@@ -63,14 +98,53 @@ class Slots:
         for _ in range(self.capacity):
             self.executor.submit(warm_up, dataset, csv_text)
 
+    def _submit(self, fn: Callable[[dict], dict], task: dict) -> Future:
+        if not isinstance(self.executor, ProcessPoolExecutor):
+            return self.executor.submit(fn, task)
+        if self._claim_dir is None:
+            self._claim_dir = tempfile.mkdtemp(prefix="panda-caviar-claims-")
+        self._serial += 1
+        claim = os.path.join(self._claim_dir, str(self._serial))
+        future = self.executor.submit(claimed, fn, task, claim)
+        self.claims[future] = claim
+        future.add_done_callback(partial(self._on_done, self.executor, self.generation))
+        return future
+
+    def _on_done(self, executor: Executor, generation: int, future: Future) -> None:
+        # Runs in the pool's management thread when it breaks, before it ends the other workers.
+        if generation not in self.exited and not future.cancelled() and isinstance(
+                future.exception(), BrokenProcessPool):
+            self.exited[generation] = _exited_pids(executor)
+
     def submit(self, fn: Callable[[dict], dict], task: dict, run: Any) -> None:
         """Start ``fn(task)`` for ``run``; a pool broken since the last look is replaced."""
         try:
-            future = self.executor.submit(fn, task)
+            future = self._submit(fn, task)
         except BrokenProcessPool:  # a worker died since the last look: the pool takes no more
             self.renew()
-            future = self.executor.submit(fn, task)
+            future = self._submit(fn, task)
         self.inflight[future] = (run, self.generation)
+
+    def charged(self, future: Future, generation: int) -> bool:
+        """Whether a unit that failed with a worker death is to blame: True unless it is known
+        that it never started, or that its worker was alive when the local pool broke."""
+        claim = self.claims.pop(future, None)
+        if claim is None:  # not a local pool (Dask reports each task's own deaths)
+            return True
+        exited = self.exited.get(generation)
+        try:
+            with open(claim, encoding="ascii") as handle:
+                pid = int(handle.read() or 0)
+        except FileNotFoundError:
+            return False  # it was still waiting for a worker: it cannot have killed one
+        except (OSError, ValueError):
+            return True
+        finally:
+            try:
+                os.unlink(claim)
+            except OSError:
+                pass
+        return exited is None or pid in exited
 
     def renew(self) -> None:
         """Replace the executor (a new generation)."""
@@ -86,4 +160,16 @@ class Slots:
     def wait(self, timeout: float) -> list[tuple[Future, Any, int]]:
         """The units finished within ``timeout`` seconds: ``(future, run, generation)``."""
         done, _ = wait(list(self.inflight), timeout=timeout, return_when=FIRST_COMPLETED)
-        return [(future, *self.inflight.pop(future)) for future in done]
+        out = [(future, *self.inflight.pop(future)) for future in done]
+        for future, _, _ in out:
+            if future.cancelled() or not isinstance(future.exception(), BrokenProcessPool):
+                self._drop_claim(future)
+        return out
+
+    def _drop_claim(self, future: Future) -> None:
+        claim = self.claims.pop(future, None)
+        if claim is not None:
+            try:
+                os.unlink(claim)
+            except OSError:
+                pass

@@ -65,6 +65,14 @@ def dying_segment(task: dict) -> dict:
     return fake_segment(task)
 
 
+def dying_beside_slow(task: dict) -> dict:
+    """``dying_segment`` for learning rates below 1e-3; others take 0.3 s a segment, so they
+    are in flight on another worker whenever the dying one dies."""
+    if task["config"]["learning_rate"] >= 1e-3:
+        time.sleep(0.3)
+    return dying_segment(task)
+
+
 def slow_segment(task: dict) -> dict:
     """Like ``fake_segment`` but 0.1 s per epoch (time to stop or kill mid-study)."""
     time.sleep(0.1 * task["n_epochs"])

@@ -146,6 +146,26 @@ def test_worker_that_keeps_dying_fails_the_trial_only(db_path, tmp_path, monkeyp
     assert by_lr[1e-2]["state"] == "complete"
 
 
+def test_a_dying_worker_is_charged_to_its_own_trial_not_to_the_one_beside_it(
+        db_path, tmp_path, monkeypatch):
+    # Two workers; the trial at 1e-4 kills its worker on every segment after the first, while
+    # the one at 1e-2 trains on the other worker. The pool fails both units each time; only the
+    # first may be charged.
+    monkeypatch.setenv("FAKE_DIE_DIR", str(tmp_path))
+    monkeypatch.setenv("FAKE_DIE_ALWAYS", "1")
+    lr = {"type": "choice", "options": [1e-4, 1e-2]}
+    study_id = make_study(db_path, lr=lr, sampler={"kind": "grid"}, n_trials=2, epochs=3)
+    status = run_study(db_path, study_id, work_fn=fake_work.dying_beside_slow,
+                       max_segment_epochs=1)
+    assert status == "complete"
+    conn = connect(db_path)
+    by_lr = {t["params"]["learning_rate"]: t for t in store.list_trials(conn, study_id)}
+    dead, healthy = by_lr[1e-4], by_lr[1e-2]
+    assert dead["state"] == "failed" and dead["attempts"] == runner_module.MAX_WORKER_DEATHS
+    assert healthy["state"] == "complete" and healthy["attempts"] == 0
+    assert_exact_epochs(conn, healthy, 3)
+
+
 def _run_in_thread(db_path, study_id, **options):
     result = {}
     thread = threading.Thread(
