@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +40,9 @@ def warm_up(dataset: dict, csv_text: str | None) -> None:
     from engine.run.work import dataset_for
 
     dataset_for(dataset, csv_text)
+
+
+SNAPSHOT_WAIT = 5.0  # seconds to wait for the broken pool's note of its exited workers
 
 
 def claimed(fn: Callable[[dict], dict], task: dict, claim: str) -> dict:
@@ -131,7 +135,6 @@ class Slots:
         claim = self.claims.pop(future, None)
         if claim is None:  # not a local pool (Dask reports each task's own deaths)
             return True
-        exited = self.exited.get(generation)
         try:
             with open(claim, encoding="ascii") as handle:
                 pid = int(handle.read() or 0)
@@ -144,6 +147,11 @@ class Slots:
                 os.unlink(claim)
             except OSError:
                 pass
+        # The pool's thread notes the exited workers just after it fails the futures: wait for it.
+        deadline = time.monotonic() + SNAPSHOT_WAIT
+        while generation not in self.exited and time.monotonic() < deadline:
+            time.sleep(0.005)
+        exited = self.exited.get(generation)
         return exited is None or pid in exited
 
     def renew(self) -> None:

@@ -188,3 +188,33 @@ def test_a_lock_held_elsewhere_delays_a_session_but_fails_nothing(db_path, monke
     assert result["status"] == "idle" and view["status"] == "idle" and view["head_epoch"] == 3
     epochs = [p["epoch"] for p in babysit.session_curves(conn, sid)[0]["points"]]
     assert epochs == [0, 1, 2, 3]  # nothing lost, nothing twice
+
+
+def test_foreground_step_and_the_detached_runner_are_bitwise_equal(db_path, conn, make_session):
+    # Issue 12 fault 5: `babysit step` with no runner (a CLI process started without the BLAS
+    # thread variables) and the runner `send` spawns (started with them) must train the same
+    # numbers, epoch by epoch. Digits with 64-unit layers: matrices large enough that BLAS
+    # would split them over threads if it were allowed to.
+    kwargs = {"model": {"hidden": [64, 64]}, "dataset": {"kind": "digits"},
+              "config": {"learning_rate": 0.01, "batch_size": 64}}
+    foreground, detached = make_session(name="fg", **kwargs), make_session(name="bg", **kwargs)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "babysit", "step", str(foreground), "--epochs", "3",
+         "--db", str(db_path)], env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    babysit.send(conn, detached, "run", epochs=3)
+    pid = wait_for(lambda: babysit.session_view(conn, detached)["runner"], 10, "a runner")["pid"]
+    try:
+        wait_for(lambda: babysit.session_view(conn, detached)["head_epoch"] == 3
+                 and babysit.session_view(conn, detached)["status"] == "idle", 90, "3 epochs")
+    finally:
+        stop_process(pid)
+    for a, b in zip(store.lineage(conn, babysit.session_view(conn, foreground)["head_node_id"]),
+                    store.lineage(conn, babysit.session_view(conn, detached)["head_node_id"]),
+                    strict=True):
+        assert a["epoch"] == b["epoch"]
+        assert_states_equal(babysit.load_state_at(conn, a["id"]),
+                            babysit.load_state_at(conn, b["id"]))
