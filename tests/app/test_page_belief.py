@@ -71,10 +71,12 @@ def test_no_belief_yet_and_none_for_random(open_page, conn):
 
 def test_designer_offers_the_learning_samplers_with_a_sentence(open_page):
     at = open_page("designer")
+    previews = len(at.get("plotly_chart"))
     for kind, words in [("gp", "Gaussian process"), ("tpe", "Parzen"), ("zoom", "smaller boxes")]:
         at.segmented_control(key="designer.sampler").set_value(kind).run()
         no_exception(at)
         assert any(words in c.value for c in at.caption), kind
+        assert len(at.get("plotly_chart")) == previews  # where its first points land
         assert not at.button(key="designer.launch").disabled, [w.value for w in at.warning]
 
 
