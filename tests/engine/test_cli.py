@@ -101,7 +101,8 @@ def test_sample_prints_json(tmp_path, capsys):
                                                         "high": 0.5}}, "fixed": {}}))
     assert main(["sample", "--space", str(space), "-n", "5", "--sampler", "grid"]) == 0
     grid = json.loads(capsys.readouterr().out)
-    assert sorted(s["dropout"] for s in grid) == [0.0, 0.125, 0.25, 0.375, 0.5]
+    assert sorted(s["dropout"] for s in grid) == pytest.approx([0.05, 0.15, 0.25, 0.35, 0.45])
+    # a grid's points are at the centres of 5 equal cells, not on the ends of the range
 
 
 def test_stop_without_runner_and_errors(db_path, finished_study):
