@@ -37,6 +37,8 @@ from engine.nn import layers
 from engine.nn.model import ModelSpec, backward, data_loss, forward, scores_to_proba
 
 HEALTH_ROWS = 128  # rows of the batch health looks at (the first of the validation set)
+AUTO = "auto"  # health_every: measured as often as HEALTH_SHARE of the training time allows
+HEALTH_SHARE = 0.03  # "auto": health may cost at most this share of the training time
 CONFIDENT = 0.99  # a prediction this sure (max probability) counts as confident
 LAYER_FIELDS = (
     "grad_norm", "update_ratio", "weight_norm", "pre_mean", "pre_std", "dead", "bn_shift",
@@ -173,6 +175,56 @@ def _bn_health(
     log_ratio = np.abs(np.log((var + eps) / (running_var + eps)))
     out[health_key("bn_shift", i)] = _plain(np.add.reduce(shift) / shift.size)
     out[health_key("bn_var_ratio", i)] = _plain(np.exp(np.add.reduce(log_ratio) / log_ratio.size))
+
+
+class Cadence:
+    """Which epochs of a segment measure health: ``every`` k > 0 (epoch numbers that are
+    multiples of k), 0 (never) or ``AUTO``.
+
+    ``AUTO`` measures the segment's first and last epochs, and in between any epoch once the
+    training time since the last measurement reaches the last measurement's cost divided by
+    ``HEALTH_SHARE``: health then costs about that share of the training (two measurements
+    per segment besides; a one-epoch segment, as babysitting runs, measures every epoch).
+    Which middle epochs are measured depends on timing; the training never does.
+    """
+
+    def __init__(self, every: int | str, n_epochs: int) -> None:
+        self.every, self.n_epochs = every, n_epochs
+        self.cost: float | None = None  # seconds the last measurement took
+        self.since = 0.0  # training seconds since the last measurement
+        self.last_epoch_seconds = 0.0
+
+    def due(self, done: int, epoch: int) -> bool:
+        """Whether the epoch about to run (the segment's ``done``-th, numbered ``epoch``)
+        is measured."""
+        if self.every == AUTO:
+            if done == 0 or done == self.n_epochs - 1 or self.cost is None:
+                return True
+            return self.since + self.last_epoch_seconds >= self.cost / HEALTH_SHARE
+        return bool(self.every) and epoch % int(self.every) == 0
+
+    def trained(self, seconds: float) -> None:
+        """An epoch's training took ``seconds`` (health not included)."""
+        self.since += seconds
+        self.last_epoch_seconds = seconds
+
+    def measured(self, seconds: float) -> None:
+        """A measurement took ``seconds``."""
+        self.cost, self.since = seconds, 0.0
+
+
+def check_every(name: str, value: object) -> int | str:
+    """``value`` as a cadence: an integer >= 0 or ``"auto"`` (a ValueError names ``name``)."""
+    if value == AUTO:
+        return AUTO
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        value, ok = int(value), True
+    if not ok:
+        raise ValueError(
+            f"{name} must be an integer >= 0 (0 = no health) or {AUTO!r}, got {value!r}"
+        )
+    return int(value)
 
 
 def layer_count(health: dict) -> int:

@@ -37,7 +37,7 @@ import numpy as np
 from engine.nn.arena import Arena, Snapshot
 from engine.nn.config import TrainConfig, as_int
 from engine.nn.fast import Workspace, count_correct, make_targets
-from engine.nn.health import HEALTH_ROWS, epoch_health
+from engine.nn.health import HEALTH_ROWS, Cadence, check_every, epoch_health
 from engine.nn.model import ModelSpec
 from engine.nn.optim import learning_rate_at
 from engine.nn.state import TrainState, copy_state
@@ -185,7 +185,7 @@ def train_segment(
     n_epochs: int,
     *,
     should_stop: Callable[[], bool] | None = None,
-    health_every: int = 0,
+    health_every: int | str = 0,
 ) -> SegmentResult:
     """Train ``n_epochs`` epochs from ``state`` on ``data`` (an ``engine.data.Dataset``, or
     any object with ``X_train``, ``y_train``, ``X_val``, ``y_val`` and ``n_classes``).
@@ -196,13 +196,15 @@ def train_segment(
 
     ``health_every`` k > 0 adds ``"health"`` (``engine.nn.health.epoch_health`` on the first
     ``HEALTH_ROWS`` validation rows) to the metrics of every epoch whose number is a multiple
-    of k (0: never). It is computed at the epoch boundary, outside the steps, and its time
-    counts in the epoch's ``seconds``; training itself is the same with or without it.
+    of k (0: never), or ``"auto"``: as often as ``HEALTH_SHARE`` of the training time allows,
+    always the segment's first and last epochs (``engine.nn.health.Cadence``). It is computed
+    at the epoch boundary, outside the steps, and its time counts in the epoch's ``seconds``;
+    training itself is the same with or without it.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     n_epochs = as_int("n_epochs", n_epochs, minimum=0)
-    health_every = as_int("health_every", health_every, minimum=0)
+    cadence = Cadence(check_every("health_every", health_every), n_epochs)
     spec = state.spec
     trainer = _trainer(spec, config, data)
     arena = trainer.arena
@@ -224,7 +226,7 @@ def train_segment(
                 break
             t0 = time.perf_counter()
             lr = learning_rate_at(config, epoch)
-            due = health_every > 0 and (epoch + 1) % health_every == 0
+            due = cadence.due(done, epoch + 1)
             prev = {name: w.copy() for name, w in arena.params.items()} if due else None
             train_loss, train_acc, problem, step = trainer.run_epoch(rng, lr)
             where = f"epoch {epoch + 1}, step {step}"
@@ -245,10 +247,13 @@ def train_segment(
                 "val_acc": float(val_acc),
                 "learning_rate": float(lr),
             }
+            t1 = time.perf_counter()
+            cadence.trained(t1 - t0)
             if due:
                 row["health"] = epoch_health(
                     spec, arena.params, arena.buffers, *trainer.health_batch, prev_params=prev
                 )
+                cadence.measured(time.perf_counter() - t1)
             row["seconds"] = time.perf_counter() - t0
             metrics.append(row)
             history.append(row)

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 TASK_KEYS = ("model", "config", "dataset", "csv_text", "checkpoint", "seed", "n_epochs")
 CACHE_SIZE = 4  # datasets kept per process
-HEALTH_EVERY = 1  # network health every k-th epoch (benchmarks/health_overhead.py)
+# network health: "auto" = about 3% of the training time, the segment's first and last epochs
+# always (engine.nn.health.Cadence); every epoch cost 20-110% more (benchmarks/health_overhead.py)
+HEALTH_EVERY = "auto"
 
 _datasets: OrderedDict[str, Dataset] = OrderedDict()
 
@@ -52,18 +54,20 @@ def dataset_for(spec: dict | DatasetSpec, csv_text: str | bytes | None = None) -
     return data
 
 
-def health_every(task: dict) -> int:
+def health_every(task: dict) -> int | str:
     """How often the segment measures network health: the task's ``"health_every"`` if given,
-    else $PANDA_CAVIAR_HEALTH_EVERY, else ``HEALTH_EVERY`` (0 = never)."""
+    else $PANDA_CAVIAR_HEALTH_EVERY, else ``HEALTH_EVERY``: an integer k (every k-th epoch;
+    0 = never) or ``"auto"``."""
+    from engine.nn.health import check_every
+
     value, where = task.get("health_every"), "task health_every"
     if value is None:
         value, where = os.environ.get("PANDA_CAVIAR_HEALTH_EVERY"), "$PANDA_CAVIAR_HEALTH_EVERY"
-    if value is None or value == "":
-        return HEALTH_EVERY
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit():
-        raise ValueError(f"{where} must be an integer >= 0 (0 = no health), got {value!r}")
-    return int(text)
+        if value is None or value.strip() == "":
+            return HEALTH_EVERY
+        value = value.strip()
+        value = int(value) if value.isdigit() else value
+    return check_every(where, value)
 
 
 def run_segment(task: dict) -> dict:
@@ -71,12 +75,12 @@ def run_segment(task: dict) -> dict:
 
     task = {"model": ModelSpec dict, "config": TrainConfig dict, "dataset": DatasetSpec dict,
             "csv_text": str | None, "checkpoint": bytes | None, "seed": int, "n_epochs": int,
-            optional "health_every": int (see ``health_every``)}
+            optional "health_every": int | "auto" (see ``health_every``)}
     returns {"checkpoint": bytes, "sha256": str, "epoch": int, "metrics": [EpochMetrics...],
              "status": "ok" | "diverged", "message": str, "seconds": float}
     ``checkpoint=None`` starts from ``new_state(model, seed)``; a given checkpoint must hold
-    the same model. An epoch whose number is a multiple of ``health_every`` carries
-    ``"health"`` in its metrics (``engine.nn.health.epoch_health``).
+    the same model. The epochs ``health_every`` picks carry ``"health"`` in their metrics
+    (``engine.nn.health.epoch_health``).
     """
     t0 = time.perf_counter()
     from engine.nn import (

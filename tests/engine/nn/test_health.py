@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 
 from engine.nn import ModelSpec, TrainConfig, new_state, train_segment
-from engine.nn.health import CONFIDENT, HEALTH_ROWS, epoch_health, health_key, layer_count
+from engine.nn.health import (
+    AUTO,
+    CONFIDENT,
+    HEALTH_ROWS,
+    HEALTH_SHARE,
+    Cadence,
+    epoch_health,
+    health_key,
+    layer_count,
+)
 from engine.nn.layers import BN_EPS
 from engine.nn.model import init_params
 from tests.engine.nn.checks import without_seconds
@@ -210,10 +219,44 @@ def test_train_segment_with_health_trains_the_same_and_reports_on_schedule(tiny_
     assert [m["epoch"] for m in rest.metrics if "health" in m] == [6, 8]
 
 
+def test_auto_health_measures_the_ends_of_a_segment_and_trains_the_same(tiny_data):
+    spec = ModelSpec(5, (6, 4), 3)
+    config = TrainConfig(batch_size=16)
+    plain = train_segment(new_state(spec, 1), config, tiny_data, 6)
+    auto = train_segment(new_state(spec, 1), config, tiny_data, 6, health_every="auto")
+    assert auto.state.params["W1"].tobytes() == plain.state.params["W1"].tobytes()
+    measured = [m["epoch"] for m in auto.metrics if "health" in m]
+    assert measured[0] == 1 and measured[-1] == 6
+    assert [m["epoch"] for m in train_segment(
+        auto.state, config, tiny_data, 1, health_every="auto").metrics if "health" in m] == [7]
+
+
+def test_the_auto_cadence_spends_a_share_of_the_training_time():
+    cadence = Cadence(AUTO, n_epochs=100)
+    assert cadence.due(0, 1)  # the first epoch: nothing known yet
+    cadence.trained(0.01)
+    cadence.measured(0.002)  # 2 ms a measurement: one per 40 ms of training at 5%
+    picked = []
+    for done in range(1, 100):
+        if cadence.due(done, done + 1):
+            picked.append(done + 1)
+            cadence.trained(0.01)
+            cadence.measured(0.002)
+        else:
+            cadence.trained(0.01)
+    assert picked[-1] == 100  # the last epoch of the segment
+    gaps = {b - a for a, b in zip(picked[:-2], picked[1:-1], strict=True)}
+    assert gaps == {math.ceil(0.002 / HEALTH_SHARE / 0.01 - 1e-9)}
+    assert Cadence(3, 10).due(0, 3) and not Cadence(3, 10).due(0, 4)
+    assert not Cadence(0, 10).due(0, 1)
+
+
 def test_bad_inputs_name_the_field(tiny_data):
     spec = ModelSpec(5, (6,), 3)
     state = new_state(spec, 0)
     with pytest.raises(ValueError, match="health_every must be an integer >= 0"):
         train_segment(state, TrainConfig(), tiny_data, 1, health_every=-1)
+    with pytest.raises(ValueError, match="health_every must be .* or 'auto', got 'often'"):
+        train_segment(state, TrainConfig(), tiny_data, 1, health_every="often")
     with pytest.raises(ValueError, match=r"X must have shape \(N >= 1, 5\)"):
         epoch_health(spec, state.params, state.buffers, np.zeros((3, 4)), np.zeros(3, int))

@@ -39,7 +39,9 @@ def test_run_segment_returns_the_contract():
     assert result["sha256"] == sha256_hex(result["checkpoint"])
     assert [m["epoch"] for m in result["metrics"]] == [1, 2, 3]
     assert all(math.isfinite(v) for m in result["metrics"] for k, v in m.items() if k != "health")
-    assert all(m["health"]["grad_norm"] > 0 for m in result["metrics"])  # every epoch by default
+    measured = [m for m in result["metrics"] if "health" in m]  # by default "auto": the ends
+    assert measured[0]["epoch"] == 1 and measured[-1]["epoch"] == 3
+    assert all(m["health"]["grad_norm"] > 0 for m in measured)
     assert result["seconds"] > 0
     state = state_from_bytes(result["checkpoint"])
     assert state.epoch == 3 and state.spec == ModelSpec.from_dict(MODEL)
@@ -48,11 +50,12 @@ def test_run_segment_returns_the_contract():
 
 
 def test_segments_resume_bitwise_like_one_long_segment():
-    straight = work.run_segment(task(n_epochs=5))
-    first = work.run_segment(task(n_epochs=2))
+    straight = work.run_segment(task(n_epochs=5, health_every=1))
+    first = work.run_segment(task(n_epochs=2, health_every=1))
     train.clear_cache()
     work._datasets.clear()  # as if the next segment ran in another worker
-    second = work.run_segment(task(n_epochs=3, checkpoint=first["checkpoint"], seed=999))
+    second = work.run_segment(task(n_epochs=3, checkpoint=first["checkpoint"], seed=999,
+                                   health_every=1))
     a, b = state_from_bytes(straight["checkpoint"]), state_from_bytes(second["checkpoint"])
     for name in a.params:
         assert a.params[name].tobytes() == b.params[name].tobytes()
@@ -94,6 +97,11 @@ def test_health_every_comes_from_the_task_or_the_environment(monkeypatch):
     monkeypatch.setenv("PANDA_CAVIAR_HEALTH_EVERY", "3")
     assert with_health(work.run_segment(task(n_epochs=4))) == [3]
     assert with_health(work.run_segment(task(n_epochs=4, health_every=1))) == [1, 2, 3, 4]
+    monkeypatch.setenv("PANDA_CAVIAR_HEALTH_EVERY", "auto")
+    assert work.health_every({}) == "auto"
+    assert with_health(work.run_segment(task(n_epochs=1)))[-1:] == [1]
+    monkeypatch.delenv("PANDA_CAVIAR_HEALTH_EVERY")
+    assert work.health_every({}) == work.HEALTH_EVERY == "auto"
     monkeypatch.setenv("PANDA_CAVIAR_HEALTH_EVERY", "often")
     with pytest.raises(ValueError, match=r"\$PANDA_CAVIAR_HEALTH_EVERY must be an integer >= 0"):
         work.run_segment(task())

@@ -28,11 +28,17 @@ EXPECTED = {  # learning rate -> the flags its trial raises
 }
 
 
-def sick_study(db_path, **options) -> int:
-    """Create and run the study to the end; return its id."""
+def every_epoch(task: dict) -> dict:
+    """The work unit measuring health at every epoch (the default cadence picks by time)."""
+    return run_segment({**task, "health_every": 1})
+
+
+def sick_study(db_path, *, work_fn=every_epoch, **options) -> int:
+    """Create and run the study to the end (health every epoch unless ``work_fn`` says
+    otherwise, e.g. ``run_segment``: the default cadence); return its id."""
     study_id = new_study(db_path, name="sick nets", space=SPACE, sampler={"kind": "grid"},
                          scheduler={"kind": "full_budget", "n_epochs": EPOCHS}, dataset=BLOBS,
                          seed=0, workers=1)
     options.setdefault("max_segment_epochs", 3)
-    assert run_fake(db_path, study_id, work_fn=run_segment, **options) == "complete"
+    assert run_fake(db_path, study_id, work_fn=work_fn, **options) == "complete"
     return study_id
