@@ -12,6 +12,7 @@ import sqlite3
 import streamlit as st
 
 from app.charts.curves import curves_figure
+from app.charts.health import SUMMARY_CELLS, health_cells, params_by_flag
 from app.charts.population import population_figure
 from app.charts.search import (
     SCORES,
@@ -23,6 +24,7 @@ from app.charts.search import (
     scored,
 )
 from app.common import PAGES, db_path, friendly_errors, open_study
+from app.views import health as health_views
 from app.views.actions import hands_view
 from app.views.belief import belief_view, learns
 from app.views.importance import importance_view
@@ -71,7 +73,7 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
          **{n: t["params"].get(n) for n in names},
          "best val acc": t["best_val_acc"], "best val loss": t["best_val_loss"],
          "epochs": t["epochs_done"], "of": t["target_epochs"], "time (s)": round(t["seconds"], 2),
-         "message": t["error"][:200]}
+         **health_cells(t), "message": t["error"][:200]}
         for t in trials
     ]
     floats = [n for n, d in study["space"].get("params", {}).items() if d.get("type") == "float"]
@@ -80,7 +82,9 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
         "best val loss": st.column_config.NumberColumn(format="%.4f"),
         # three significant digits: with four decimals 1.2e-4 and 1.4e-4 both read 0.0001
         **{n: st.column_config.NumberColumn(format="%.3g") for n in floats},
+        **{c: st.column_config.NumberColumn(format="%.3g") for c in SUMMARY_CELLS},
     })
+    health_views.trial_health(conn, trials)
     with_checkpoint = [t for t in trials if t["epochs_done"] > 0]
     if not with_checkpoint:
         return
@@ -119,7 +123,9 @@ def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
     if not scored(trials, score):
         st.info("No trial has a score yet.")
         return
-    st.plotly_chart(params_vs_score(trials, space, score), key="points.each")
+    by_flag, kind = health_views.colour_picker(trials, key="points.colour")
+    st.plotly_chart(params_by_flag(trials, space, score, kind) if by_flag
+                    else params_vs_score(trials, space, score), key="points.each")
     if len(names) < 2:
         return
     st.markdown("**Two parameters at a time**, coloured by score")
