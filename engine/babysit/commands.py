@@ -21,6 +21,8 @@ from engine.babysit.live import Live, build_session_dataset, load_state_at
 from engine.babysit.policy import (
     auto_trigger,
     best_node,
+    calm_node,
+    exploding_head,
     give_up,
     lowered_rate,
     retained_nodes,
@@ -187,7 +189,8 @@ def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
         })
         _finish(conn, session, "paused", "gave_up", message)
         return message
-    target = best_node(path)
+    exploding = auto.get("on_flags", True) and exploding_head(path) is not None
+    target = (calm_node(path) if exploding else None) or best_node(path)
     if target is not None and target["id"] != session["head_node_id"]:
         _rollback(conn, session, target["id"], actor="auto", restore=False, reason=reason)
         session = store.get_session(conn, session_id)

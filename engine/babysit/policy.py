@@ -11,9 +11,12 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
+from engine.diagnosis import EXPLODING_GROWTH, EXPLODING_NORM, format_number
+
 RETENTION_FIELDS = ("max_params_keep_all", "keep_last", "keep_every")
 AUTO_FIELDS = (
     "enabled", "patience", "factor", "min_learning_rate", "max_rollbacks", "tolerance",
+    "on_flags",
 )
 
 
@@ -34,8 +37,9 @@ def check_retention(retention: dict) -> dict:
 
 
 def check_auto(auto: dict) -> dict:
-    """Validate the babysitter settings: ``enabled`` bool, ``patience`` int >= 1, ``factor`` in
-    (0, 1), ``min_learning_rate`` > 0, ``max_rollbacks`` in 1..1000, ``tolerance`` in [0, 1).
+    """Validate the babysitter settings: ``enabled`` and ``on_flags`` bool, ``patience`` int
+    >= 1, ``factor`` in (0, 1), ``min_learning_rate`` > 0, ``max_rollbacks`` in 1..1000,
+    ``tolerance`` in [0, 1).
     Returns a dict with only the given keys."""
     unknown = sorted(set(auto) - set(AUTO_FIELDS))
     if unknown:
@@ -44,8 +48,9 @@ def check_auto(auto: dict) -> dict:
             f"valid: {', '.join(AUTO_FIELDS)}"
         )
     out = dict(auto)
-    if "enabled" in out and not isinstance(out["enabled"], bool):
-        raise ValueError(f"auto enabled must be true or false, got enabled={out['enabled']!r}")
+    for key in ("enabled", "on_flags"):
+        if key in out and not isinstance(out[key], bool):
+            raise ValueError(f"auto {key} must be true or false, got {key}={out[key]!r}")
     if "patience" in out:
         p = out["patience"]
         if isinstance(p, bool) or not isinstance(p, int) or p < 1:
@@ -133,18 +138,62 @@ def rising_epochs(path: list[dict], tolerance: float = 0.0) -> int:
     return count
 
 
+def _norms(path: list[dict]) -> list[float | None]:
+    """Each node's measured gradient norm (None where not measured)."""
+    out = []
+    for n in path:
+        norm = (n.get("health") or {}).get("grad_norm")
+        out.append(float(norm) if _finite(norm) else None)
+    return out
+
+
+def _exploding(norm: float | None, first: float) -> bool:
+    return norm is not None and (
+        norm >= EXPLODING_NORM or (norm >= 10 and norm >= EXPLODING_GROWTH * first))
+
+
+def exploding_head(path: list[dict]) -> str | None:
+    """The evidence when the head's gradients explode (a sentence), or None: its measured
+    gradient norm is at least ``EXPLODING_NORM``, or at least 10 and ``EXPLODING_GROWTH`` times
+    the first measured on the lineage (``engine.diagnosis``'s rule, on the head alone, so a
+    rollback to before the explosion and a smaller learning rate end it)."""
+    norms = _norms(path)
+    measured = [x for x in norms if x is not None]
+    if not measured or not _exploding(norms[-1], measured[0]):
+        return None
+    return f"exploding gradients at epoch {path[-1]['epoch']} (norm {format_number(norms[-1])})"
+
+
+def calm_node(path: list[dict]) -> dict | None:
+    """The last node with a checkpoint before the lineage's gradients first exploded (the root
+    if they exploded at once), or None when they never did."""
+    norms = _norms(path)
+    measured = [x for x in norms if x is not None]
+    start = next((i for i, x in enumerate(norms) if measured and _exploding(x, measured[0])),
+                 None)
+    if start is None:
+        return None
+    before = [n for n in path[:start] if n["checkpoint_id"] is not None]
+    return before[-1] if before else None
+
+
 def auto_trigger(path: list[dict], auto: dict, *, diverged: bool) -> str | None:
     """Why the babysitter should act now (a sentence), or None.
 
     ``path`` is the lineage root to head; ``diverged`` says the epoch just tried had a
     non-finite loss (it was not applied, so the head is the last good node). A rise counts only
     when it is above ``tolerance`` (relative), so the head is then worse than the lineage's best
-    by more than the tolerance too.
+    by more than the tolerance too. With ``on_flags`` (default true) it also acts when the
+    head's gradients explode (``exploding_head``).
     """
     if not auto.get("enabled"):
         return None
     if diverged:
         return "the loss became non-finite"
+    if auto.get("on_flags", True):
+        flag = exploding_head(path)
+        if flag is not None:
+            return flag
     patience = int(auto["patience"])
     tolerance = float(auto.get("tolerance", 0.0))
     if rising_epochs(path, tolerance) >= patience:

@@ -24,7 +24,7 @@ from engine.storage.health import dump_health, load_health
 METRIC_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate", "seconds")
 DEFAULT_AUTO = {
     "enabled": False, "patience": 3, "factor": 0.5,
-    "min_learning_rate": 1e-6, "max_rollbacks": 5, "tolerance": 0.05,
+    "min_learning_rate": 1e-6, "max_rollbacks": 5, "tolerance": 0.05, "on_flags": True,
 }
 DEFAULT_RETENTION = {"max_params_keep_all": 100_000, "keep_last": 20, "keep_every": 5}
 _JSON_COLUMNS = {

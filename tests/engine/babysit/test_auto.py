@@ -52,7 +52,8 @@ def test_babysitter_recovers_from_a_too_high_learning_rate(conn, make_session):
 def test_babysitter_lowers_the_rate_after_divergence_and_goes_on(conn, make_session):
     sid = make_session(model={"hidden": [16], "batch_norm": False},
                        config={"learning_rate": 1e4, "optimizer": "sgd", "batch_size": 32},
-                       auto={"enabled": True, "patience": 2, "factor": 0.1})
+                       auto={"enabled": True, "patience": 2, "factor": 0.1,
+                             "on_flags": False})  # the divergence path itself
     result = babysit.execute(conn, sid, "run", {"epochs": 12})
     assert result["status"] == "idle"
     kinds = [(o["kind"], o["auto"] is not None) for o in result["outcomes"]]
@@ -117,3 +118,32 @@ def test_defaults_bound_the_babysitter_on_a_long_noisy_run(conn, make_session):
     assert result["status"] in ("idle", "paused")
     assert len(auto_events(conn, sid, "set")) <= store.DEFAULT_AUTO["max_rollbacks"]
     assert view["config"]["learning_rate"] >= store.DEFAULT_AUTO["min_learning_rate"]
+
+
+def test_babysitter_acts_on_exploding_gradients(conn, make_session):
+    from tests.engine.study.sick import BLOBS
+
+    sid = make_session(dataset=BLOBS, model={"hidden": [16, 16], "batch_norm": False},
+                       config={"optimizer": "momentum", "learning_rate": 3.0, "batch_size": 16},
+                       auto={"enabled": True, "factor": 0.1})
+    babysit.execute(conn, sid, "run", {"epochs": 4})
+    events = babysit.session_events(conn, sid)
+    acts = [e for e in events if e["actor"] == "auto" and e["kind"] in ("rollback", "set")]
+    assert acts[0]["kind"] == "rollback" and acts[0]["epoch"] == 0  # to before the explosion
+    assert acts[0]["payload"]["reason"].startswith("exploding gradients at epoch 1 (norm ")
+    assert acts[1]["payload"]["changes"]["learning_rate"] == [3.0, 3.0 * 0.1]
+    view = babysit.session_view(conn, sid)
+    assert view["config"]["learning_rate"] <= 3.0 * 0.1
+    head = store.lineage(conn, view["head_node_id"])[-1]
+    assert head["health"]["grad_norm"] < 1e3  # the new branch trains calmly
+
+
+def test_babysitter_leaves_flags_alone_when_told(conn, make_session):
+    from tests.engine.study.sick import BLOBS
+
+    sid = make_session(dataset=BLOBS, model={"hidden": [16, 16], "batch_norm": False},
+                       config={"optimizer": "momentum", "learning_rate": 3.0, "batch_size": 16},
+                       auto={"enabled": True, "on_flags": False, "patience": 50})
+    babysit.execute(conn, sid, "run", {"epochs": 3})
+    assert not [e for e in babysit.session_events(conn, sid) if e["actor"] == "auto"
+                and e["kind"] in ("rollback", "set")]

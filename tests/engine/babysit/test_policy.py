@@ -134,3 +134,22 @@ def test_give_up_at_the_cap_or_the_floor():
     assert "floor" in give_up(auto, learning_rate=1e-6, actions=0)
     assert lowered_rate(auto, 1e-3) == 5e-4
     assert lowered_rate(auto, 1.5e-6) == 1e-6  # never below the floor
+
+
+def test_exploding_head_and_the_calm_node_before_it():
+    from engine.babysit.policy import calm_node, exploding_head
+
+    def node(i, norm, blob=True):
+        return {"id": i, "epoch": i, "checkpoint_id": i if blob else None, "val_loss": 1.0,
+                "health": None if norm is None else {"grad_norm": norm}}
+
+    calm = [node(0, None), node(1, 1.0), node(2, 2.0)]
+    assert exploding_head(calm) is None and calm_node(calm) is None
+    rising = [*calm, node(3, 500.0, blob=False), node(4, 5e4)]
+    assert exploding_head(rising) == "exploding gradients at epoch 4 (norm 5e4)"
+    assert calm_node(rising)["id"] == 2  # epoch 3 is already 500x the first norm
+    assert exploding_head(rising[:4]) == "exploding gradients at epoch 3 (norm 500)"
+    healed = [*rising, node(5, 3.0)]
+    assert exploding_head(healed) is None and calm_node(healed)["id"] == 2
+    at_once = [node(0, None), node(1, 1e5)]
+    assert calm_node(at_once)["id"] == 0 and exploding_head(at_once).startswith("exploding")
