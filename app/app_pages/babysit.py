@@ -15,6 +15,7 @@ import streamlit as st
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
 from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
 from app.panda_forms import knobs_form, lr_options, new_session_form, trial_picker
+from app.views.babysit_health import session_health
 from app.views.roundtrip import return_controls
 from engine import babysit
 from engine import study as studies
@@ -206,6 +207,8 @@ def live_charts(session_id: int) -> None:
         st.rerun(scope="app")  # the rollback picker lives in another fragment
     with friendly_errors("draw the decision boundary"):
         boundary(session_id, view)
+    with friendly_errors("draw the network health"):
+        session_health(session_id, view, curves)
 
 
 def boundary(session_id: int, view: dict) -> None:

@@ -171,3 +171,18 @@ def params_by_flag(trials: Sequence[dict], space: dict, score: str = "best_val_a
     fig.update_layout(height=260 * rows + 60, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       template="plotly_white", legend={"orientation": "h", "y": 1.12})
     return fig
+
+
+def lineage_points(curves: Sequence[dict]) -> list[dict]:
+    """The points of the current branch's lineage, root to head, from
+    ``babysit.session_curves`` (each branch's own points; a branch starts after its fork)."""
+    by_branch = {c["branch"]: c for c in curves}
+    current = next((c for c in curves if c.get("current")), None)
+    chain, upto = [], None
+    while current is not None:
+        points = [p for p in current["points"] if upto is None or p["epoch"] <= upto]
+        chain = points + chain
+        upto = current.get("fork_epoch")
+        parent = current.get("parent_branch")
+        current = by_branch.get(parent) if parent is not None else None
+    return chain
