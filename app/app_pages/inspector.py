@@ -21,6 +21,7 @@ from app.charts.inspector import (
 )
 from app.common import db_path, friendly_errors, get_conn, query_int, query_ints, set_query
 from app.panda_forms import lr_options, parse_hidden, trial_picker
+from app.views.teaching import teaching_tab
 from engine import babysit
 from engine import introspect as insp
 from engine import study as studies
@@ -218,11 +219,14 @@ if model is not None:
     with head[1]:
         choose_another("insp_close")
     X, y, split = split_data(model)
-    bn, soft, exp = st.tabs(["Batch norm", "Softmax", "Experiment: with and without BN"])
+    bn, soft, teach, exp = st.tabs(["Batch norm", "Softmax", "Boundary and activations",
+                                    "Experiment: with and without BN"])
     with bn, friendly_errors("inspect batch norm"):
         batch_norm_tab(model, X, y)
     with soft, friendly_errors("inspect the softmax"):
         softmax_tab(model, X, y, split)
+    with teach, friendly_errors("show the boundary and the activations"):
+        teaching_tab(model, query_int("session") if query_int("trial") is None else None)
 else:
     st.subheader("Experiment: with and without batch norm")
     exp = st.container()

@@ -32,7 +32,7 @@ def test_session_model_batch_norm_and_softmax(open_page, conn):
     at = open_page("inspector", session=session_id)
     no_exception(at)
     assert not at.error
-    assert [t.label for t in at.tabs] == ["Batch norm", "Softmax",
+    assert [t.label for t in at.tabs] == ["Batch norm", "Softmax", "Boundary and activations",
                                           "Experiment: with and without BN"]
     specs = chart_specs(at)
     histograms = next(s for s in specs if _types(s) == ["histogram"] * 4)
