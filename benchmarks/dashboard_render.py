@@ -9,6 +9,11 @@ temporary database through the storage API, then runs each page through Streamli
 real router, the real page scripts, the figures serialised as they would be for a browser) and
 prints the median of 5 runs after a warm-up, per page and per view of the live study page.
 Target: every page under 1 s.
+
+First, the study page's figures on their own (the pure builders, with the reads they need, and
+parameter importance with its advice): each one's time and its ratio to a reference measured in
+the same run, building the bare trials table (the rows the Trials view shows). Target: all the
+figures together under 1 s. ``--figures-only`` skips the pages.
 """
 
 from __future__ import annotations
@@ -32,24 +37,103 @@ VIEWS = [
     "Parallel coordinates",
     "Best so far",
     "Zoom in",
+    "Importance",
+    "Hands on",
     "Export",
 ]
 
 
-def timed(run) -> float:
+def timed(run, clock=time.perf_counter) -> float:
     run()  # warm-up: imports, caches
     times = []
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        start = clock()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
+
+
+def figures(conn, study_id: int) -> None:
+    """Time every figure of the study page against building the bare trials table."""
+    from app.charts.curves import curves_figure
+    from app.charts.importance import importance_figure, order_by_importance
+    from app.charts.search import (
+        best_so_far_figure,
+        best_trial,
+        pair_scatter,
+        parallel_coordinates,
+        params_vs_score,
+    )
+    from engine import study as studies
+    from engine.search import Objective
+    from engine.study.importance import advice, importance
+
+    study = studies.get_study(conn, study_id)
+    space, names = study["space"], list(study["space"]["params"])
+    trials = studies.list_trials(conn, study_id)
+    metrics = studies.study_metrics(conn, study_id)
+    objective = Objective.from_dict(study["objective"])
+    scores = studies.columns_scores(objective, metrics, study["rank"])
+    shares = importance(trials, names, scores)["shares"]
+
+    def table():
+        return [{"trial": t["number"], "state": t["state"],
+                 **{n: t["params"].get(n) for n in names},
+                 "best val acc": t["best_val_acc"], "epochs": t["epochs_done"]} for t in trials]
+
+    best = best_trial(trials)["number"]
+    steps = [
+        ("reference: the bare trials table", table),
+        ("read: trials", lambda: studies.list_trials(conn, study_id)),
+        ("read: every epoch's metrics", lambda: studies.study_metrics(conn, study_id)),
+        ("curves (train + val loss)", lambda: curves_figure(
+            metrics, "loss", ["train", "val"], best_number=best, top_numbers=[best])),
+        ("each parameter vs score", lambda: params_vs_score(trials, space)),
+        ("two parameters at a time", lambda: pair_scatter(trials, space, names[0], names[1])),
+        ("parallel coordinates", lambda: parallel_coordinates(
+            trials, order_by_importance(space, shares))),
+        ("best so far (trials, epochs)", lambda: (best_so_far_figure(trials, x="trials"),
+                                                  best_so_far_figure(trials, x="epochs"))),
+        ("rank scores (best epoch, in SQLite)", lambda: studies.study_scores(conn, study)),
+        ("importance: forest + permutation", lambda: importance(trials, names, scores)),
+        ("importance bars + advice", lambda: (importance_figure(shares, n=len(scores),
+                                                                method="rf"),
+                                              advice(study, trials, scores, shares))),
+    ]
+    wall, cpu = {}, {}
+    for name, fn in steps:
+        wall[name] = timed(fn)
+        cpu[name] = timed(fn, clock=time.process_time)
+    ref = steps[0][0]
+    print(f"\nthe study page's figures, median of {REPEATS} ({len(trials)} trials x "
+          f"{len(metrics['epoch']) // max(1, len(trials))} epochs); CPU time is what this "
+          "process used (on a loaded machine wall time also counts waiting for a core):")
+    print(f"  {'':<36} {'wall ms':>8} {'cpu ms':>8} {'cpu / table':>12}")
+    for name, _ in steps:
+        print(f"  {name:<36} {wall[name] * 1000:8.1f} {cpu[name] * 1000:8.1f} "
+              f"{cpu[name] / max(cpu[ref], 1e-9):11.1f}x")
+    print("\nper view of the study page (the figures and reads each one builds):")
+    read = ["read: trials"]
+    for view, parts in [
+        ("Curves and points", [*read, "read: every epoch's metrics", "curves (train + val loss)",
+                               "each parameter vs score"]),
+        ("Sampled points", [*read, "each parameter vs score", "two parameters at a time"]),
+        ("Parallel coordinates", [*read, "parallel coordinates"]),
+        ("Best so far", [*read, "best so far (trials, epochs)"]),
+        ("Importance (first time; cached)", [*read, "rank scores (best epoch, in SQLite)",
+                                             "importance: forest + permutation",
+                                             "importance bars + advice", "parallel coordinates"]),
+    ]:
+        w, c = sum(wall[p] for p in parts), sum(cpu[p] for p in parts)
+        print(f"  {view:<36} {w * 1000:8.1f} {c * 1000:8.1f} {c / max(cpu[ref], 1e-9):11.1f}x"
+              f"   {'PASS' if c < 1.0 else 'FAIL'} (target: cpu < 1 s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--figures-only", action="store_true", help="skip the pages")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="pc-render-")
@@ -68,6 +152,10 @@ def main() -> None:
         f"{time.perf_counter() - start:.1f} s ({tmp})"
     )
 
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    figures(conn, big)
+    if args.figures_only:
+        return
     app = str(ROOT / "app" / "streamlit_app.py")
 
     def page(name: str, **query):

@@ -20,8 +20,7 @@ def study_importance(conn: sqlite3.Connection, study: dict, trials: list[dict]) 
     from engine.study.importance import advice
 
     objective = Objective.from_dict(study["objective"])
-    scores = studies.columns_scores(objective, studies.study_metrics(conn, study["id"]),
-                                    study["rank"])
+    scores = studies.study_scores(conn, study)  # one aggregate query
     names = list(study["space"].get("params", {}))
     result = _importance(study["id"], study["epochs_done"], len(trials),
                          repr(study["rank"]), repr(study["space"]), trials, names, scores)

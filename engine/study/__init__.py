@@ -22,6 +22,7 @@ _EXPORTS = {
     "act": "actions", "list_actions": "actions", "wait_applied": "actions",
     "remove_study": "actions", "ACTION_KINDS": "actions",
     "rank_label": "ranking", "columns_scores": "ranking", "check_rank": "ranking",
+    "study_scores": "ranking",
     "outside_names": "outside",
     "fork_trial": "roundtrip", "returned_trials": "roundtrip", "study_lineage": "roundtrip",
     "plan_trials": "planning", "validate_study": "planning",

@@ -90,3 +90,14 @@ def columns_scores(objective, metrics: Mapping[str, list], rank: Mapping) -> dic
         elif e == at:
             out[n] = v
     return out
+
+
+def study_scores(conn, study: dict) -> dict[int, float]:
+    """``{number: score}`` of the study's trials under its objective and rank choice, computed
+    in SQLite (the same numbers as ``columns_scores`` over ``study_metrics``)."""
+    from engine.search import Objective
+    from engine.storage.ranking import trial_scores
+
+    objective = Objective.from_dict(study["objective"])
+    return trial_scores(conn, study["id"], objective.metric, check_rank(study["rank"])["at"],
+                        maximize=objective.maximize)

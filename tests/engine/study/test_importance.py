@@ -55,3 +55,23 @@ def test_no_advice_without_evidence():
     trials, scores = trials_where(lambda u: -(u[0] - 0.5) ** 2 - (u[1] - 0.5) ** 2)
     shares = importance(trials, ["learning_rate", "l2"], scores)["shares"]
     assert advice({"space": SPACE}, trials, scores, shares) == []
+
+
+def test_scores_in_sqlite_match_the_ones_from_the_epochs(db_path):
+    from engine.search import Objective
+    from engine.storage import studies as store
+    from engine.storage.db import connect
+    from engine.study.ranking import columns_scores, study_scores
+    from tests.app.fakes import fake_study
+
+    conn = connect(db_path)
+    study_id = fake_study(conn, 6, 4, finished=5)
+    metrics = store.study_metrics(conn, study_id)
+    for metric in ("val_acc", "val_loss", "val_error"):
+        for at in ("best", "last", 2):
+            study = {**store.get_study(conn, study_id), "objective": {"metric": metric},
+                     "rank": {"at": at}}
+            want = columns_scores(Objective(metric), metrics, {"at": at})
+            got = study_scores(conn, study)
+            assert got.keys() == want.keys() and len(got) == 5
+            assert all(abs(got[n] - want[n]) < 1e-12 for n in got), (metric, at)
