@@ -47,11 +47,11 @@ def _value_input(name: str, dim: dict, default, key: str):
 def add_form(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     dims = study["space"].get("params", {})
     numbered = {t["number"]: t for t in trials}
-    start = st.selectbox("Start from", [None, *numbered], key="hands.clone_from",
-                         format_func=lambda n: "the values below" if n is None
+    start = st.selectbox("Start from", [-1, *numbered], key="hands.clone_from",
+                         format_func=lambda n: "the values below" if n == -1
                          else f"a clone of trial {n}")
     base = dict(st.session_state.get(TRY_KEY) or {})
-    if start is not None:
+    if start != -1:
         base = numbered[start]["params"]
     elif base:
         st.caption("Starting from the point you picked on a chart (try here).")
@@ -66,7 +66,7 @@ def add_form(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
         go = st.form_submit_button("Add this trial and train it", type="primary",
                                    icon=":material/add:")
     if go:
-        if start is None:
+        if start == -1:
             _act(conn, study["id"], "add_trial", {"params": values, "name": name},
                  "add the trial", "Trial added: it trains as a worker frees.", start=True)
         else:

@@ -248,7 +248,9 @@ def study_metrics(
     trial number then epoch; ready for ``pandas.DataFrame(...)``. ``health=True`` adds a
     column ``"health"`` (each epoch's stored health dict, or None)."""
     names = METRIC_COLUMNS + (("health",) if health else ())
-    rows = conn.execute(
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: 50,000 sqlite3.Row objects cost ~3x the time
+    rows = cursor.execute(
         "SELECT m.trial_id, t.number, m.epoch, m.train_loss, m.train_acc, m.val_loss,"
         " m.val_acc, m.learning_rate, m.seconds"
         + (", m.health_json" if health else "")

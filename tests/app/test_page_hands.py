@@ -38,7 +38,7 @@ def submit(at, label: str):
 def test_add_a_trial_from_the_form(open_page, conn, resumed):
     study_id = fake_study(conn, 10, 4)
     at = hands(open_page, study_id)
-    at.number_input(key="hands.add.learning_rate.None").set_value(0.02)
+    at.number_input(key="hands.add.learning_rate.-1").set_value(0.02)
     at = submit(at, "Add this trial and train it")
     assert not at.error, [e.value for e in at.error]
     trial = store.list_trials(conn, study_id)[-1]
@@ -51,7 +51,7 @@ def test_add_a_trial_from_the_form(open_page, conn, resumed):
 def test_a_value_outside_the_space_is_a_clear_message(open_page, conn, resumed):
     study_id = fake_study(conn, 10, 4)
     at = hands(open_page, study_id)
-    at.number_input(key="hands.add.learning_rate.None").set_value(5.0)
+    at.number_input(key="hands.add.learning_rate.-1").set_value(5.0)
     at = submit(at, "Add this trial and train it")
     assert "Could not add the trial: learning_rate" in at.error[0].value
     assert len(store.list_trials(conn, study_id)) == 10 and resumed == []
