@@ -28,6 +28,7 @@ from app.views import health as health_views
 from app.views.actions import hands_view
 from app.views.belief import belief_view, learns
 from app.views.importance import importance_view
+from app.views.selection import narrow_metrics, remember
 from engine import study as studies
 
 TOP_LINES = 5
@@ -48,7 +49,7 @@ def curves_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
                       selection_mode="multi", key="curves.splits",
                       format_func={"train": "training", "val": "validation"}.get)
     log_y = c3.toggle("Log y axis", key="curves.log_y")
-    metrics = studies.study_metrics(conn, study["id"])
+    metrics = narrow_metrics(study, trials, studies.study_metrics(conn, study["id"]))
     if not metrics["epoch"]:
         st.info("No epoch has finished yet: the curves appear as soon as one does.")
         return
@@ -125,7 +126,9 @@ def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
         return
     by_flag, kind = health_views.colour_picker(trials, key="points.colour")
     st.plotly_chart(params_by_flag(trials, space, score, kind) if by_flag
-                    else params_vs_score(trials, space, score), key="points.each")
+                    else params_vs_score(trials, space, score), key="points.each",
+                    on_select=remember(study["id"], "points.each", trials),
+                    selection_mode=("points", "box", "lasso"))
     if len(names) < 2:
         return
     st.markdown("**Two parameters at a time**, coloured by score")
@@ -148,7 +151,8 @@ def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
     child_trials = studies.list_trials(conn, child["id"]) if child else ()
     fig = pair_scatter(trials, space, x, y, score, box=child["box"] if child else None,
                        child_trials=child_trials)
-    st.plotly_chart(fig, key="points.pair_chart")
+    st.plotly_chart(fig, key="points.pair_chart", selection_mode=("points", "box", "lasso"),
+                    on_select=remember(study["id"], "points.pair_chart", trials))
 
 
 def parallel_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:

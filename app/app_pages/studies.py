@@ -23,6 +23,7 @@ from app.common import (
 from app.datasets import spec_label
 from app.study_views import views_for
 from app.views.health import flag_summary
+from app.views.selection import selection_bar
 from engine import study as studies
 from engine.search import Objective
 
@@ -128,6 +129,7 @@ def live() -> None:
             st.warning(f"{len(failed)} trial(s) failed. Trial {failed[0]['number']}: "
                        f"{last_line[:300]} (details in Trials)", icon=":material/warning:")
         flag_summary(trials)
+        trials = selection_bar(now, trials)  # linked selection (app/views/selection.py)
         views, view_key = views_for(now)
         view = st.segmented_control("View", list(views), default=next(iter(views)), required=True,
                                     key=view_key, bind="query-params")  # a refresh keeps it

@@ -1,0 +1,94 @@
+"""Linked selection across the views of a study: trials picked with a box or a lasso on a
+scatter (or a single point, "try here"), and a top-k% filter, narrow every view (curves,
+table, points, parallel coordinates, ...). The choice is UI state, per study, in
+``st.session_state``; the page calls ``selection_bar`` once and draws the views with what it
+returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import streamlit as st
+
+from app.views.actions import TRY_KEY
+
+
+def _key(study_id: int) -> str:
+    return f"selection.{study_id}"
+
+
+def picked(event) -> list[int]:
+    """Trial numbers of the points selected on a scatter (``customdata[0]``)."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    out = set()
+    for point in points:
+        custom = point.get("customdata")
+        if isinstance(custom, list | tuple) and custom and isinstance(custom[0], int | float):
+            out.add(int(custom[0]))
+        elif isinstance(custom, int | float):
+            out.add(int(custom))
+    return sorted(out)
+
+
+def remember(study_id: int, chart_key: str, trials: Sequence[dict]):
+    """An ``on_select`` callback for the chart ``chart_key``: its selection becomes the study's;
+    a single point also becomes the add form's starting values ("try here")."""
+    def callback() -> None:
+        numbers = picked(st.session_state.get(chart_key))
+        st.session_state[_key(study_id)] = numbers or None
+        if len(numbers) == 1:
+            by_number = {t["number"]: t for t in trials}
+            if numbers[0] in by_number:
+                st.session_state[TRY_KEY] = dict(by_number[numbers[0]]["params"])
+    return callback
+
+
+def filter_trials(trials: Sequence[dict], numbers: Sequence[int] | None,
+                  top_percent: int, score: str = "best_val_acc",
+                  maximize: bool = True) -> list[dict]:
+    """The trials in ``numbers`` (None: all), then the best ``top_percent`` % by ``score``
+    (100: no cut; trials without a score are cut by any top-k%)."""
+    out = [t for t in trials if numbers is None or t["number"] in set(numbers)]
+    if top_percent >= 100:
+        return out
+    have = sorted((t for t in out if t.get(score) is not None),
+                  key=lambda t: -t[score] if maximize else t[score])
+    keep = {t["number"] for t in have[:max(1, round(len(have) * top_percent / 100))]}
+    return [t for t in out if t["number"] in keep]
+
+
+def filter_metrics(metrics: Mapping[str, list], numbers: set[int] | None) -> dict[str, list]:
+    """``study_metrics`` columns restricted to the trials ``numbers`` (None: all)."""
+    if numbers is None:
+        return dict(metrics)
+    rows = [i for i, n in enumerate(metrics["number"]) if n in numbers]
+    return {name: [col[i] for i in rows] for name, col in metrics.items()}
+
+
+def selection_bar(study: dict, trials: list[dict]) -> list[dict]:
+    """The selection line above the views; the trials every view should draw."""
+    numbers = st.session_state.get(_key(study["id"]))
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    top = c2.number_input("Top %", 1, 100, 100, step=5, key=f"selection.top.{study['id']}",
+                          help="Only the best k% of the trials (by best validation accuracy)")
+    shown = filter_trials(trials, numbers, int(top))
+    if numbers is None and top >= 100:
+        c1.caption("All trials shown. Drag a box or a lasso over the points of a scatter to "
+                   "show only those trials in every view; click one point to try near it.")
+    else:
+        c1.info(f"Showing {len(shown)} of {len(trials)} trials"
+                + (f" (selected: {', '.join(map(str, numbers[:12]))}"
+                   f"{'…' if len(numbers) > 12 else ''})" if numbers else "")
+                + (f", the best {top}%" if top < 100 else ""), icon=":material/filter_alt:")
+    if numbers is not None and c3.button("Show all", key=f"selection.clear.{study['id']}"):
+        st.session_state[_key(study["id"])] = None
+        st.rerun()
+    return shown
+
+
+def narrow_metrics(study: dict, trials: Sequence[dict], metrics: Mapping[str, list]) -> dict:
+    """``study_metrics`` columns of the trials a view was given (all of them: unchanged)."""
+    if len(trials) >= sum(study["counts"].values()):
+        return dict(metrics)
+    return filter_metrics(metrics, {t["number"] for t in trials})
