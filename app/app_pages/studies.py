@@ -30,7 +30,9 @@ from engine.search import Objective
 FINISHED = ("complete", "pruned", "diverged", "failed", "cancelled")
 
 conn = get_conn()
-all_studies = studies.list_studies(conn)
+# Archived studies are hidden from the picker, unless the URL asks for one.
+all_studies = [s for s in studies.list_studies(conn)
+               if not s["archived"] or s["id"] == query_int("study")]
 if not all_studies:
     st.title("Studies")
     st.info("No study yet. Start the demo from the overview, or design a search.")

@@ -42,7 +42,7 @@ def test_add_a_trial_and_stop_one_on_a_running_study(streamlit_server, page):
     start_study(db, study_id)
     conn = connect(db)
     try:
-        poll(lambda: any(t["epochs_done"] for t in store.list_trials(conn, study_id)), 60)
+        poll(lambda: any(t["epochs_done"] for t in store.list_trials(conn, study_id)), 120)
         page.goto(f"{streamlit_server['url']}/studies?study={study_id}")
         fresh(page, 'button:has-text("Hands on")').click()
         wait_settled(page)
@@ -51,7 +51,7 @@ def test_add_a_trial_and_stop_one_on_a_running_study(streamlit_server, page):
         box.press("Tab")
         screenshot(page, "e2e-hands-1-add-form")
         fresh(page, 'button:has-text("Add this trial and train it")').click()
-        fresh(page, '[data-testid="stAlert"]:has-text("Trial added")').wait_for()
+        fresh(page, '[data-testid="stAlert"]:has-text("Trial added")').wait_for(timeout=60_000)
         user = poll(lambda: [t for t in store.list_trials(conn, study_id)
                              if t["origin"] == "user"], 20)
         assert user[0]["params"]["learning_rate"] == pytest.approx(0.02)
@@ -59,7 +59,7 @@ def test_add_a_trial_and_stop_one_on_a_running_study(streamlit_server, page):
 
         # Stop trial 0 while it trains: the runner applies it after its segment.
         fresh(page, 'button:has-text("Stop trial")').click()
-        fresh(page, '[data-testid="stAlert"]:has-text("Trial 0 stopped")').wait_for()
+        fresh(page, '[data-testid="stAlert"]:has-text("Trial 0 stopped")').wait_for(timeout=60_000)
         poll(lambda: store.list_trials(conn, study_id)[0]["state"] == "cancelled", 30)
         page.reload()
         fresh(page, 'button:has-text("Trials")').click()

@@ -108,3 +108,15 @@ def test_babysat_model_returns_to_its_study(open_page, app_db, resumed):
     trials = store.list_trials(conn, study_id)
     assert len(trials) == 2 and trials[1]["origin"] == "session"
     assert trials[1]["source"]["session_id"] == session_id
+
+
+def test_an_archived_study_leaves_the_picker_but_opens_by_its_url(open_page, conn):
+    from engine.study import actions
+
+    kept, hidden = fake_study(conn, 3, 2, name="kept"), fake_study(conn, 3, 2, name="hidden")
+    actions.act(conn, hidden, "archive", {"archived": True})
+    at = open_page("studies")
+    assert [o for o in at.selectbox[0].options if "hidden" in o] == []
+    at = open_page("studies", study=hidden)
+    no_exception(at)
+    assert at.selectbox[0].value == hidden and kept
