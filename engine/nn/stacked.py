@@ -1,0 +1,283 @@
+"""train_stacked: a population of P small models trained as one stacked computation.
+
+``train_stacked(states, configs, data, n_epochs)`` is ``train_segment`` for P members at once:
+each member's state, config and generator are its own, and the result is one
+``train.SegmentResult`` per member, in the solo format (its ``TrainState`` checkpoints as any
+other, so adopt/babysit, resume, export and PBT exploit need nothing new). The members share
+the dataset, the optimizer kind and the batch size (the steps of an epoch line up); everything
+else is per member: learning rate and decay schedule, momentum, betas, epsilon, L2, dropout
+rate, batch-norm momentum, shuffling, dropout masks, and even the hidden widths (a narrower
+member is padded with units kept exactly zero, ``stacked_step``).
+
+Divergence is per member: a member whose loss, weights or validation loss goes non-finite
+leaves the stack with status ``"diverged"`` and the solo message; its returned state is its
+last good epoch's, and the others go on. A stop (``should_stop``) ends every member's segment.
+
+A member's weights after N epochs equal training it alone up to rounding (tests: float64 within
+1e-10; float32 within 1e-4 relative), and a stacked run split into segments is bitwise the
+same as one segment (the stacked Adam never defers decays).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine.nn.config import TrainConfig, as_int
+from engine.nn.fast import make_targets
+from engine.nn.health import HEALTH_ROWS, epoch_health
+from engine.nn.model import ModelSpec
+from engine.nn.optim import learning_rate_at
+from engine.nn.stacked_arena import StackArena, stack_spec
+from engine.nn.stacked_optim import Hyper
+from engine.nn.stacked_step import StackWorkspace, before_table
+from engine.nn.state import TrainState, copy_state
+from engine.nn.train import SegmentResult, _check_data, _spans, one_blas_thread
+
+EVAL_ELEMENTS = 1 << 21  # a validation chunk holds at most this many activations (P rows H)
+MEMORY_BOUND = 256 * 2**20  # bytes a stacked work unit may take (``max_members``)
+
+
+def stack_bytes(specs: list[ModelSpec], optimizer: str, batch_size: int, n_train: int,
+                n_val: int) -> int:
+    """An upper estimate of what ``train_stacked`` allocates for these members (bytes)."""
+    from engine.nn.model import param_shapes
+    from engine.nn.optim import SLOTS
+
+    spec = stack_spec(specs)
+    p, item = len(specs), np.dtype(spec.dtype).itemsize
+    size = sum(int(np.prod(s)) for s in param_shapes(spec).values())
+    arena = p * size * item * (3 + len(SLOTS[optimizer]) + 1)  # w g scratch slots snapshot
+    widths = (*spec.hidden, spec.n_outputs)
+    b = min(batch_size, n_train)
+    per_row = sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs
+    steps = 2 * p * b * per_row * item  # the full batch's workspace and the last one's
+    rows = max(1, min(n_val, EVAL_ELEMENTS // (p * max(widths))))
+    evals = 2 * p * rows * per_row * item
+    epoch = p * n_train * (spec.n_outputs * item + 8 + 8 + 1)  # targets, perm, labels, marks
+    return arena + steps + evals + epoch + p * n_val * 9
+
+
+def max_members(spec: ModelSpec, optimizer: str, batch_size: int, n_train: int, n_val: int,
+                bound: int = MEMORY_BOUND) -> int:
+    """The most members of ``spec`` one stacked unit may hold under ``bound`` bytes."""
+    one = stack_bytes([spec], optimizer, batch_size, n_train, n_val)
+    return max(1, bound // max(one, 1))
+
+
+class StackTrainer:
+    """Everything a stacked segment allocates for its members, batch size and dataset."""
+
+    def __init__(self, specs: list[ModelSpec], optimizer: str, batch_size: int, data: Any):
+        self.arena = arena = StackArena(specs, optimizer)
+        spec = arena.spec
+        X_train, y_train, X_val, y_val = _check_data(data, spec)
+        self.X_train = X_train
+        p, n = arena.p, len(X_train)
+        self.p, self.n = p, n
+        spans = _spans(n, min(batch_size, n))
+        self.workspaces = {
+            size: StackWorkspace(arena, size, training=True) for size in {e - s for s, e in spans}
+        }
+        self.targets = make_targets(spec.n_classes, y_train, spec.dtype)
+        # each member shuffles its own row of perm; the batches read rows of its transpose
+        self.order, self.perm = np.arange(n), np.empty((p, n), np.intp)
+        self.perm_T = np.empty((n, p), np.intp)
+        self.T_epoch = np.empty((n, p, self.targets.shape[1]), spec.dtype)
+        self.marks = np.empty((n, p), bool)
+        self.before = before_table(spec.n_classes, y_train, spec.dtype)
+        self.B_epoch = None if self.before is None else np.empty_like(self.T_epoch)
+        B = self.B_epoch
+        self.batches = [(self.workspaces[e - s], self.perm_T[s:e], self.T_epoch[s:e],
+                         None if B is None else B[s:e], self.marks[s:e]) for s, e in spans]
+        self.n_val = len(X_val)
+        widest = max((*spec.hidden, spec.n_outputs))
+        rows = max(1, min(self.n_val, EVAL_ELEMENTS // (p * widest)))
+        val_targets = make_targets(spec.n_classes, y_val, spec.dtype)[:, None, :]
+        val_before = before_table(spec.n_classes, y_val, spec.dtype)
+        val_before = None if val_before is None else val_before[:, None, :]
+        val_spans = _spans(self.n_val, rows)
+        evals = {size: StackWorkspace(arena, size) for size in {e - s for s, e in val_spans}}
+        self.val_marks = {size: np.empty((size, p), bool) for size in evals}
+        self.val_chunks = [(evals[e - s], X_val[s:e], val_targets[s:e],
+                            None if val_before is None else val_before[s:e])
+                           for s, e in val_spans]
+        self.health_batch = (X_val[:HEALTH_ROWS], y_val[:HEALTH_ROWS])
+
+    def shuffle(self, rngs: list, alive: list[bool]) -> None:
+        """Each member's epoch order from its own generator, then its targets and labels."""
+        for j, rng in enumerate(rngs):
+            if alive[j]:
+                np.copyto(self.perm[j], self.order)
+                rng.shuffle(self.perm[j])
+        np.copyto(self.perm_T, self.perm.T)
+        np.take(self.targets, self.perm_T, axis=0, out=self.T_epoch, mode="clip")
+        if self.before is not None:
+            np.take(self.before, self.perm_T, axis=0, out=self.B_epoch, mode="clip")
+
+    def evaluate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluation-mode (validation losses (P,), validation accuracies (P,))."""
+        total = np.zeros(self.p)
+        correct = np.zeros(self.p, np.int64)
+        for ws, X, T, B in self.val_chunks:
+            mark = self.val_marks[len(X)]
+            total += ws.evaluate(X, T, B, mark)
+            correct += np.count_nonzero(mark, axis=0)
+        return total / self.n_val, correct / self.n_val
+
+
+def _check(states: list[TrainState], configs: list[TrainConfig]) -> None:
+    if not states or len(states) != len(configs):
+        raise ValueError(f"train_stacked needs one config per state, got {len(states)} states "
+                         f"and {len(configs)} configs")
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            raise ValueError(f"configs must be TrainConfigs, got {type(c).__name__}")
+    kinds = {(c.optimizer, c.batch_size) for c in configs}
+    if len(kinds) > 1:
+        raise ValueError(f"the members of a stack share the optimizer and the batch size; got "
+                         f"{sorted(kinds)}")
+
+
+def train_stacked(
+    states: list[TrainState],
+    configs: list[TrainConfig],
+    data: Any,
+    n_epochs: int,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    health_every: int = 0,
+) -> list[SegmentResult]:
+    """Train every member ``n_epochs`` epochs from its state; one ``SegmentResult`` each.
+
+    The arguments are ``train_segment``'s, one state and one config per member (see the module
+    docstring for what members must share). The states passed in are never touched."""
+    _check(states, configs)
+    n_epochs = as_int("n_epochs", n_epochs, minimum=0)
+    health_every = as_int("health_every", health_every, minimum=0)
+    specs = [s.spec for s in states]
+    trainer = StackTrainer(specs, configs[0].optimizer, configs[0].batch_size, data)
+    arena, p = trainer.arena, trainer.p
+    for j, s in enumerate(states):
+        arena.load(j, s.params, s.buffers, s.opt_state)
+    rngs = []
+    for s in states:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = s.rng_state
+        rngs.append(rng)
+    hyper = Hyper(configs, arena.spec.dtype)
+    dropout = np.array([c.dropout for c in configs])
+    bn_momentum = np.array([c.bn_momentum for c in configs])
+
+    def configure() -> None:
+        for ws in trainer.workspaces.values():
+            ws.configure(hyper, dropout, bn_momentum, rngs)
+
+    configure()
+    alive = [True] * p
+    epochs = [s.epoch for s in states]
+    metrics: list[list[dict]] = [[] for _ in range(p)]
+    status, message = ["ok"] * p, [""] * p
+    snap = (arena.w.copy(), arena.running.copy(), tuple(s.copy() for s in arena.slots),
+            arena.step.copy())
+    snap_rng: list[dict | None] = [None] * p  # None: no good epoch yet (the input state)
+    lrs = np.zeros(p)
+
+    def leave(j: int, why: str) -> None:
+        alive[j], status[j], message[j] = False, "diverged", why
+        arena.clear(j)
+        lrs[j] = 0.0
+        hyper.set_lr(lrs)
+        if dropout[j] > 0:
+            dropout[j] = 0.0
+            configure()
+
+    with np.errstate(all="ignore"), one_blas_thread():
+        for done in range(n_epochs):
+            if not any(alive):
+                break
+            if done and should_stop is not None and should_stop():
+                for j in range(p):
+                    if alive[j]:
+                        status[j], message[j] = "stopped", f"stopped after epoch {epochs[j]}"
+                break
+            t0 = time.perf_counter()
+            for j in range(p):
+                lrs[j] = learning_rate_at(configs[j], epochs[j]) if alive[j] else 0.0
+            hyper.set_lr(lrs)
+            epoch_lr = lrs.copy()
+            due = [alive[j] and health_every > 0 and (epochs[j] + 1) % health_every == 0
+                   for j in range(p)]
+            prev = {j: _member(arena, j, _rows(arena))[0] for j in range(p) if due[j]}
+            trainer.shuffle(rngs, alive)
+            total, k = np.zeros(p), 0
+            for k, (ws, rows, target, before, mark) in enumerate(trainer.batches, start=1):
+                loss = ws.step(ws.gather(trainer.X_train, rows), target, before, mark)
+                if not math.isfinite(float(loss.sum())):
+                    for j in np.flatnonzero(~np.isfinite(loss)):
+                        if alive[j]:
+                            leave(j, f"loss became {float(loss[j])} at epoch {epochs[j] + 1}, "
+                                     f"step {k} (learning rate {epoch_lr[j]:g})")
+                total += loss * rows.shape[0]
+            finite = arena.finite_rows()
+            for j in range(p):
+                if alive[j] and not finite[j]:
+                    leave(j, f"weights became non-finite at epoch {epochs[j] + 1}, step {k} "
+                             f"(learning rate {epoch_lr[j]:g})")
+            val_loss, val_acc = trainer.evaluate()
+            for j in range(p):
+                if alive[j] and not math.isfinite(val_loss[j]):
+                    leave(j, f"validation loss became {float(val_loss[j])} at epoch "
+                             f"{epochs[j] + 1} (learning rate {epoch_lr[j]:g})")
+            train_acc = np.count_nonzero(trainer.marks, axis=0) / trainer.n
+            seconds = time.perf_counter() - t0
+            for j in range(p):
+                if not alive[j]:
+                    continue
+                epochs[j] += 1
+                _take(arena, snap, j)
+                snap_rng[j] = rngs[j].bit_generator.state
+                row = {"epoch": epochs[j], "train_loss": float(total[j] / trainer.n),
+                       "train_acc": float(train_acc[j]), "val_loss": float(val_loss[j]),
+                       "val_acc": float(val_acc[j]), "learning_rate": float(epoch_lr[j])}
+                if due[j]:
+                    params, buffers, _ = _member(arena, j, _rows(arena))
+                    row["health"] = epoch_health(specs[j], params, buffers,
+                                                 *trainer.health_batch, prev_params=prev[j])
+                row["seconds"] = seconds
+                metrics[j].append(row)
+
+    results = []
+    for j, state in enumerate(states):
+        if snap_rng[j] is None:
+            final = copy_state(state)
+        else:
+            params, buffers, opt_state = _member(arena, j, snap)
+            history = [dict(r) for r in state.history] + [dict(r) for r in metrics[j]]
+            final = TrainState(specs[j], params, buffers, opt_state, epochs[j], snap_rng[j],
+                               history)
+        results.append(SegmentResult(final, metrics[j], status[j], message[j]))
+    return results
+
+
+def _rows(arena: StackArena) -> tuple:
+    return arena.w, arena.running, arena.slots, arena.step
+
+
+def _take(arena: StackArena, snap: tuple, j: int) -> None:
+    """Copy member j's row of the arena into the snapshot (its last good epoch)."""
+    w, running, slots, step = snap
+    np.copyto(w[j], arena.w[j])
+    np.copyto(running[j], arena.running[j])
+    for dst, src in zip(slots, arena.slots):
+        np.copyto(dst[j], src[j])
+    step[j] = arena.step[j]
+
+
+def _member(arena: StackArena, j: int, rows: tuple) -> tuple[dict, dict, dict]:
+    w, running, slots, step = rows
+    return arena.member_state(j, w[j], running[j], tuple(s[j] for s in slots), int(step[j]))

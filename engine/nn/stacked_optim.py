@@ -1,0 +1,113 @@
+"""The update rules of ``engine.nn.optim`` for a stack of P members, each with its own
+hyperparameters.
+
+``Hyper`` holds every member's knobs as (P, 1) columns of the model's dtype (learning rate,
+momentum, beta1, beta2, epsilon, L2), so a rule is a few in-place passes over the (P, S)
+parameter matrix with one column broadcast along each row. The numerics are the textbook ones
+the solo rules compute (Adam with its bias correction folded into the step size and epsilon,
+as ``optim.adam`` without deferred decays), equal to them up to rounding; the slots are always
+settled (no lag), so a stacked run stops and resumes bitwise anywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.nn.config import TrainConfig
+
+
+class Hyper:
+    """Per-member optimizer knobs as (P, 1) columns; ``set_lr`` per epoch, ``for_step`` per
+    step (Adam's bias corrections, which depend on each member's step count)."""
+
+    def __init__(self, configs: list[TrainConfig], dtype: str) -> None:
+        p = len(configs)
+
+        def col(values) -> np.ndarray:
+            return np.array(values, dtype).reshape(p, 1)
+
+        self.optimizer = configs[0].optimizer
+        self.momentum = col([c.momentum for c in configs])
+        self.beta1 = col([c.beta1 for c in configs])
+        self.beta2 = col([c.beta2 for c in configs])
+        self.one_minus_b1 = col([1 - c.beta1 for c in configs])
+        self.one_minus_b2 = col([1 - c.beta2 for c in configs])
+        self.epsilon = col([c.epsilon for c in configs])
+        self.l2 = col([c.l2 for c in configs])
+        self.any_l2 = any(c.l2 > 0 for c in configs)
+        self.lr = np.zeros((p, 1), dtype)  # this epoch's learning rate (0 for a member gone)
+        self.neg_lr = np.zeros((p, 1), dtype)
+        self.b1_64 = np.array([c.beta1 for c in configs], np.float64)
+        self.b2_64 = np.array([c.beta2 for c in configs], np.float64)
+        self.lr_64 = np.zeros(p, np.float64)
+        self.t = np.zeros(p, np.float64)
+        self.c1, self.c2 = np.zeros(p, np.float64), np.zeros(p, np.float64)
+        self.step_size = np.zeros((p, 1), dtype)  # adam: -lr sqrt(c2) / c1
+        self.eps_hat = np.zeros((p, 1), dtype)  # adam: epsilon sqrt(c2)
+        self.eps_64 = np.array([c.epsilon for c in configs], np.float64)
+
+    def set_lr(self, lrs: np.ndarray) -> None:
+        """This epoch's learning rates (P,) (float64; 0 freezes a member)."""
+        np.copyto(self.lr_64, lrs)
+        np.copyto(self.lr[:, 0], lrs, casting="unsafe")
+        np.negative(self.lr, out=self.neg_lr)
+
+    def for_step(self, step: np.ndarray) -> None:
+        """Adam's per-member step size and epsilon for update number ``step`` (P,) (1-based)."""
+        if self.optimizer != "adam":
+            return
+        t, c1, c2 = self.t, self.c1, self.c2
+        np.copyto(t, step, casting="unsafe")
+        np.power(self.b1_64, t, out=c1)
+        np.subtract(1.0, c1, out=c1)
+        np.power(self.b2_64, t, out=c2)
+        np.subtract(1.0, c2, out=c2)
+        np.sqrt(c2, out=c2)  # sqrt(c2) from here on
+        np.multiply(self.eps_64, c2, out=t)
+        np.copyto(self.eps_hat[:, 0], t, casting="unsafe")
+        np.multiply(self.lr_64, c2, out=t)
+        np.divide(t, c1, out=t)
+        np.negative(t, out=t)
+        np.copyto(self.step_size[:, 0], t, casting="unsafe")
+
+
+def update(w: np.ndarray, g: np.ndarray, slots: tuple[np.ndarray, ...], h: Hyper,
+           scratch: np.ndarray) -> None:
+    """One update of every member: w, g, slots and scratch are (P, S); g may be overwritten."""
+    mul, add = np.multiply, np.add
+    opt = h.optimizer
+    if opt == "sgd":  # w -= lr g
+        mul(g, h.neg_lr, scratch)
+        add(w, scratch, w)
+    elif opt == "momentum":  # v = mu v - lr g; w += v
+        (v,) = slots
+        mul(v, h.momentum, v)
+        mul(g, h.neg_lr, scratch)
+        add(v, scratch, v)
+        add(w, v, w)
+    elif opt == "rmsprop":  # c = b2 c + (1 - b2) g^2; w -= lr g / (sqrt(c) + eps)
+        (c,) = slots
+        mul(g, g, scratch)
+        mul(c, h.beta2, c)
+        mul(scratch, h.one_minus_b2, scratch)
+        add(c, scratch, c)
+        np.sqrt(c, scratch)
+        add(scratch, h.epsilon, scratch)
+        np.divide(g, scratch, scratch)
+        mul(scratch, h.neg_lr, scratch)
+        add(w, scratch, w)
+    else:  # adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+        # w -= (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2))
+        m, v = slots
+        mul(m, h.beta1, m)
+        mul(g, h.one_minus_b1, scratch)
+        add(m, scratch, m)
+        mul(g, g, g)
+        mul(v, h.beta2, v)
+        mul(g, h.one_minus_b2, g)
+        add(v, g, v)
+        np.sqrt(v, scratch)
+        add(scratch, h.eps_hat, scratch)
+        np.divide(m, scratch, scratch)
+        mul(scratch, h.step_size, scratch)
+        add(w, scratch, w)
