@@ -14,8 +14,9 @@ leaves the stack with status ``"diverged"`` and the solo message; its returned s
 last good epoch's, and the others go on. A stop (``should_stop``) ends every member's segment.
 
 A member's weights after N epochs equal training it alone up to rounding (tests: float64 within
-1e-10; float32 within 1e-4 relative), and a stacked run split into segments is bitwise the
-same as one segment (the stacked Adam never defers decays).
+1e-10; float32 within 1e-4 relative to 1 + |value|), and a stacked run split into segments is
+bitwise the same as one segment (the stacked Adam never defers decays). A member's epoch
+``seconds`` is its share of the stack's epoch time (the time divided by the members training).
 """
 
 from __future__ import annotations
@@ -234,7 +235,8 @@ def train_stacked(
                     leave(j, f"validation loss became {float(val_loss[j])} at epoch "
                              f"{epochs[j] + 1} (learning rate {epoch_lr[j]:g})")
             train_acc = np.count_nonzero(trainer.marks, axis=0) / trainer.n
-            seconds = time.perf_counter() - t0
+            # each member is charged its share of the epoch (a study's training time adds up)
+            seconds = (time.perf_counter() - t0) / max(1, sum(alive))
             for j in range(p):
                 if not alive[j]:
                     continue

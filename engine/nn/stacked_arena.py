@@ -144,8 +144,9 @@ class StackArena:
         params = take(w, self._param_at, pshapes)
         buffers = take(running, self._buffer_at, bshapes)
         opt_state = {"step": np.array(step, np.int64)}
+        arena_order = {name: pshapes[name] for name in self.param_shapes}  # as Arena.unpack
         for slot_name, slot in zip(self.slot_names, slots):
-            for name, arr in take(slot, self._param_at, pshapes).items():
+            for name, arr in take(slot, self._param_at, arena_order).items():
                 opt_state[f"{slot_name}.{name}"] = arr
         return params, buffers, opt_state
 

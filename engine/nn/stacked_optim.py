@@ -46,6 +46,13 @@ class Hyper:
         self.eps_hat = np.zeros((p, 1), dtype)  # adam: epsilon sqrt(c2)
         self.eps_64 = np.array([c.epsilon for c in configs], np.float64)
 
+    def l2_matrix(self, n_weights: int, shape: tuple[int, int]) -> np.ndarray:
+        """(P, S): each member's L2 on its first ``n_weights`` entries, 0 after (built once)."""
+        if getattr(self, "_l2_full", None) is None or self._l2_full.shape != shape:
+            self._l2_full = np.zeros(shape, self.l2.dtype)
+            self._l2_full[:, :n_weights] = self.l2
+        return self._l2_full
+
     def set_lr(self, lrs: np.ndarray) -> None:
         """This epoch's learning rates (P,) (float64; 0 freezes a member)."""
         np.copyto(self.lr_64, lrs)

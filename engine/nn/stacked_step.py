@@ -88,8 +88,10 @@ class StackLayer:
         self.p_row = np.repeat(np.asarray(p_drop, dt).reshape(p, 1), width, axis=1)
         scales = np.array([dt.type(1.0 / (1.0 - q)) for q in p_drop], dt)
         self.keep_row = np.repeat(scales.reshape(p, 1), width, axis=1)
-        self.drawers = [(rng, np.empty((self.n, self.widths[j]), dt), self.u[:, j, : self.widths[j]])
-                        for j, (q, rng) in enumerate(zip(p_drop, rngs)) if q > 0]
+        self.drawers = [
+            (rng, np.empty((self.n, self.widths[j]), dt), self.u[:, j, : self.widths[j]])
+            for j, (q, rng) in enumerate(zip(p_drop, rngs)) if q > 0
+        ]
         self.any_drop = bool(self.drawers)
         self.out = self.dropped if self.any_drop else self.a
 
@@ -225,9 +227,6 @@ class StackWorkspace:
         self.flag, self.flag2 = np.empty((n, p, 1), bool), np.empty((n, p, 1), bool)
         self.loss, self.loss_tmp = np.empty(p, dt), np.empty(p, dt)
         self.zero, self.inv_n = np.zeros((), dt), np.array(1.0 / n, dt)
-        k = arena.n_weights
-        self.w_weights, self.g_weights = arena.w[:, :k], arena.g[:, :k]
-        self.scratch_weights = arena.scratch[:, :k]
         if self.has_bn:
             self.stats_scratch = np.empty_like(arena.batch_stats)
 
@@ -236,6 +235,9 @@ class StackWorkspace:
         """Bind the members' knobs (Hyper, dropout (P,), BN momentum (P,)) and generators."""
         self.hyper = hyper
         dt = self.arena.w.dtype
+        # each member's L2 over its weight matrices (the first n_weights entries of its row)
+        # as a full (P, S) matrix: one contiguous product a step, no broadcasting buffers
+        self.l2_full = hyper.l2_matrix(self.arena.n_weights, self.arena.w.shape)
         self.bn_keep = np.asarray(bn_momentum, dt).reshape(-1, 1)
         self.bn_new = (1.0 - np.asarray(bn_momentum, np.float64)).astype(dt).reshape(-1, 1)
         for layer in self.hidden:
@@ -280,7 +282,7 @@ class StackWorkspace:
         m = col.reshape(col.shape[:2])
         np.copyto(m, s[:, :, 0])
         for j in range(1, s.shape[2]):
-            np.maximum(m, s[:, :, j], m)
+            np.maximum(m, s[:, :, j], out=m)
         subtract(s, col, s)  # shifted scores, max 0 in each row
         np.exp(s, e)
         n_rows = s.shape[0] * s.shape[1]
@@ -332,9 +334,9 @@ class StackWorkspace:
         Returns the members' mean data losses (P,) before the update."""
         loss = self.loss_and_grads(x, target, before, mark)
         arena, hyper = self.arena, self.hyper
-        if hyper.any_l2:
-            multiply(self.w_weights, hyper.l2, self.scratch_weights)
-            add(self.g_weights, self.scratch_weights, self.g_weights)
+        if hyper.any_l2:  # g += l2 w on the weight matrices (l2_full is 0 elsewhere)
+            multiply(arena.w, self.l2_full, arena.scratch)
+            add(arena.g, arena.scratch, arena.g)
         arena.step += 1
         hyper.for_step(arena.step)
         update(arena.w, arena.g, arena.slots, hyper, arena.scratch)
