@@ -32,6 +32,12 @@ from engine.nn.stacked_optim import Hyper, update
 matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
 
 
+def colsum(ones: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+    """out = the sum of x (n, P, H) (contiguous) over its first axis, as one BLAS gemv with a
+    vector of n ones (several times faster than ``add.reduce`` along the batch)."""
+    np.dot(ones, x.reshape(x.shape[0], -1), out=out.reshape(-1))
+
+
 def _t(a: np.ndarray) -> np.ndarray:
     """(n, P, H) -> the (P, n, H) view np.matmul works on."""
     return a.transpose(1, 0, 2)
@@ -106,11 +112,11 @@ class StackLayer:
         elif training:
             matmul(xt, self.W, _t(h))
             mu, var, inv_std, k = self.mu, self.var, self.inv_std, self.k
-            np.add.reduce(h, axis=0, out=mu)
+            colsum(self.ones_n, h, mu)
             multiply(mu, self.inv_n, mu)
             subtract(h, mu, h)  # xc
             multiply(h, h, self.tmp)
-            np.add.reduce(self.tmp, axis=0, out=var)
+            colsum(self.ones_n, self.tmp, var)
             multiply(var, self.inv_n, var)
             np.copyto(self.mu_v, mu)
             np.copyto(self.var_v, var)
@@ -181,9 +187,9 @@ class StackLayer:
         if self.bn:
             xc, k, k_n, c1, c2 = self.h, self.k, self.k_n, self.c1, self.c2
             inv_std, dgamma, dbeta = self.inv_std, self.dgamma, self.dbeta
-            np.add.reduce(dy, axis=0, out=dbeta)
+            colsum(self.ones_n, dy, dbeta)
             multiply(dy, xc, tmp)
-            np.add.reduce(tmp, axis=0, out=dgamma)
+            colsum(self.ones_n, tmp, dgamma)
             multiply(dgamma, inv_std, dgamma)
             multiply(k, self.inv_n, k_n)
             multiply(dbeta, k_n, c1)
@@ -196,7 +202,7 @@ class StackLayer:
             np.copyto(self.dgamma_v, dgamma)
             np.copyto(self.dbeta_v, dbeta)
         else:
-            np.add.reduce(dy, axis=0, out=self.db)
+            colsum(self.ones_n, dy, self.db)
             np.copyto(self.db_v, self.db)
         dyt = _t(dy)
         matmul(_t(x).transpose(0, 2, 1), dyt, self.dW)
@@ -227,6 +233,7 @@ class StackWorkspace:
         self.flag, self.flag2 = np.empty((n, p, 1), bool), np.empty((n, p, 1), bool)
         self.loss, self.loss_tmp = np.empty(p, dt), np.empty(p, dt)
         self.zero, self.inv_n = np.zeros((), dt), np.array(1.0 / n, dt)
+        self.ones_n = np.ones(n, dt)
         if self.has_bn:
             self.stats_scratch = np.empty_like(arena.batch_stats)
 
@@ -270,7 +277,7 @@ class StackWorkspace:
             np.equal(self.flag, self.flag2, out=mark3)
             multiply(s, target, e)
             np.logaddexp(self.zero, e, col)
-            np.add.reduce(col, axis=(0, 2), out=self.loss)
+            colsum(self.ones_n, col, self.loss)
             if want_grad:
                 subtract(e, col, ds)
                 np.exp(ds, ds)
@@ -298,8 +305,8 @@ class StackWorkspace:
         np.equal(self.col4, self.zero, self.flag2)
         np.logical_and(self.flag, self.flag2, mark3)
         # loss = sum of log-sum-exp - sum of the true class's shifted score
-        np.add.reduce(col2, axis=(0, 2), out=self.loss)
-        np.add.reduce(col3, axis=(0, 2), out=self.loss_tmp)
+        colsum(self.ones_n, col2, self.loss)
+        colsum(self.ones_n, col3, self.loss_tmp)
         subtract(self.loss, self.loss_tmp, self.loss)
         if want_grad:  # (softmax - target) / n
             np.divide(self.inv_n, col, col)
@@ -318,7 +325,7 @@ class StackWorkspace:
         dst = _t(ds)
         inp = hidden[-1].out if hidden else x
         matmul(_t(inp).transpose(0, 2, 1), dst, self.dW)
-        np.add.reduce(ds, axis=0, out=self.db)
+        colsum(self.ones_n, ds, self.db)
         np.copyto(self.db_v, self.db)
         if hidden:
             np.copyto(self.WT, self.W.transpose(0, 2, 1))
