@@ -84,6 +84,8 @@ class StudyRunner:
         segment_seconds: float | None = None,
         max_segment_epochs: int | None = None,
         executor_factory: Callable[[dict], Executor] | None = None,
+        stack: bool | None = None,
+        stack_fn: Callable[[dict], dict] | None = None,
     ):
         self.warm_up = work_fn is None
         if work_fn is None:
@@ -95,6 +97,11 @@ class StudyRunner:
         cap = max_segment_epochs or _env_float("PANDA_CAVIAR_MAX_SEGMENT_EPOCHS")
         self.max_segment_epochs = int(cap) if cap else None
         self.executor_factory = executor_factory or default_executor
+        # stacked work units (engine.study.stacking): opt-in, option or $PANDA_CAVIAR_STACK=1
+        self.stack = os.environ.get("PANDA_CAVIAR_STACK") == "1" if stack is None else stack
+        if stack_fn is None:
+            from engine.run.stacked_work import run_stacked_segment as stack_fn
+        self.stack_fn = stack_fn
         self.stopping = False
         self.exhausted = False  # the sampler has nothing more to propose
         self.queue: deque[_Run] = deque()  # started trials ready for their next segment
@@ -275,7 +282,12 @@ class StudyRunner:
             run = self.queue.popleft() if self.queue else self._ask(conn)
             if run is None:
                 return
-            self._submit(conn, run)
+            if self.stack:
+                from engine.study import stacking
+
+                stacking.submit(self, conn, run)
+            else:
+                self._submit(conn, run)
 
     def may_ask(self) -> bool:
         """Whether the budget lets the study ask another trial."""
@@ -315,7 +327,13 @@ class StudyRunner:
         return segment_epochs(run, self.scheduler, self.segment_seconds, self.max_segment_epochs)
 
     def _submit(self, conn: sqlite3.Connection, run: _Run) -> None:
-        task = {
+        task = self._task(conn, run)
+        if run.state != "running":
+            self._set_state(conn, run, "running")
+        self.slots.submit(self.work_fn, task, run)
+
+    def _task(self, conn: sqlite3.Connection, run: _Run) -> dict:
+        return {
             "model": run.model,
             "config": run.config,
             "dataset": self.study["dataset"],
@@ -324,9 +342,6 @@ class StudyRunner:
             "seed": run.seed,
             "n_epochs": self._segment_epochs(run),
         }
-        if run.state != "running":
-            self._set_state(conn, run, "running")
-        self.slots.submit(self.work_fn, task, run)
 
     def _set_state(self, conn: sqlite3.Connection, run: _Run, state: str, **fields) -> None:
         retrying(lambda: store.set_trial_state(conn, run.id, state, **fields),
@@ -337,6 +352,11 @@ class StudyRunner:
 
     # -- results ---------------------------------------------------------------------------
     def _handle(self, conn: sqlite3.Connection, future: Future, run: _Run, generation: int) -> None:
+        if not isinstance(run, _Run):  # a stacked unit's runs
+            from engine.study import stacking
+
+            stacking.handle(self, conn, future, run, generation)
+            return
         if future.cancelled():
             self.queue.appendleft(run)
             return
@@ -455,6 +475,8 @@ def run_study(db_path: str | os.PathLike, study_id: int, **options) -> str:
 
     Options (for tests and benchmarks): ``work_fn`` (default ``engine.run.work.run_segment``),
     ``segment_seconds`` (default 0.5 or $PANDA_CAVIAR_SEGMENT_SECONDS), ``max_segment_epochs``
-    (or $PANDA_CAVIAR_MAX_SEGMENT_EPOCHS), ``executor_factory(study) -> Executor``.
+    (or $PANDA_CAVIAR_MAX_SEGMENT_EPOCHS), ``executor_factory(study) -> Executor``, ``stack``
+    (stacked work units, ``engine.study.stacking``; default $PANDA_CAVIAR_STACK == "1"),
+    ``stack_fn`` (default ``engine.run.stacked_work.run_stacked_segment``).
     """
     return StudyRunner(db_path, study_id, **options).run()
