@@ -1,0 +1,166 @@
+"""Stacked population training against one trial at a time, side by side in one process.
+
+Run from the repository root (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on this machine, hold
+OpenBLAS to an older kernel; this command unsets them for itself only, and the script prints
+the kernel that ran):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/stacked.py
+    (--quick: 16 trials a case, a smoke run, not a measurement)
+
+Cases (random hyperparameters per trial: learning rate log-uniform, L2, Adam's beta1, BN
+momentum; float32; one BLAS thread):
+  (a) 64 trials of 2-16-16-2 (no batch norm, Adam) on moons, 1,000 points, batch 32, 20 epochs;
+  (b) 64 trials of 64-64-10 with batch norm and Adam on digits, batch 64, 27 epochs;
+  (c) a random search over the hidden width 8..256 (log-uniform, one layer, batch norm, Adam) on
+      digits, 64 trials, batch 64, 27 epochs; stacked two ways: padded to the widest member in
+      one stack, and bucketed by width (powers of two, each bucket padded to its widest).
+Columns: trials/s one at a time (`train_segment` per trial), stacked (`train_stacked`, one call
+for the whole case or per bucket), their ratio, and the stacked run as a fraction of the
+GEMM-only bound (the trials/s if every step were only its matrix products, timed in this run as
+each trial's 2-D products back to back: ``_common.GemmBound``). Rates are per CPU second of this
+process (one thread: wall-clock time on an idle machine); wall-clock ratios are printed beside.
+Minor page faults per step of the stacked run show that its step allocates nothing new.
+Targets: (a) >= 8x, (b) >= 2.5x, (c) >= 1.5x (the better of padding and bucketing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from _common import GemmBound, blas_report, timed  # noqa: E402
+
+from engine.data import DatasetSpec, build_dataset  # noqa: E402
+from engine.nn import ModelSpec, TrainConfig, new_state, train_segment  # noqa: E402
+from engine.nn.stacked import train_stacked  # noqa: E402
+from engine.nn.train import one_blas_thread  # noqa: E402
+
+TARGETS = {"a": 8.0, "b": 2.5, "c": 1.5}
+
+
+def configs(n: int, batch: int, seed: int) -> list[TrainConfig]:
+    rng = np.random.default_rng(seed)
+    return [
+        TrainConfig(
+            learning_rate=float(10 ** rng.uniform(-4, -1.5)), optimizer="adam",
+            batch_size=batch, l2=float(10 ** rng.uniform(-6, -2)),
+            beta1=float(1 - 10 ** rng.uniform(-2, -0.7)), bn_momentum=float(rng.uniform(0.8, 0.99)),
+        )
+        for _ in range(n)
+    ]
+
+
+def case_members(name: str, n: int) -> tuple[list[ModelSpec], list[TrainConfig], object, int]:
+    if name == "a":
+        data = build_dataset(DatasetSpec(kind="moons", n_samples=1000, noise=0.2))
+        specs = [ModelSpec(2, (16, 16), 2, batch_norm=False)] * n
+        return specs, configs(n, 32, 1), data, 20
+    data = build_dataset(DatasetSpec(kind="digits"))
+    if name == "b":
+        return [ModelSpec(64, (64,), 10)] * n, configs(n, 64, 2), data, 27
+    rng = np.random.default_rng(3)
+    widths = np.round(np.exp(rng.uniform(np.log(8), np.log(256), n))).astype(int)
+    specs = [ModelSpec(64, (int(w),), 10) for w in widths]
+    return specs, configs(n, 64, 3), data, 27
+
+
+def buckets(specs: list[ModelSpec]) -> list[list[int]]:
+    """Member indices grouped by the power of two at or above their widest layer."""
+    groups: dict[int, list[int]] = {}
+    for j, spec in enumerate(specs):
+        groups.setdefault(int(np.ceil(np.log2(max(spec.hidden)))), []).append(j)
+    return [groups[k] for k in sorted(groups)]
+
+
+def gemm_seconds(specs, data, batch: int, epochs: int) -> float:
+    """GEMM-only seconds of training every member ``epochs`` epochs (full batches)."""
+    n_train = len(data.X_train)
+    steps = epochs * -(-n_train // batch)
+    total = 0.0
+    by_layers: dict[tuple, int] = {}
+    for s in specs:
+        layers = (s.n_inputs, *s.hidden, s.n_outputs)
+        by_layers[layers] = by_layers.get(layers, 0) + 1
+    for layers, count in by_layers.items():
+        bound = GemmBound(min(batch, n_train), layers)
+        bound.run(2)
+        total += count * bound.run(steps)
+    return total
+
+
+def run_case(name: str, n: int) -> dict:
+    specs, cfgs, data, epochs = case_members(name, n)
+    states = [new_state(s, 100 + j) for j, s in enumerate(specs)]
+    n_steps = epochs * -(-len(data.X_train) // cfgs[0].batch_size)
+
+    def solo() -> None:
+        for state, config in zip(states, cfgs):
+            train_segment(state, config, data, epochs)
+
+    def stacked(groups: list[list[int]]) -> None:
+        for g in groups:
+            train_stacked([states[j] for j in g], [cfgs[j] for j in g], data, epochs)
+
+    ways = {"padded": [list(range(n))]}
+    if name == "c":
+        ways["bucketed"] = buckets(specs)
+    with one_blas_thread():
+        train_stacked(states[:2], cfgs[:2], data, 1)  # warm up both paths
+        train_segment(states[0], cfgs[0], data, 1)
+        out = {"name": name, "n": n, "epochs": epochs}
+        wall, cpu, _ = timed(solo)
+        out["solo"] = (wall, cpu)
+        for way, groups in ways.items():
+            wall, cpu, faults = timed(lambda g=groups: stacked(g))
+            out[way] = (wall, cpu, faults / (n_steps * len(groups)))
+        out["gemm"] = gemm_seconds(specs, data, cfgs[0].batch_size, epochs)
+    out["groups"] = {way: [len(g) for g in groups] for way, groups in ways.items()}
+    return out
+
+
+def report(r: dict) -> list[str]:
+    n = r["n"]
+    solo_wall, solo_cpu = r["solo"]
+    lines, best = [], 0.0
+    for way in ("padded", "bucketed"):
+        if way not in r:
+            continue
+        wall, cpu, faults = r[way]
+        ratio, wall_ratio = solo_cpu / cpu, solo_wall / wall
+        best = max(best, ratio)
+        lines.append(
+            f"({r['name']}) {way:8s} solo {n / solo_cpu:7.1f} trials/s  stacked {n / cpu:7.1f} "
+            f"trials/s  ratio {ratio:5.2f}x (wall {wall_ratio:4.2f}x)  GEMM bound "
+            f"{n / r['gemm']:7.1f} trials/s, stacked at {r['gemm'] / cpu:4.0%} of it  "
+            f"faults/step {faults:.2f}  stacks {r['groups'][way]}"
+        )
+    target = TARGETS[r["name"]]
+    lines.append(f"({r['name']}) {'PASS' if best >= target else 'FAIL'}: best ratio {best:.2f}x, "
+                 f"target >= {target}x")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="16 trials a case (smoke run)")
+    parser.add_argument("--cases", default="abc", help="which cases (default abc)")
+    args = parser.parse_args()
+    n = 16 if args.quick else 64
+    print(f"BLAS: {blas_report()}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name in args.cases:
+        for line in report(run_case(name, n)):
+            print(line, flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
