@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.nn.config import TrainConfig, as_int
 from engine.nn.fast import make_targets
-from engine.nn.health import HEALTH_ROWS, epoch_health
+from engine.nn.health import HEALTH_ROWS, Cadence, check_every, epoch_health
 from engine.nn.model import ModelSpec
 from engine.nn.optim import learning_rate_at
 from engine.nn.stacked_arena import StackArena, stack_spec
@@ -151,7 +151,7 @@ def train_stacked(
     n_epochs: int,
     *,
     should_stop: Callable[[], bool] | None = None,
-    health_every: int = 0,
+    health_every: int | str = 0,
 ) -> list[SegmentResult]:
     """Train every member ``n_epochs`` epochs from its state; one ``SegmentResult`` each.
 
@@ -159,7 +159,7 @@ def train_stacked(
     docstring for what members must share). The states passed in are never touched."""
     _check(states, configs)
     n_epochs = as_int("n_epochs", n_epochs, minimum=0)
-    health_every = as_int("health_every", health_every, minimum=0)
+    cadence = Cadence(check_every("health_every", health_every), n_epochs)  # one for the stack
     specs = [s.spec for s in states]
     trainer = StackTrainer(specs, configs[0].optimizer, configs[0].batch_size, data)
     arena, p = trainer.arena, trainer.p
@@ -211,7 +211,7 @@ def train_stacked(
                 lrs[j] = learning_rate_at(configs[j], epochs[j]) if alive[j] else 0.0
             hyper.set_lr(lrs)
             epoch_lr = lrs.copy()
-            due = [alive[j] and health_every > 0 and (epochs[j] + 1) % health_every == 0
+            due = [alive[j] and cadence.due(done, epochs[j] + 1)
                    for j in range(p)]
             prev = {j: _member(arena, j, _rows(arena))[0] for j in range(p) if due[j]}
             trainer.shuffle(rngs, alive)
@@ -236,7 +236,10 @@ def train_stacked(
                              f"{epochs[j] + 1} (learning rate {epoch_lr[j]:g})")
             train_acc = np.count_nonzero(trainer.marks, axis=0) / trainer.n
             # each member is charged its share of the epoch (a study's training time adds up)
-            seconds = (time.perf_counter() - t0) / max(1, sum(alive))
+            trained = time.perf_counter() - t0
+            cadence.trained(trained)
+            seconds = trained / max(1, sum(alive))
+            t_health = time.perf_counter()
             for j in range(p):
                 if not alive[j]:
                     continue
@@ -252,6 +255,8 @@ def train_stacked(
                                                  *trainer.health_batch, prev_params=prev[j])
                 row["seconds"] = seconds
                 metrics[j].append(row)
+            if any(due):
+                cadence.measured(time.perf_counter() - t_health)
 
     results = []
     for j, state in enumerate(states):
