@@ -35,6 +35,7 @@ from engine.search.samplers.learning import (
     Observed,
     choice_columns,
     first_new,
+    learnable,
     numeric_columns,
     observed,
     one_blas_thread,
@@ -177,7 +178,7 @@ class GPSampler(LearningSampler):
 
     def describe(self, space: Space, history: History) -> dict | None:
         data = observed(space, history, self.needed(space))
-        if space.n_dims == 0 or data.n < self.needed(space):
+        if not learnable(space) or data.n < self.needed(space):
             return None
         with one_blas_thread():
             gp, warp, _ = self.model(space, data, np.random.default_rng([history.seed, 0xBE11EF]))

@@ -94,6 +94,12 @@ def numeric_columns(space: Space) -> list[int]:
     return [j for j, dim in enumerate(space.params.values()) if not isinstance(dim, Choice)]
 
 
+def learnable(space: Space) -> bool:
+    """Whether a model has anything to learn: a Float/Int or a Choice of two options or more
+    (a space of single-option Choices has one point, and no model can be fitted on it)."""
+    return bool(numeric_columns(space) or choice_columns(space))
+
+
 @dataclass(frozen=True)
 class Observed:
     """What a model learns from. ``units (n, d)`` and ``losses (n,)`` (lower is better) at
@@ -148,7 +154,7 @@ class LearningSampler(Sampler):
             return np.zeros(0)
         k = sum(1 for t in history.trials if t.origin == "sampler")
         data = observed(space, history, self.needed(space))
-        if k < self.n_startup or data.n < self.needed(space):
+        if k < self.n_startup or data.n < self.needed(space) or not learnable(space):
             return self.startup_row(space, k, history.seed)
         with one_blas_thread():
             return self._propose(space, data, rng)

@@ -29,6 +29,7 @@ from engine.search.samplers.learning import (
     Observed,
     choice_columns,
     first_new,
+    learnable,
     numeric_columns,
     observed,
     option_index,
@@ -147,7 +148,7 @@ class TPESampler(LearningSampler):
 
     def describe(self, space: Space, history: History) -> dict | None:
         data = observed(space, history, self.needed(space))
-        if space.n_dims == 0 or data.n < self.needed(space):
+        if not learnable(space) or data.n < self.needed(space):
             return None
         smoother = Parzen(space, data.units)
         numeric = {j: i for i, j in enumerate(smoother.numeric)}

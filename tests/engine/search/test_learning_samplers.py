@@ -230,3 +230,15 @@ def test_one_blas_thread_limits_scipys_own_blas_too() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=60, check=True)
     assert out.stdout.strip() == "1", out.stderr
+
+
+@pytest.mark.parametrize("kind", LEARNING)
+def test_a_space_of_one_point_is_asked_without_a_model(kind) -> None:
+    """Single-option Choices leave nothing to learn (the GP had 0 features and raised)."""
+    space = Space({"optimizer": Choice(["sgd"]), "batch_norm": Choice([True])})
+    sampler = SAMPLERS[kind]() if kind == "zoom" else SAMPLERS[kind](n_startup=2)
+    history = run(sampler, space, lambda u: 0.5, 12)
+    assert {t.params["optimizer"] for t in history.trials} == {"sgd"}
+    assert all(np.all((t.point() >= 0) & (t.point() < 1)) for t in history.trials)
+    if kind != "zoom":
+        assert sampler.describe(space, history) is None
