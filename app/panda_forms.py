@@ -19,6 +19,7 @@ from engine import babysit
 from engine import study as studies
 from engine.data.spec import BUILTIN_KINDS, CLASS_COUNT_KINDS
 from engine.nn.config import DECAYS, OPTIMIZERS
+from engine.nn.size import MAX_BATCH_BYTES, MAX_CHECKPOINT_BYTES, MAX_PARAMS
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 LR_RANGE = (-6, 1)  # decades: 1e-6 .. 10
@@ -153,7 +154,11 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
         data_seed = c[4].number_input("Data seed", min_value=0, max_value=2**31 - 1, value=0)
         st.markdown("**Architecture** (fixed for the session)")
         c = st.columns(4)
-        hidden = c[0].text_input("Hidden layers (units)", value="16, 16")
+        hidden = c[0].text_input(
+            "Hidden layers (units)", value="16, 16",
+            help=f"e.g. 32, 32; at most {MAX_PARAMS:,} parameters, a checkpoint of at most "
+                 f"{MAX_CHECKPOINT_BYTES // 2**20} MB and {MAX_BATCH_BYTES // 2**20} MB for a "
+                 "mini-batch")
         activation = c[1].selectbox("Activation", ACTIVATIONS)
         batch_norm = c[2].checkbox("Batch norm", value=True)
         seed = c[3].number_input("Weights seed", min_value=0, max_value=2**31 - 1, value=0)

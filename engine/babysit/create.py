@@ -21,6 +21,7 @@ from engine.nn import (
     state_from_bytes,
     state_to_bytes,
 )
+from engine.nn.size import check_size
 from engine.storage import blobs, studies
 from engine.storage import sessions as store
 from engine.storage.db import transaction
@@ -107,10 +108,12 @@ def new_session(
     spec = DatasetSpec.from_dict(dataset)
     data = build_session_dataset(conn, spec.to_dict())
     model_spec = _model_for(model, int(data.X_train.shape[1]), int(data.n_classes))
+    train_config = TrainConfig.from_dict(config)
+    check_size(model_spec, train_config.batch_size, train_config.optimizer)
     state = new_state(model_spec, seed)
     return _insert(
         conn, name=name, state=state, dataset=spec.to_dict(),
-        config=TrainConfig.from_dict(config), seed=seed, auto=auto, retention=retention,
+        config=train_config, seed=seed, auto=auto, retention=retention,
         event=("created", {"model": model_spec.to_dict(), "seed": seed}),
     )
 

@@ -13,6 +13,7 @@ from dataclasses import fields
 
 from engine.babysit.policy import check_auto
 from engine.nn import ModelSpec, TrainConfig
+from engine.nn.size import check_size
 from engine.storage import sessions as store
 
 COMMANDS = ("run", "pause", "set", "rollback", "auto")
@@ -49,6 +50,8 @@ def _check_set(session: dict, payload: dict) -> dict:
             )
     try:
         config = TrainConfig.from_dict({**session["config"], **payload}).to_dict()
+        check_size(ModelSpec.from_dict(session["model"]), config["batch_size"],
+                   config["optimizer"])
     except ValueError as err:
         raise ValueError(f"set: {err}") from None
     return {key: config[key] for key in payload}

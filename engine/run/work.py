@@ -96,8 +96,11 @@ def run_segment(task: dict) -> dict:
     missing = [key for key in TASK_KEYS if key not in task]
     if missing:
         raise ValueError(f"task is missing {', '.join(missing)}; a task has {', '.join(TASK_KEYS)}")
+    from engine.nn.size import check_size
+
     spec = ModelSpec.from_dict(task["model"])
     config = TrainConfig.from_dict(task["config"])
+    check_size(spec, config.batch_size, config.optimizer)  # before allocating anything
     data = dataset_for(task["dataset"], task["csv_text"])
     if task["checkpoint"] is None:
         state = new_state(spec, task["seed"])

@@ -145,13 +145,39 @@ def validate_study(
                      objective_obj.to_dict(), n_trials, epoch_budget)
 
 
+SIZE_KNOBS = ("hidden_units", "hidden_layers", "batch_size")
+
+
+def _largest(space, params: dict) -> dict:
+    """``params`` with the largest width, depth and batch size the space allows."""
+    from engine.search.dimensions import Choice
+
+    out = dict(params)
+    for name in SIZE_KNOBS:
+        dim = space.params.get(name)
+        if isinstance(dim, Choice):
+            numbers = [o for o in dim.options if isinstance(o, int) and not isinstance(o, bool)]
+            if numbers:
+                out[name] = max(numbers)
+        elif dim is not None:
+            out[name] = int(dim.high)
+    return out
+
+
 def _check_points(space, n_features: int, n_classes: int) -> None:
-    """The space's corners and centre through ``trial_config`` (errors name the knob)."""
+    """The space's corners and centre through ``trial_config`` (errors name the knob), and the
+    largest model it allows through ``engine.nn.size.check_size`` (the limit and the size)."""
+    from engine.nn import ModelSpec
+    from engine.nn.size import check_size
     from engine.search import trial_config
 
     d = space.n_dims
     for u in (np.zeros(d), np.full(d, 0.5), np.ones(d)):
         trial_config(space.params_from_unit(u), n_features, n_classes)
+    params = _largest(space, space.params_from_unit(np.ones(d)))
+    model_kwargs, config, _ = trial_config(params, n_features, n_classes)
+    optimizer = "adam" if "optimizer" in space.params else config["optimizer"]  # most slots
+    check_size(ModelSpec(**model_kwargs), config["batch_size"], optimizer)
 
 
 def plan_trials(

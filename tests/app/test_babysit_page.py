@@ -249,3 +249,15 @@ def test_lr_choice_keeps_a_usable_rate_and_replaces_one_that_cannot_train():
     for bad in (0.0, -1.0, float("nan"), None):
         options, value, note = lr_choice(bad)
         assert value == options[0] == 1e-6 and "cannot train" in note
+
+
+def test_a_model_too_large_is_refused_in_the_form_with_the_limit(open_page, conn):
+    at = open_page("babysit")
+    hidden = widget(at, "text_input", "Hidden layers (units)")
+    assert "5,000,000 parameters" in hidden.help
+    hidden.set_value(", ".join(["4096"] * 7))
+    button(at, "Start the session").click().run()
+    no_exception(at)
+    assert any("model too large" in e.value and "the limit is 5,000,000" in e.value
+               for e in at.error)
+    assert babysit.list_sessions(conn) == []

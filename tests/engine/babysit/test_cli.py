@@ -70,3 +70,10 @@ def test_cli_session_from_new_to_show(db_path, conn, capsys):
     assert view["head_epoch"] == 2 and view["branch"] == 1
     assert view["config"]["learning_rate"] == 0.001 and view["auto"]["enabled"]
     assert not view["runner_alive"]  # the CLI released the slot
+
+
+def test_cli_refuses_a_model_too_large_with_the_limit(db_path, capsys):
+    code = cli_main(["babysit", "new", "--hidden", ",".join(["4096"] * 7), "--db", str(db_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "model too large" in err and "the limit is 5,000,000" in err

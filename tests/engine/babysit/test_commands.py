@@ -259,3 +259,15 @@ def test_views_for_the_dashboard(conn, make_session):
     assert data.X_train.shape[1] == 2
     events = babysit.session_events(conn, sid)
     assert babysit.session_events(conn, sid, since_id=events[0]["id"]) == events[1:]
+
+
+def test_a_model_too_large_to_checkpoint_is_refused_before_anything_runs(conn, make_session):
+    from engine.babysit.validate import validate
+
+    with pytest.raises(ValueError, match=r"model too large: .* parameters asked for .* "
+                                         r"the limit is 5,000,000"):
+        make_session(model={"hidden": [4096] * 7})
+    assert babysit.list_sessions(conn) == []
+    sid = make_session(model={"hidden": [1024, 1024]})
+    with pytest.raises(ValueError, match="set: batch too large"):
+        validate(conn, sid, "set", {"batch_size": 65_536})

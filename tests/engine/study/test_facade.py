@@ -55,6 +55,12 @@ def make(db, **overrides) -> int:
         ({"executor_address": "localhost"}, "tcp://127.0.0.1:8786"),
         ({"space": {"params": {"n_epochs": {"type": "int", "low": 2, "high": 8}}},
           "scheduler": {"kind": "successive_halving", "max_epochs": 8}}, "n_epochs is searched"),
+        ({"space": {"params": {"hidden_units": {"type": "choice", "options": [8, 4096, 16]}},
+                    "fixed": {"hidden_layers": 7}}},
+         r"model too large: [\d,]+ parameters asked for .* the limit is 5,000,000"),
+        ({"space": {"params": {"batch_size": {"type": "int", "low": 32, "high": 65536}},
+                    "fixed": {"hidden_layers": 2, "hidden_units": 2048}}},
+         "batch too large"),
     ],
 )
 def test_invalid_studies_are_refused_before_anything_is_stored(db_path, overrides, message):
