@@ -154,7 +154,7 @@ def apply(
 def _prune(conn, session: dict) -> None:
     if session["n_params"] <= session["retention"]["max_params_keep_all"]:
         return
-    nodes = store.session_nodes(conn, session["id"])
+    nodes = store.retention_nodes(conn, session["id"])
     forks = {b["fork_node_id"] for b in store.session_branches(conn, session["id"])}
     keep = retained_nodes(
         nodes, n_params=session["n_params"], retention=session["retention"],

@@ -103,21 +103,37 @@ def retained_nodes(
     """Ids of the nodes whose checkpoints the budget keeps (among nodes that have one).
 
     Models of at most ``max_params_keep_all`` parameters keep all. Larger ones keep, per branch,
-    the last ``keep_last`` epochs, every ``keep_every``-th epoch and the lowest-val-loss node;
-    roots (no parent) and ``protected`` ids (the head, fork nodes) are always kept.
+    the last ``keep_last`` epochs; further back, thinned with age: a node ``a`` epochs behind
+    the branch's last one is kept when its epoch is a multiple of ``keep_every * 2**k`` with
+    ``k = floor(log2(a / keep_last))`` (so a branch of ``N`` epochs keeps about ``keep_last *
+    (1 + log2(N / keep_last) / keep_every)``, and a node dropped is never needed again); also
+    the lowest-val-loss node, knob changes (a node trained with other knobs than its parent),
+    roots and ``protected`` ids (the head, fork nodes).
     """
     with_blob = [n for n in nodes if n["checkpoint_id"] is not None]
     if n_params <= retention["max_params_keep_all"]:
         return {n["id"] for n in with_blob}
+    keep_last, keep_every = retention["keep_last"], retention["keep_every"]
+    by_id = {n["id"]: n for n in nodes}
     keep = {n["id"] for n in with_blob if n["parent_id"] is None}
     keep.update(protected)
     by_branch: dict[int, list[dict]] = defaultdict(list)
     for n in with_blob:
         by_branch[n["branch"]].append(n)
+        parent = by_id.get(n["parent_id"])
+        if parent is not None and parent.get("config") != n.get("config"):
+            keep.add(n["id"])  # the first epoch under new knobs
     for branch_nodes in by_branch.values():
         branch_nodes.sort(key=lambda n: n["epoch"])
-        keep.update(n["id"] for n in branch_nodes[-retention["keep_last"]:])
-        keep.update(n["id"] for n in branch_nodes if n["epoch"] % retention["keep_every"] == 0)
+        last = branch_nodes[-1]["epoch"]
+        for n in branch_nodes:
+            age = last - n["epoch"]
+            if age < keep_last:
+                keep.add(n["id"])
+                continue
+            step = keep_every * 2 ** int(math.log2(age / keep_last))
+            if n["epoch"] % step == 0:
+                keep.add(n["id"])
         best = best_node(branch_nodes)
         if best is not None:
             keep.add(best["id"])

@@ -26,7 +26,7 @@ DEFAULT_AUTO = {
     "enabled": False, "patience": 3, "factor": 0.5,
     "min_learning_rate": 1e-6, "max_rollbacks": 5, "tolerance": 0.05, "on_flags": True,
 }
-DEFAULT_RETENTION = {"max_params_keep_all": 100_000, "keep_last": 20, "keep_every": 5}
+DEFAULT_RETENTION = {"max_params_keep_all": 10_000, "keep_last": 20, "keep_every": 5}
 _JSON_COLUMNS = {
     "model": "model_json",
     "dataset": "dataset_json",
@@ -187,6 +187,17 @@ def session_nodes(conn: sqlite3.Connection, session_id: int) -> list[dict]:
         (session_id,),
     ).fetchall()
     return [_node(r) for r in rows]
+
+
+def retention_nodes(conn: sqlite3.Connection, session_id: int) -> list[dict]:
+    """What the retention budget looks at, for every node (cheap: no health, config as the
+    stored JSON text): ``{id, parent_id, branch, epoch, checkpoint_id, val_loss, config}``."""
+    rows = conn.execute(
+        "SELECT id, parent_id, branch, epoch, checkpoint_id, val_loss, config_json AS config"
+        " FROM session_nodes WHERE session_id = ? ORDER BY branch, epoch, id",
+        (session_id,),
+    ).fetchall()
+    return [dict(r) for r in rows]
 
 
 def lineage(conn: sqlite3.Connection, node_id: int) -> list[dict]:

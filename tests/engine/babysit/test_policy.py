@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,33 +40,51 @@ def test_small_models_keep_everything():
     assert retained_nodes(nodes, n_params=1000, retention=RETENTION) == {n["id"] for n in nodes}
 
 
-def test_large_models_keep_root_last_every_kth_and_best():
+def test_large_models_keep_root_recent_thinned_and_best():
     losses = [None] + [1.0 - 0.01 * e for e in range(1, 12)] + [2.0] * 18  # best at epoch 11
     nodes = chain(losses)
     kept = retained_nodes(nodes, n_params=10**6, retention=RETENTION, protected=[nodes[3]["id"]])
     epochs = sorted(n["epoch"] for n in nodes if n["id"] in kept)
-    assert epochs == [0, 3, 5, 10, 11, 15, 20, 25, 26, 27, 28, 29]
+    # the last 4; then every 5th (ages 4-7), every 10th (ages 8-15), every 20th (ages 16-31)
+    assert epochs == [0, 3, 11, 20, 25, 26, 27, 28, 29]
+
+
+def test_knob_changes_are_kept():
+    nodes = chain([None] + [1.0] * 40)
+    for n in nodes:
+        n["config"] = {"learning_rate": 0.1 if n["epoch"] < 13 else 0.01}
+    kept = retained_nodes(nodes, n_params=10**6, retention=RETENTION)
+    assert 13 in {n["epoch"] for n in nodes if n["id"] in kept}
+
+
+def _promised(epoch: int, last: int, keep_last: int, keep_every: int) -> bool:
+    age = last - epoch
+    return age < keep_last or epoch % (keep_every * 2 ** int(math.log2(age / keep_last))) == 0
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.one_of(st.none(), st.floats(0.01, 10.0)), min_size=1, max_size=60),
+    st.lists(st.one_of(st.none(), st.floats(0.01, 10.0)), min_size=1, max_size=300),
     st.integers(1, 10), st.integers(1, 7),
 )
-def test_budget_law_promised_epochs_are_kept(losses, keep_last, keep_every):
+def test_budget_law_promised_epochs_are_kept_and_the_count_grows_like_a_log(
+        losses, keep_last, keep_every):
     retention = {"max_params_keep_all": 10, "keep_last": keep_last, "keep_every": keep_every}
     nodes = chain(losses)
     kept = retained_nodes(nodes, n_params=11, retention=retention)
     last = max(n["epoch"] for n in nodes)
     for n in nodes:
-        promised = (n["epoch"] > last - keep_last or n["epoch"] % keep_every == 0
-                    or n["parent_id"] is None)
-        if promised:
+        if _promised(n["epoch"], last, keep_last, keep_every) or n["parent_id"] is None:
             assert n["id"] in kept
     best = best_node(nodes)
     assert best is None or best["id"] in kept
-    # Bounded: at most root + last + every k-th + best.
-    assert len(kept) <= 1 + keep_last + (last // keep_every + 1) + 1
+    levels = 2 + (math.log2(last / keep_last) if last > keep_last else 0)
+    assert len(kept) <= 2 + keep_last + levels * (keep_last / keep_every + 1)
+    # Pruning is applied after every epoch, and a pruned blob is gone for good: nothing dropped
+    # at one epoch may be wanted at a later one.
+    if len(nodes) > 1:
+        earlier = retained_nodes(nodes[:-1], n_params=11, retention=retention)
+        assert kept - {nodes[-1]["id"]} <= earlier
 
 
 def test_best_node_skips_pruned_and_missing():
