@@ -115,10 +115,12 @@ def default_workers() -> int:
 
 
 def make_executor(
-    kind: str, *, workers: int | None = None, address: str = "", timeout: float = 10.0
+    kind: str, *, workers: int | None = None, address: str = "", timeout: float = 10.0,
+    check: bool = True,
 ) -> Executor:
     """A ``local`` process pool of ``workers`` (default: one per CPU) or a ``dask`` executor on
-    the scheduler at ``address`` (e.g. ``tcp://127.0.0.1:8786``; ``timeout`` s to connect)."""
+    the scheduler at ``address`` (e.g. ``tcp://127.0.0.1:8786``; ``timeout`` s to connect),
+    checked with ``engine.run.cluster.check_cluster`` unless ``check`` is false."""
     if kind == "local":
         workers = default_workers() if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
@@ -145,6 +147,14 @@ def make_executor(
             ) from exc
         executor = client.get_executor(pure=False)
         executor._panda_client = client  # so close_executor can close the connection
+        if check:
+            from engine.run.cluster import check_cluster
+
+            try:
+                check_cluster(executor, address)
+            except BaseException:
+                close_executor(executor)
+                raise
         return executor
     raise ValueError(f"executor kind must be one of {EXECUTOR_KINDS}, got kind={kind!r}")
 

@@ -144,7 +144,8 @@ class StudyRunner:
         except Exception as exc:
             log.exception("study %s: runner crashed", self.study_id)
             if not self.host.lost:
-                message = f"runner crashed: {type(exc).__name__}: {exc}"
+                message = (str(exc) if isinstance(exc, ConnectionError)  # e.g. ClusterNotReady
+                           else f"runner crashed: {type(exc).__name__}: {exc}")
                 retrying(lambda: store.set_study_status(conn, self.study_id, "failed", message))
             return "failed"
 
