@@ -94,21 +94,84 @@ def state_to_bytes(state: TrainState, *, history: bool = True) -> bytes:
     return buf.getvalue()
 
 
-def state_from_bytes(blob: bytes) -> TrainState:
-    """Read a checkpoint written by ``state_to_bytes`` (no pickle), checking it against its
-    spec: every parameter and buffer present with the right shape and dtype."""
+_MAX_ENTRIES = 10_000
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    """Every ``.npy`` entry of the archive, each checked before it is read: its header must
+    declare no more bytes than the entry holds (a forged shape would otherwise allocate
+    gigabytes), and no object dtype (that would need pickle)."""
     try:
-        archive = np.load(io.BytesIO(blob), allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"checkpoint is not a readable .npz archive: {exc}") from exc
-    with archive:
-        arrays = {name: archive[name] for name in archive.files}
-    if "meta.json" not in arrays:
-        raise ValueError("checkpoint has no meta.json entry")
-    meta = json.loads(arrays.pop("meta.json").tobytes().decode())
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            infos = zf.infolist()
+            if len(infos) > _MAX_ENTRIES:
+                raise ValueError(f"checkpoint has {len(infos)} entries, at most {_MAX_ENTRIES}")
+            arrays = {}
+            for info in infos:
+                name = info.filename.removesuffix(".npy")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _HEADER_READERS:
+                        raise ValueError(f"checkpoint entry {name!r} is .npy version {version}")
+                    shape, _, dtype = _HEADER_READERS[version](f)
+                    if dtype.hasobject:
+                        raise ValueError(f"checkpoint entry {name!r} holds Python objects")
+                    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                    if size != info.file_size - f.tell():
+                        raise ValueError(
+                            f"checkpoint entry {name!r} declares {dtype}{list(shape)} "
+                            f"({size} bytes) but holds {info.file_size - f.tell()} bytes"
+                        )
+                with zf.open(info) as f:
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+            return arrays
+    except ValueError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+            KeyError, TypeError, OverflowError, SyntaxError, MemoryError) as exc:
+        # what zipfile and numpy's header parser raise on damaged bytes
+        raise ValueError(f"checkpoint is not a readable .npz archive: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def _read_meta(raw: np.ndarray) -> dict:
+    try:
+        meta = json.loads(raw.tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"checkpoint meta.json is not JSON text: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"checkpoint meta.json must be a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise ValueError(f"checkpoint format must be {FORMAT}, got {meta.get('format')!r}")
-    spec = ModelSpec.from_dict(meta["spec"])
+    missing = [k for k in ("spec", "epoch", "rng_state", "history") if k not in meta]
+    if missing:
+        raise ValueError(f"checkpoint meta.json lacks {', '.join(missing)}")
+    epoch = meta["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"checkpoint epoch must be a whole number >= 0, got {epoch!r}")
+    if not isinstance(meta["rng_state"], dict) or not isinstance(meta["history"], list):
+        raise ValueError("checkpoint rng_state must be an object and history a list")
+    if not isinstance(meta["spec"], dict):
+        raise ValueError(f"checkpoint spec must be an object, got {meta['spec']!r:.80}")
+    return meta
+
+
+def state_from_bytes(blob: bytes) -> TrainState:
+    """Read a checkpoint written by ``state_to_bytes`` (no pickle), checking it against its
+    spec: every parameter and buffer present with the right shape and dtype. Any damaged or
+    forged blob raises ValueError (never MemoryError, EOFError, AttributeError, ...)."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise ValueError(f"checkpoint must be bytes, got {type(blob).__name__}")
+    arrays = _read_arrays(bytes(blob))
+    if "meta.json" not in arrays:
+        raise ValueError("checkpoint has no meta.json entry")
+    meta = _read_meta(arrays.pop("meta.json"))
+    try:
+        spec = ModelSpec.from_dict(meta["spec"])
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"checkpoint spec is not a model spec: {exc}") from None
     groups: dict[str, dict[str, np.ndarray]] = {"params": {}, "buffers": {}, "opt": {}}
     for key, arr in arrays.items():
         prefix, _, name = key.partition("/")
@@ -128,8 +191,8 @@ def state_from_bytes(blob: bytes) -> TrainState:
                     f"checkpoint {group}/{name} is {arr.dtype}{list(arr.shape)}, "
                     f"expected {spec.dtype}{list(shape)}"
                 )
-    if "step" not in groups["opt"]:
-        raise ValueError("checkpoint opt/step is missing")
+    if "step" not in groups["opt"] or groups["opt"]["step"].shape != ():
+        raise ValueError("checkpoint opt/step is missing or not a single number")
     shapes = param_shapes(spec)
     for key, arr in groups["opt"].items():
         name = key.partition(".")[2]

@@ -138,7 +138,8 @@ class Float(Dimension):
 class Int(Dimension):
     """An integer in ``[low, high]`` on ``scale`` (``linear`` or ``log``).
 
-    Real bounds are narrowed to the integers inside them (``Int(0.5, 3.7)`` is ``Int(1, 3)``).
+    The bounds must be whole numbers (``8`` or ``8.0``): ``Int(8.5, 64)`` is refused, since a
+    user who typed 8.5 did not mean 9.
     """
 
     low: int
@@ -151,9 +152,13 @@ class Int(Dimension):
         low, high = float(self.low), float(self.high)
         if self.scale == "one_minus_log":
             raise SpaceError("one_minus_log scale is for Float values in [0, 1), not for Int")
-        int_low, int_high = math.ceil(low), math.floor(high)
-        if int_low > int_high:
-            raise SpaceError(f"no integer in [{self.low!r}, {self.high!r}]")
+        for field, value in (("low", low), ("high", high)):
+            if not value.is_integer():
+                raise SpaceError(
+                    f"an Int's {field} must be a whole number, got {field}={value!r} "
+                    f"(use {math.floor(value)} or {math.ceil(value)}, or a Float)"
+                )
+        int_low, int_high = int(low), int(high)
         if self.scale == "log" and int_low < 1:
             raise SpaceError(f"log scale needs low >= 1 for an Int, got low={self.low!r}")
         object.__setattr__(self, "low", int_low)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -107,3 +108,59 @@ def test_checkpoint_without_history_is_smaller_and_resumes_the_same(tiny_data):
     for name, value in state.params.items():
         assert np.array_equal(back.params[name], value)
     assert back.rng_state == state.rng_state and back.epoch == state.epoch
+
+
+def _npy(header: dict, data: bytes) -> bytes:
+    """A hand-made .npy entry: any header, any payload (forged checkpoints)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + data
+
+
+def _with_entry(blob: bytes, name: str, data: bytes) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(blob))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, data if info.filename == name else src.read(info))
+    return out.getvalue()
+
+
+def test_forged_or_truncated_checkpoints_raise_the_loaders_value_error():
+    blob = state_to_bytes(new_state(ModelSpec(3, (4,), 3), 0))
+    huge = _npy({"descr": "<f4", "fortran_order": False, "shape": (10**7, 10**6)}, b"\0" * 48)
+    with pytest.raises(ValueError, match=r"params/W1.*declares float32\[10000000, 1000000\]"):
+        state_from_bytes(_with_entry(blob, "params/W1.npy", huge))  # was MemoryError
+    short = _npy({"descr": "<f4", "fortran_order": False, "shape": (3, 4)}, b"\0" * 20)
+    with pytest.raises(ValueError, match=r"params/W1.*\(48 bytes\) but holds 20 bytes"):
+        state_from_bytes(_with_entry(blob, "params/W1.npy", short))  # was EOFError
+    as_list = np.frombuffer(b"[1, 2]", np.uint8)
+    with pytest.raises(ValueError, match="meta.json must be a JSON object, got list"):
+        state_from_bytes(_rewrite(blob, replace={"meta.json.npy": as_list}))  # AttributeError
+    no_spec = np.frombuffer(json.dumps({"format": 1, "epoch": 0}).encode(), np.uint8)
+    with pytest.raises(ValueError, match="meta.json lacks spec, rng_state, history"):
+        state_from_bytes(_rewrite(blob, replace={"meta.json.npy": no_spec}))  # was KeyError
+    with pytest.raises(ValueError, match="not a readable .npz archive"):
+        state_from_bytes(blob[: len(blob) // 2])
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255), st.booleans()),
+                      min_size=1, max_size=4))
+def test_damaged_checkpoint_bytes_load_or_raise_value_error_only(edits):
+    blob = bytearray(_SMALL_BLOB)
+    for where, value, cut in edits:
+        j = int(where * (len(blob) - 1))
+        if cut:
+            del blob[j:]
+            if not blob:
+                break
+        else:
+            blob[j] = value
+    try:
+        state_from_bytes(bytes(blob))
+    except ValueError:
+        pass
+
+
+_SMALL_BLOB = state_to_bytes(new_state(ModelSpec(3, (4,), 3), 0))
