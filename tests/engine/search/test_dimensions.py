@@ -196,7 +196,7 @@ class TestGridAndAxes:
         (lambda: Float(0, "1"), "high must be a finite number, got high='1'"),
         (lambda: Int(5, 1), "low must be <= high, got low=5, high=1"),
         (lambda: Int(0.2, 0.8), "an Int's low must be a whole number, got low=0.2"),
-        (lambda: Int(8.5, 64), r"an Int's low must be a whole number, got low=8.5 \(use 8 or 9"),
+        (lambda: Int(8.5, 64), "an Int's low must be a whole number, got low=8.5 (use 8 or 9"),
         (lambda: Int(1, 64.5), "an Int's high must be a whole number, got high=64.5"),
         (lambda: Int(0, 10, "log"), "log scale needs low >= 1 for an Int, got low=0"),
         (lambda: Int(1, 10, "one_minus_log"), "one_minus_log scale is for Float values"),
