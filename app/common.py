@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -92,6 +93,18 @@ def get_conn() -> sqlite3.Connection:
     return _pool(str(db_path())).get()
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^\"'@%])")
+
+
+def plain(text: Any) -> str:
+    """User text (a study or session name, a CSV cell inside a message) made safe to put in
+    Markdown: every punctuation mark backslash-escaped, so ``![t](http://x)`` shows as those
+    characters and fetches nothing, ``**`` stays two stars and ``:red[x]`` stays text; line
+    breaks become spaces."""
+    flat = " ".join(str(text).split())
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", flat)
+
+
 def explain(err: BaseException) -> str:
     """One sentence for a person: the engine's own message for the errors it raises on purpose
     (ValueError, LookupError: they name the field and the value), the type otherwise."""
@@ -112,7 +125,7 @@ def friendly_errors(what: str) -> Iterator[None]:
         yield
     except Exception as err:  # the point: nothing reaches the browser as a traceback
         log.exception("error while trying to %s", what)
-        st.error(f"Could not {what}: {explain(err)}", icon=":material/error:")
+        st.error(f"Could not {what}: {plain(explain(err))}", icon=":material/error:")
 
 
 def query_int(name: str) -> int | None:
@@ -183,14 +196,14 @@ def sidebar_status() -> None:
                                                         "cancelled"))
                 st.page_link(
                     PAGES["studies"],
-                    label=f"{study['name']} · {done}/{trials_total(study)} trials",
+                    label=f"{plain(study['name'])} · {done}/{trials_total(study)} trials",
                     icon=":material/play_circle:",
                     query_params={"study": str(study["id"])},
                 )
             for session in sessions[:8]:
                 st.page_link(
                     PAGES["babysit"],
-                    label=f"{session['name']} · epoch {session.get('head_epoch', '?')}",
+                    label=f"{plain(session['name'])} · epoch {session.get('head_epoch', '?')}",
                     icon=":material/child_care:",
                     query_params={"session": str(session["id"])},
                 )

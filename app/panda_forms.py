@@ -15,6 +15,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from app.common import plain
 from engine import babysit
 from engine import study as studies
 from engine.data.spec import BUILTIN_KINDS, CLASS_COUNT_KINDS
@@ -187,7 +188,7 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
             dataset=dataset, config={**values, "optimizer": optimizer}, seed=int(seed),
         )
     except ValueError as err:
-        st.error(f"Could not start the session: {err}", icon="🚫")
+        st.error(f"Could not start the session: {plain(err)}", icon="🚫")
         return None
 
 

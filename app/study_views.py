@@ -23,7 +23,7 @@ from app.charts.search import (
     params_vs_score,
     scored,
 )
-from app.common import PAGES, db_path, friendly_errors, open_study
+from app.common import PAGES, db_path, friendly_errors, open_study, plain
 from app.views import health as health_views
 from app.views.actions import hands_view
 from app.views.belief import belief_view, learns
@@ -136,7 +136,7 @@ def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
     if study["parent_id"] is not None:
         with friendly_errors("load the parent study"):
             parent = studies.get_study(conn, study["parent_id"])
-            st.caption(f"Zoom study of #{parent['id']} {parent['name']}: parent trials as "
+            st.caption(f"Zoom study of #{parent['id']} {plain(parent['name'])}: parent trials as "
                        "circles, this study's as diamonds, the zoom box dashed.")
             fig = pair_scatter(studies.list_trials(conn, parent["id"]), parent["space"], x, y,
                                score, box=study["box"], child_trials=trials)

@@ -13,7 +13,7 @@ import json
 import streamlit as st
 
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
-from app.common import db_path, friendly_errors, get_conn, query_int, status_badge
+from app.common import db_path, friendly_errors, get_conn, plain, query_int, status_badge
 from app.panda_forms import knobs_form, lr_options, new_session_form, trial_picker
 from app.views.babysit_health import session_health
 from app.views.roundtrip import return_controls
@@ -172,10 +172,10 @@ def live_status(session_id: int, was_busy: bool) -> None:
     m[4].metric("Val accuracy", "–" if head.get("val_acc") is None else f"{head['val_acc']:.1%}")
     m[5].metric("Learning rate", f"{view['config']['learning_rate']:.3g}")
     if view["status"] == "diverged":
-        st.warning(f"The last epoch diverged: {view['message'].rstrip('.')}. The model stays "
-                   "at the last good epoch: turn the learning rate down, or roll back.")
+        st.warning(f"The last epoch diverged: {plain(view['message'].rstrip('.'))}. The model "
+                   "stays at the last good epoch: turn the learning rate down, or roll back.")
     elif view["status"] == "failed":
-        st.error(f"The runner failed: {view['message']}")
+        st.error(f"The runner failed: {plain(view['message'])}")
     elif view["status"] == "paused" and view["message"]:
         st.warning(view["message"], icon=":material/pan_tool:")
     elif jump := loss_jump(head.get("val_loss"), view["best"], view["config"]["learning_rate"]):
@@ -282,7 +282,7 @@ def show_session(session_id: int) -> None:
     conn = get_conn()
     view = babysit.session_view(conn, session_id)
     head = st.columns([4, 1])
-    head[0].subheader(f"#{view['id']} {view['name']}")
+    head[0].subheader(f"#{view['id']} {plain(view['name'])}")
     head[0].caption(
         f"Model {tuple(view['model']['hidden'])} {view['model']['activation']}"
         f"{' + batch norm' if view['model']['batch_norm'] else ''} · {view['n_params']:,} "

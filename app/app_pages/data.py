@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from app.charts.data import class_counts, digits_grid, scatter_2d
-from app.common import PAGES, friendly_errors, get_conn
+from app.common import PAGES, friendly_errors, get_conn, plain
 from app.datasets import (
     DEFAULT_SPEC,
     check_and_store,
@@ -39,7 +39,7 @@ banner = st.empty()
 
 def use(spec: dict) -> None:
     st.session_state["dataset_spec"] = spec
-    st.toast(f"Dataset set to {spec_label(spec)}")
+    st.toast(f"Dataset set to {plain(spec_label(spec))}")
 
 
 def show_summary(summary: dict) -> None:
@@ -105,10 +105,10 @@ else:
                 try:
                     spec, summary = check_and_store(conn, upload.name, text, label)
                 except CSVError as err:
-                    st.error(f"This CSV cannot be used: {err}", icon=":material/error:")
+                    st.error(f"This CSV cannot be used: {plain(err)}", icon=":material/error:")
                 else:
                     use(spec)
-                    st.success(f"Stored **{upload.name}** ({len(text):,} characters); the "
+                    st.success(f"Stored **{plain(upload.name)}** ({len(text):,} characters); the "
                                "search designer will use it.")
                     show_summary(summary)
     uploads = list_uploads(conn)
@@ -127,4 +127,5 @@ else:
                 use(spec)
 
 current = st.session_state.get("dataset_spec", DEFAULT_SPEC)
-banner.info(f"The search designer will use: **{spec_label(current)}**", icon=":material/dataset:")
+banner.info(f"The search designer will use: **{plain(spec_label(current))}**",
+            icon=":material/dataset:")

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from app.charts.search import sampler_preview
-from app.common import PAGES, friendly_errors, get_conn, open_study, status_badge
+from app.common import PAGES, friendly_errors, get_conn, open_study, plain, status_badge
 from app.datasets import DEFAULT_SPEC, load_dataset, spec_label
 from app.designer_rows import (
     MAIN_KNOBS,
@@ -45,7 +45,7 @@ problems: list[str] = []
 head = st.columns([2, 2, 1])
 name = head[0].text_input("Study name", placeholder="e.g. learning-rate sweep on moons",
                           key="designer.name", persist_state="session")
-head[1].markdown(f"**Dataset:** {spec_label(dataset_spec)}")
+head[1].markdown(f"**Dataset:** {plain(spec_label(dataset_spec))}")
 head[1].page_link(PAGES["data"], label="change the dataset", icon=":material/dataset:")
 seed = head[2].number_input("Seed", 0, 2**32 - 1, 0, key="designer.seed",
                             persist_state="session")
@@ -169,7 +169,7 @@ try:
                             objective=objective, preview=1)  # the launch's own checks
 except (ValueError, LookupError) as err:  # the engine's messages name the field and value
     problems.append(str(err))
-    st.error(f"Not launchable yet: {err}", icon=":material/error:")
+    st.error(f"Not launchable yet: {plain(err)}", icon=":material/error:")
 
 if units is not None and preview_space is not None:
     for i, knob_name in enumerate(preview_space.dimension_names):
@@ -187,7 +187,7 @@ launch = st.button("Launch search", type="primary", disabled=bool(problems),
                    key="designer.launch")
 unreachable = dask_unreachable(address) if launch and address else ""
 if unreachable:  # nothing is created: the design stays on screen as it is
-    st.error(f"Could not launch the search: {unreachable}", icon=":material/error:")
+    st.error(f"Could not launch the search: {plain(unreachable)}", icon=":material/error:")
 elif launch:
     with friendly_errors("launch the search"):
         if kind == "coarse_to_fine":

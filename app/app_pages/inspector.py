@@ -19,7 +19,15 @@ from app.charts.inspector import (
     mode_accuracy_figure,
     probabilities_figure,
 )
-from app.common import db_path, friendly_errors, get_conn, query_int, query_ints, set_query
+from app.common import (
+    db_path,
+    friendly_errors,
+    get_conn,
+    plain,
+    query_int,
+    query_ints,
+    set_query,
+)
 from app.panda_forms import lr_options, parse_hidden, trial_picker
 from app.views.teaching import teaching_tab
 from engine import babysit
@@ -215,7 +223,7 @@ if failed:
     choose_another("insp_reset")
 if model is not None:
     head = st.columns([3, 1])
-    head[0].markdown(f"**{model.label}** · data: {display_name(model.dataset.spec)}")
+    head[0].markdown(f"**{plain(model.label)}** · data: {plain(display_name(model.dataset.spec))}")
     with head[1]:
         choose_another("insp_close")
     X, y, split = split_data(model)

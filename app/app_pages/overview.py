@@ -12,6 +12,7 @@ from app.common import (
     get_conn,
     list_sessions_safe,
     open_study,
+    plain,
     status_badge,
     trials_total,
 )
@@ -58,7 +59,7 @@ with friendly_errors("list the studies"):
         row = st.container(border=True)
         c = row.columns([3, 2, 2, 1, 1], vertical_alignment="center")
         done = sum(study["counts"][k] for k in FINISHED)
-        c[0].markdown(f"**#{study['id']} {study['name']}**")
+        c[0].markdown(f"**#{study['id']} {plain(study['name'])}**")
         c[0].caption(f"{study['sampler']['kind'].replace('_', '-')} search"
                      + (f", zoom of #{study['parent_id']}" if study["parent_id"] else ""))
         c[1].markdown(status_badge(study["status"]))
@@ -87,7 +88,7 @@ with friendly_errors("list the babysitting sessions"):
             status = "interrupted"
         row = st.container(border=True)
         c = row.columns([3, 2, 2, 1, 1], vertical_alignment="center")
-        c[0].markdown(f"**#{session['id']} {session['name']}**")
+        c[0].markdown(f"**#{session['id']} {plain(session['name'])}**")
         c[1].markdown(status_badge(status))
         c[2].caption(f"epoch {session.get('head_epoch')}, branch {session.get('branch')}")
         if c[3].button("Open", key=f"overview.session.{session['id']}"):

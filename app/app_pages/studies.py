@@ -15,6 +15,7 @@ from app.common import (
     PAGES,
     friendly_errors,
     get_conn,
+    plain,
     query_int,
     set_query,
     status_badge,
@@ -79,7 +80,7 @@ def describe_study(s: dict) -> str:
             f"{spec_label(s['dataset'])} · {where} · seed {s['seed']}")
 
 
-st.markdown(f"### {study['name']} &nbsp; {status_badge(study['status'])}")
+st.markdown(f"### {plain(study['name'])} &nbsp; {status_badge(study['status'])}")
 st.caption(describe_study(study))
 with buttons:
     if active and st.button("Stop", key="study.stop", width="stretch",
@@ -98,7 +99,7 @@ if study["status"] == "interrupted":
                "Resume continues every unfinished trial from its last checkpoint.",
                icon=":material/warning:")
 elif study["status"] == "failed" and study["message"]:
-    st.error(f"The study failed: {study['message']}", icon=":material/error:")
+    st.error(f"The study failed: {plain(study['message'])}", icon=":material/error:")
 
 
 @st.fragment(run_every=1.0 if active else None)
@@ -129,7 +130,7 @@ def live() -> None:
         if failed:
             last_line = (failed[0]["error"].strip().splitlines() or ["no message"])[-1]
             st.warning(f"{len(failed)} trial(s) failed. Trial {failed[0]['number']}: "
-                       f"{last_line[:300]} (details in Trials)", icon=":material/warning:")
+                       f"{plain(last_line[:300])} (details in Trials)", icon=":material/warning:")
         flag_summary(trials)
         trials = selection_bar(now, trials)  # linked selection (app/views/selection.py)
         views, view_key = views_for(now)

@@ -24,9 +24,12 @@ def _page_with_errors():
 def test_friendly_errors_show_a_message_and_the_page_goes_on():
     at = AppTest.from_function(_page_with_errors).run()
     assert not at.exception
+    from app.common import plain
+
     assert [e.value for e in at.error] == [
-        "Could not load the thing: learning_rate: low must be <= high, got low=1.0, high=0.1",
-        "Could not draw the chart: ZeroDivisionError: division by zero",
+        "Could not load the thing: "
+        + plain("learning_rate: low must be <= high, got low=1.0, high=0.1"),
+        "Could not draw the chart: " + plain("ZeroDivisionError: division by zero"),
     ]
     assert at.markdown[0].value == "the rest of the page"
 

@@ -52,3 +52,31 @@ def test_presets_pass_the_engines_checks():
         _, _, trials = plan_trials(preset["space"], preset["sampler"], preset["scheduler"],
                                    preset["n_trials"], 0, 2, 3)
         assert len(trials) == 9
+
+
+EVIL = "![t](http://127.0.0.1:9/x) **big** :red[x]"
+
+
+def test_user_text_is_shown_as_text_not_markdown(open_page, conn):
+    from app.common import plain
+
+    evil = fake_study(conn, 2, 1, name=EVIL, status="failed", finished=2)
+    store.set_study_status(conn, evil, "failed", f"cell {EVIL} broke it")
+    at = open_page()
+    no_exception(at)
+    bodies = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert f"**#{evil} {plain(EVIL)}**" in bodies
+    assert not any("![t](" in b or "**big**" in b for b in bodies)
+    at = open_page("studies", study=str(evil))
+    no_exception(at)
+    shown = [m.value for m in at.markdown] + [e.value for e in at.error]
+    assert any(plain(EVIL) in s for s in shown)
+    assert not any("![t](" in s or ":red[" in s for s in shown)
+
+
+def test_plain_escapes_every_markdown_mark():
+    from app.common import plain
+
+    assert plain("![t](http://h/x)") == r"\!\[t\]\(http\://h/x\)"
+    assert plain("a_b *c*\n# d") == r"a\_b \*c\* \# d"
+    assert plain("moons 400") == "moons 400"
