@@ -36,7 +36,10 @@ from engine.storage.db import connect
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app" / "streamlit_app.py"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("PANDA_CAVIAR_CHROMIUM", "/usr/bin/chromium"))
+# Set by scripts/test.sh (the README's and CI's test command): a browser test that cannot run is
+# then a failure, not a skip, so CI cannot pass with no browser test run.
+REQUIRE_BROWSER = os.environ.get("PANDA_CAVIAR_REQUIRE_BROWSER", "") == "1"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -166,7 +169,11 @@ def streamlit_server(tmp_path):
 @pytest.fixture
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent: install Debian's chromium to run browser tests")
+        why = f"{CHROMIUM} is absent: install Debian's chromium to run browser tests"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{why} (the test command requires them; PANDA_CAVIAR_REQUIRE_BROWSER=0 "
+                        "or -m 'not browser' to leave them out knowingly)", pytrace=False)
+        pytest.skip(why)
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
