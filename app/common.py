@@ -93,16 +93,20 @@ def get_conn() -> sqlite3.Connection:
     return _pool(str(db_path())).get()
 
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^\"'@%])")
+# What Markdown (and Streamlit's extensions: :red[...], $math$, ~~strike~~) turns into links,
+# images, emphasis or code; other punctuation stays as typed. An underscore inside a word
+# (learning_rate) emphasises nothing, so only one at a word's edge is escaped; a '#' only
+# makes a heading at the start.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*\[\]~$])|(?<!\w)(_)|(_)(?!\w)|^(#)")
 
 
 def plain(text: Any) -> str:
     """User text (a study or session name, a CSV cell inside a message) made safe to put in
-    Markdown: every punctuation mark backslash-escaped, so ``![t](http://x)`` shows as those
-    characters and fetches nothing, ``**`` stays two stars and ``:red[x]`` stays text; line
-    breaks become spaces."""
+    Markdown: the marks that make links, images, emphasis or code are backslash-escaped, so
+    ``![t](http://x)`` shows as those characters and fetches nothing and ``**`` stays two
+    stars; line breaks become spaces."""
     flat = " ".join(str(text).split())
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", flat)
+    return _MARKDOWN_SPECIALS.sub(lambda m: "\\" + m.group(0), flat)
 
 
 def explain(err: BaseException) -> str:

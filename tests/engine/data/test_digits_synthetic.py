@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -65,14 +63,12 @@ def test_damaged_digits_file_is_an_error(tmp_path, monkeypatch):
         digits_module._load.cache_clear()
 
 
-def test_synthetic_at_benchmark_size_is_fast():
-    start = time.perf_counter()
-    X, y = make_synthetic(60_000, 784, 10, 0.1, np.random.default_rng(0))
-    seconds = time.perf_counter() - start
-    assert X.shape == (60_000, 784) and X.dtype == np.float32
-    assert y.shape == (60_000,) and y.dtype == np.int64
-    assert np.bincount(y).tolist() == [6000] * 10
-    assert seconds < 3.0  # ~0.5 s here; generous for a busy 2-core machine
+def test_synthetic_shapes_types_and_balanced_classes():
+    """How fast the benchmark size (60,000 x 784) is made: benchmarks/synthetic_data.py."""
+    X, y = make_synthetic(6_000, 78, 10, 0.1, np.random.default_rng(0))
+    assert X.shape == (6_000, 78) and X.dtype == np.float32
+    assert y.shape == (6_000,) and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [600] * 10
 
 
 def test_synthetic_is_deterministic_per_seed():

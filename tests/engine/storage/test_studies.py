@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -138,8 +137,9 @@ def test_delete_study_removes_everything(conn):
     assert conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
 
 
-def test_listing_a_thousand_trials_of_fifty_epochs_is_fast(conn):
-    n_trials, n_epochs = 1000, 50
+def test_listing_trials_and_metrics_as_columns(conn):
+    """What a page reads; how fast it reads 1,000 x 50 is benchmarks/storage_listing.py."""
+    n_trials, n_epochs = 40, 50
     study_id = new(conn, n_trials=n_trials)
     ids = [t["id"] for t in store.list_trials(conn, study_id)]
     with transaction(conn):
@@ -149,13 +149,10 @@ def test_listing_a_thousand_trials_of_fifty_epochs_is_fast(conn):
             [(i, e) for i in ids for e in range(1, n_epochs + 1)],
         )
         conn.execute("UPDATE trials SET epochs_done = 50, best_val_acc = 0.5")
-    started = time.perf_counter()
     trials = store.list_trials(conn, study_id)
     columns = store.study_metrics(conn, study_id)
     studies = store.list_studies(conn)
-    elapsed = time.perf_counter() - started
     assert len(trials) == n_trials and len(columns["epoch"]) == n_trials * n_epochs
     assert set(columns) == set(store.METRIC_COLUMNS)
     assert columns["epoch"][:3] == [1, 2, 3] and columns["number"][50] == 1
     assert studies[0]["epochs_done"] == n_trials * n_epochs
-    assert elapsed < 1.0, f"listing took {elapsed:.2f} s"
