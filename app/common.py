@@ -94,10 +94,10 @@ def get_conn() -> sqlite3.Connection:
 
 
 # What Markdown (and Streamlit's extensions: :red[...], $math$, ~~strike~~) turns into links,
-# images, emphasis or code; other punctuation stays as typed. An underscore inside a word
-# (learning_rate) emphasises nothing, so only one at a word's edge is escaped; a '#' only
-# makes a heading at the start.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*\[\]~$])|(?<!\w)(_)|(_)(?!\w)|^(#)")
+# images, emphasis or code ('[' opens every link and image); other punctuation stays as
+# typed. An underscore inside a word (learning_rate) emphasises nothing, so only one at a
+# word's edge is escaped; a '#' only makes a heading at the start.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*\[~$])|(?<!\w)(_)|(_)(?!\w)|^(#)")
 
 
 def plain(text: Any) -> str:

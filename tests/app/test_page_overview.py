@@ -77,6 +77,6 @@ def test_user_text_is_shown_as_text_not_markdown(open_page, conn):
 def test_plain_escapes_every_markdown_mark():
     from app.common import plain
 
-    assert plain("![t](http://h/x)") == r"!\[t\](http://h/x)"
+    assert plain("![t](http://h/x)") == r"!\[t](http://h/x)"
     assert plain("# a_b *c*\n_d_ `e`") == r"\# a_b \*c\* \_d\_ \`e\`"
     assert plain("moons 400, seed=0: 'x'") == "moons 400, seed=0: 'x'"
