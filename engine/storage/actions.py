@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine.storage.blobs import NotFoundError, atomic
@@ -135,3 +137,38 @@ def forget_study(conn: sqlite3.Connection, study_id: int) -> None:
             "UPDATE sessions SET source_trial_id = NULL WHERE source_trial_id IN"
             " (SELECT id FROM trials WHERE study_id = ?)", (study_id,),
         )
+
+
+def trial_id_by_number(conn: sqlite3.Connection, study_id: int, number: int) -> int | None:
+    """The id of the study's trial ``number``, or None."""
+    row = conn.execute("SELECT id FROM trials WHERE study_id = ? AND number = ?",
+                       (study_id, number)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def trial_count(conn: sqlite3.Connection, study_id: int) -> int:
+    """How many trials the study has asked (its trial numbers are ``0..count - 1``)."""
+    return int(conn.execute("SELECT COUNT(*) FROM trials WHERE study_id = ?",
+                            (study_id,)).fetchone()[0])
+
+
+def study_budget(conn: sqlite3.Connection, study_id: int) -> tuple[int | None, int | None]:
+    """``(n_trials, epoch_budget)`` as stored now (an action may have changed them)."""
+    row = conn.execute("SELECT n_trials, epoch_budget FROM studies WHERE id = ?",
+                       (study_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"study {study_id} does not exist")
+    return row[0], row[1]
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    """Writes inside are undone together if the block raises (the caller's transaction goes on)."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")

@@ -63,19 +63,16 @@ def _apply_one(conn: sqlite3.Connection, action: dict) -> dict:
     """Apply one queued action and mark it applied, in the caller's transaction; a payload that
     no longer checks out is rolled back to the savepoint and recorded as the action's error."""
     check_fn, write_fn = KINDS.get(action["kind"], (None, None))
-    conn.execute("SAVEPOINT study_action")
     try:
-        if check_fn is None:
-            raise ValueError(f"unknown study action {action['kind']!r}")
-        study = store.get_study(conn, action["study_id"])
-        result = write_fn(conn, study, check_fn(conn, study, action["payload"]))
+        with store_actions.savepoint(conn, "study_action"):
+            if check_fn is None:
+                raise ValueError(f"unknown study action {action['kind']!r}")
+            study = store.get_study(conn, action["study_id"])
+            result = write_fn(conn, study, check_fn(conn, study, action["payload"]))
     except (ValueError, LookupError) as err:
-        conn.execute("ROLLBACK TO study_action")
-        conn.execute("RELEASE study_action")
         log.warning("study %s: action %s refused: %s", action["study_id"], action["kind"], err)
         store_actions.mark_applied(conn, action["id"], error=str(err))
         return {**action, "error": str(err), "result": None}
-    conn.execute("RELEASE study_action")
     store_actions.mark_applied(conn, action["id"], result=result)
     return {**action, "result": result, "error": ""}
 

@@ -57,14 +57,12 @@ def _text(value: Any, field: str) -> str:
 
 def trial_by_number(conn: sqlite3.Connection, study: dict, number: Any) -> dict:
     number = _int(number, "trial", 0)
-    row = conn.execute("SELECT id FROM trials WHERE study_id = ? AND number = ?",
-                       (study["id"], number)).fetchone()
-    if row is None:
-        count = conn.execute("SELECT COUNT(*) FROM trials WHERE study_id = ?",
-                             (study["id"],)).fetchone()[0]
+    trial_id = store_actions.trial_id_by_number(conn, study["id"], number)
+    if trial_id is None:
+        count = store_actions.trial_count(conn, study["id"])
         raise ValueError(f"study {study['id']} has no trial {number} (its trials are numbered "
                          f"0..{count - 1})" if count else f"study {study['id']} has no trial yet")
-    return store.get_trial(conn, row[0])
+    return store.get_trial(conn, trial_id)
 
 
 def _coerce(dim, value: Any) -> Any:
@@ -115,8 +113,8 @@ def add_hand_trial(conn: sqlite3.Connection, study: dict, row: dict) -> int:
     """Add one trial made by hand (``add_trials`` row) on top of the trial budget."""
     trial_id = store.add_trials(conn, study["id"], [row])[0]
     if study["n_trials"]:
-        n = conn.execute("SELECT n_trials FROM studies WHERE id = ?", (study["id"],)).fetchone()
-        store_actions.update_study(conn, study["id"], n_trials=n[0] + 1)
+        n_trials, _ = store_actions.study_budget(conn, study["id"])
+        store_actions.update_study(conn, study["id"], n_trials=n_trials + 1)
     return trial_id
 
 
@@ -167,8 +165,7 @@ def check_more_trials(conn, study, payload):
 
 
 def write_more_trials(conn, study, p):
-    row = conn.execute("SELECT n_trials, epoch_budget FROM studies WHERE id = ?",
-                       (study["id"],)).fetchone()
+    row = store_actions.study_budget(conn, study["id"])
     if "trials" in p:
         store_actions.update_study(conn, study["id"], n_trials=row[0] + p["trials"])
     else:
