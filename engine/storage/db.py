@@ -59,6 +59,22 @@ def connect(path: str | os.PathLike | None = None) -> sqlite3.Connection:
     return conn
 
 
+Db = sqlite3.Connection | str | os.PathLike  # what the facades take: an open connection or a path
+
+
+@contextmanager
+def opened(db: Db) -> Iterator[sqlite3.Connection]:
+    """``db`` itself when it is a connection (left open), else a connection closed afterwards."""
+    if isinstance(db, sqlite3.Connection):
+        yield db
+        return
+    conn = connect(db)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def db_path_of(conn: sqlite3.Connection) -> Path:
     """The file behind a connection (what a spawned runner must open)."""
     for row in conn.execute("PRAGMA database_list"):

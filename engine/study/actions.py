@@ -14,35 +14,19 @@ when applied (the study moved on) is marked applied with its error.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from engine.storage import actions as store_actions
 from engine.storage import runners
 from engine.storage import studies as store
-from engine.storage.db import connect, retrying, transaction
+from engine.storage.db import Db, opened, retrying, transaction
 from engine.study import roundtrip
 from engine.study.edits import KINDS, WORK_KINDS
 
 log = logging.getLogger("engine.study.actions")
 KINDS["return_session"] = (roundtrip.check_return_session, roundtrip.write_return_session)
 
-Db = sqlite3.Connection | str | os.PathLike
 ACTION_KINDS = tuple(KINDS)
-
-
-@contextmanager
-def _open(db: Db) -> Iterator[sqlite3.Connection]:
-    if isinstance(db, sqlite3.Connection):
-        yield db
-        return
-    conn = connect(db)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def _kind(kind: str):
@@ -101,7 +85,7 @@ def act(db: Db, study_id: int, kind: str, payload: dict | None = None, *,
     ``queued`` True when a live runner will apply it (``applied_at`` None until it has).
     ``start=True``: for work added to a study with no live runner, start its runner to train it.
     """
-    with _open(db) as conn:
+    with opened(db) as conn:
         normalised = check(conn, study_id, kind, payload)
 
         def post() -> tuple[int, bool]:
@@ -131,7 +115,7 @@ def wait_applied(db: Db, action_id: int, timeout: float = 10.0) -> dict:
     """Poll until a queued action is applied (or ``timeout`` s pass); the action."""
     import time
 
-    with _open(db) as conn:
+    with opened(db) as conn:
         deadline = time.monotonic() + timeout
         while True:
             action = store_actions.get_action(conn, action_id)
@@ -142,7 +126,7 @@ def wait_applied(db: Db, action_id: int, timeout: float = 10.0) -> dict:
 
 def list_actions(db: Db, study_id: int) -> list[dict]:
     """The study's actions, oldest first (what was asked, when, and what became of it)."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         return store_actions.list_actions(conn, study_id)
 
 
@@ -150,7 +134,7 @@ def remove_study(db: Db, study_id: int, *, confirm: str | None = None) -> None:
     """Delete a study with its trials, metrics, checkpoints and actions. ``confirm`` must be
     the study's name (the dashboard's confirmation, the CLI's ``--yes``); its runner must be
     stopped first."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         study = store.get_study(conn, study_id)
         if confirm != study["name"]:
             raise ValueError(f"to delete study {study_id}, confirm with its name "

@@ -14,34 +14,17 @@ or, when none is alive, direct updates (nobody else is writing then).
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from engine.run.execution import default_workers
 from engine.run.launch import ensure_study_runner
 from engine.storage import runners
 from engine.storage import studies as store
-from engine.storage.db import connect, db_path_of, transaction
+from engine.storage.db import Db, db_path_of, opened, transaction
 from engine.study.export import export_metrics_csv as _export_metrics
 from engine.study.export import export_trials_csv as _export_trials
 from engine.study.planning import dataset_for_study, integer, validate_study
-
-Db = sqlite3.Connection | str | os.PathLike
-
-
-@contextmanager
-def _open(db: Db) -> Iterator[sqlite3.Connection]:
-    if isinstance(db, sqlite3.Connection):
-        yield db
-        return
-    conn = connect(db)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def new_study(
@@ -79,7 +62,7 @@ def new_study(
             f" got executor_address={executor_address!r}"
         )
     name = (name or "").strip() or f"study {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    with _open(db) as conn:
+    with opened(db) as conn:
         dataset, data = dataset_for_study(conn, dataset, csv_text)
         plan = validate_study(
             space, sampler, scheduler, n_trials=n_trials, epoch_budget=epoch_budget,
@@ -96,7 +79,7 @@ def new_study(
 def start_study(db: Db, study_id: int) -> int | None:
     """Spawn the study's detached runner; its pid, or None if one is alive or the study is
     complete."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         study = store.get_study(conn, study_id)
         if study["runner_alive"] or study["stored_status"] == "complete":
             return None
@@ -108,7 +91,7 @@ def start_study(db: Db, study_id: int) -> int | None:
 def resume_study(db: Db, study_id: int) -> int | None:
     """Continue a stopped/interrupted study from its checkpoints (spawns a runner), or cancel a
     stop that a live runner has not finished yet. The new pid, or None."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         with transaction(conn):
             alive = runners.runner_alive(conn, "study", study_id)
             if alive:
@@ -120,7 +103,7 @@ def stop_study(db: Db, study_id: int) -> str:
     """Ask the runner to stop (running trials are checkpointed and marked ``stopped`` within a
     segment): ``"stopping"``. With no live runner, mark it stopped at once: ``"stopped"``.
     A complete study is left alone (its status is returned)."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         study = store.get_study(conn, study_id)
         if study["stored_status"] == "complete":
             return "complete"
@@ -169,7 +152,7 @@ def zoom_plan(
     """
     from engine.search import CoarseToFineSampler, Objective, Space
 
-    with _open(db) as conn:
+    with opened(db) as conn:
         parent = store.get_study(conn, parent_id)
         scored = _trial_scores(conn, parent)
     objective = Objective.from_dict(parent["objective"])
@@ -232,7 +215,7 @@ def coarse_to_fine_child(
 ) -> int:
     """A new study sampling inside a box around the parent's chosen trials (see ``zoom_plan``);
     it records its parent and its box. ``seed`` None: ``child_seed`` (one no other study has)."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         parent = store.get_study(conn, parent_id)
         plan = zoom_plan(conn, parent_id, top_k=top_k, top_fraction=top_fraction,
                          trial_numbers=trial_numbers, shrink=shrink)
@@ -256,11 +239,11 @@ def coarse_to_fine_child(
 
 def export_trials_csv(db: Db, study_id: int) -> str:
     """The study's trials as CSV text (formula-like cells escaped)."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         return _export_trials(conn, study_id)
 
 
 def export_metrics_csv(db: Db, study_id: int) -> str:
     """Every trial epoch of the study as CSV text."""
-    with _open(db) as conn:
+    with opened(db) as conn:
         return _export_metrics(conn, study_id)
