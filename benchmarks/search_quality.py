@@ -2,7 +2,9 @@
 
     .venv/bin/pip install -r benchmarks/requirements.txt       # optuna==5.0.0
     .venv/bin/python benchmarks/search_quality.py                      # the spec: 20 seeds
-    .venv/bin/python benchmarks/search_quality.py --seeds 5 --digits-seeds 1   # fits this box
+    .venv/bin/python benchmarks/search_quality.py --seeds 0-9 --tasks crossing,mixed --out a.json
+    .venv/bin/python benchmarks/search_quality.py --seeds 10-19 --tasks crossing,mixed --out b.json
+    .venv/bin/python benchmarks/search_quality.py --merge a.json b.json   # the table over both
 
 Every method runs on every task (`search_tasks.py`) with the same budget in epochs (64 x 27),
 one trial at a time, each trial's training seed a function of (run seed, trial number) for
@@ -17,23 +19,29 @@ at 100%; "never" if most seeds do not), and the median number of distinct values
 each important axis (a float: distinct at 2 significant digits). Then PASS/FAIL lines:
 our best method beats Optuna's TPE on every task at 100%, and reaches random search's final
 result within a quarter of the budget on the synthetic tasks.
+
+Cost: everything runs in this one process with BLAS on one thread (set before NumPy loads),
+seed by seed, every method of a seed sharing one :class:`search_tasks.Curves` (the same trial
+asked by two methods is trained once). The synthetic tasks cost well under a millisecond a
+trial; the digits task's training is the cost, and ``gp`` asks are the next.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import statistics
 import sys
 import time
 import warnings
 from collections.abc import Callable
 
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before NumPy loads: one BLAS thread, as a worker has
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from search_tasks import N_EPOCHS, TASKS, Task  # noqa: E402
+from search_report import Runs, Trace, load, report, save, verdicts  # noqa: E402
+from search_tasks import N_EPOCHS, TASKS, Curves, Task  # noqa: E402
 
 from engine.search import (  # noqa: E402
     History,
@@ -68,28 +76,12 @@ def train_seed(run_seed: int, number: int) -> int:
     return (run_seed * 100_003 + number * 7_919 + 17) % 2**31
 
 
-class Trace:
-    """What a run produced: completed results in order, with the epochs spent so far."""
-
-    def __init__(self) -> None:
-        self.results: list[tuple[int, float, dict]] = []  # (epochs spent, error, params)
-        self.tried: list[dict] = []
-
-    def best_at(self, epochs: float) -> float:
-        done = [e for spent, e, _ in self.results if spent <= epochs]
-        return min(done) if done else math.inf
-
-    def epochs_to(self, target: float) -> float:
-        best = math.inf
-        for spent, error, _ in self.results:
-            best = min(best, error)
-            if best <= target:
-                return spent
-        return math.inf
+Tried = list[dict]
 
 
-def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int) -> Trace:
-    space, trace = task.space, Trace()
+def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int,
+             curves: Curves) -> tuple[Trace, Tried]:
+    space, trace, tried = task.space, Trace(), []
     smp, sch = sampler_from_dict(sampler), scheduler_from_dict(scheduler)
     history, spent = History((), Objective("val_error"), seed, None), 0
     while spent < budget:
@@ -98,12 +90,12 @@ def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int)
         if u is None:
             break
         params = space.params_from_unit(u)
-        trace.tried.append(params)
+        tried.append(params)
         target = sch.target_epochs(N_EPOCHS)
         record = TrialRecord(number, tuple(float(x) for x in u), params, "running", {}, target)
         history = history.with_trial(record)
         scores: dict[int, float] = {}
-        state, curve = "stopped", task.curve(params, train_seed(seed, number))
+        state, curve = "stopped", curves.curve(task, params, train_seed(seed, number))
         milestone = sch.next_milestone(number, 0, target)
         for epoch, error in enumerate(curve, 1):
             spent += 1
@@ -113,7 +105,7 @@ def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int)
                     TrialRecord(number, record.unit, params, "running", dict(scores), target))
                 decision = sch.decide(number, epoch, history)
                 if decision == "complete":
-                    trace.results.append((spent, error, params))
+                    trace.results.append((spent, error))
                     state = "complete"
                     break
                 if decision == "prune":
@@ -127,7 +119,7 @@ def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int)
         history = history.with_trial(
             TrialRecord(number, record.unit, params, state, dict(scores), target))
         smp.tell(space, history, history.by_number(number))
-    return trace
+    return trace, tried
 
 
 def optuna_sampler(method: str, seed: int):
@@ -151,23 +143,25 @@ def optuna_pruner(method: str):
     return optuna.pruners.NopPruner()
 
 
-def run_optuna(task: Task, method: str, seed: int, budget: int) -> Trace:
+def run_optuna(task: Task, method: str, seed: int, budget: int,
+               curves: Curves) -> tuple[Trace, Tried]:
     import optuna
     from optuna.trial import TrialState
 
     study = optuna.create_study(direction="minimize", sampler=optuna_sampler(method, seed),
                                 pruner=optuna_pruner(method))
-    trace, spent = Trace(), 0
+    trace, tried, spent = Trace(), [], 0
     while spent < budget:
         trial = study.ask()
         params = task.optuna_params(trial)
-        trace.tried.append(params)
+        tried.append(params)
         state, value, last = TrialState.FAIL, None, None
-        for epoch, error in enumerate(task.curve(params, train_seed(seed, trial.number)), 1):
+        for epoch, error in enumerate(curves.curve(task, params, train_seed(seed, trial.number)),
+                                      1):
             spent, last = spent + 1, error
             trial.report(error, epoch)
             if epoch == N_EPOCHS:
-                trace.results.append((spent, error, params))
+                trace.results.append((spent, error))
                 state, value = TrialState.COMPLETE, error
                 break
             if spent >= budget:
@@ -178,10 +172,11 @@ def run_optuna(task: Task, method: str, seed: int, budget: int) -> Trace:
         else:  # diverged: the worst error tells TPE this region is bad
             state, value = TrialState.COMPLETE, 1.0 if last is None else max(last, 1.0)
         study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-    return trace
+    return trace, tried
 
 
 def distinct(params_list: list[dict], name: str) -> int:
+    """Distinct values of ``name`` tried (a float: distinct at 2 significant digits)."""
     def key(v):
         if isinstance(v, float):
             return float(f"{v:.2g}")
@@ -189,89 +184,93 @@ def distinct(params_list: list[dict], name: str) -> int:
     return len({key(p[name]) for p in params_list})
 
 
-def median_or_inf(values: list[float]) -> float:
-    """The median, where inf (never reached) counts: inf if half the values or more are inf."""
-    return statistics.median(sorted(values))
-
-
-def fmt(x: float) -> str:
-    return "never" if math.isinf(x) else f"{x:.4f}" if x < 1 else f"{x:.0f}"
-
-
-def run_task(task: Task, methods: list[str], seeds: list[int], budget: int,
-             log: Callable[[str], None]) -> dict[str, list[Trace]]:
-    out: dict[str, list[Trace]] = {}
+def run_seed(task: Task, methods: list[str], seed: int,
+             budget: int) -> tuple[dict[str, Trace], Curves]:
+    """Every method on ``task`` with run seed ``seed``, sharing one :class:`Curves`."""
+    curves, out = Curves(), {}
     for method in methods:
-        start = time.perf_counter()
-        traces = []
-        for seed in seeds:
-            if method in OURS:
-                traces.append(run_ours(task, *OURS[method], seed, budget))
-            else:
-                traces.append(run_optuna(task, method, seed, budget))
-        out[method] = traces
-        log(f"  ran {method:<22} {len(seeds)} seeds in {time.perf_counter() - start:6.1f} s")
-    return out
+        c0 = time.process_time()
+        if method in OURS:
+            trace, tried = run_ours(task, *OURS[method], seed, budget, curves)
+        else:
+            trace, tried = run_optuna(task, method, seed, budget, curves)
+        trace.cpu_s = time.process_time() - c0
+        trace.trials = len(tried)
+        trace.distinct = {n: distinct(tried, n) for n in task.important}
+        out[method] = trace
+    return out, curves
 
 
-def report(task: Task, runs: dict[str, list[Trace]], budget: int) -> dict[str, dict]:
-    reference = runs.get("random")
-    target = median_or_inf([t.best_at(budget) for t in reference]) if reference else math.inf
-    names = " ".join(f"{n[:12]:>12}" for n in task.important)
-    print(f"\n{task.name}: random search's final result (median best at 100%) = {fmt(target)}"
-          + (f"; known optimum {task.known_best:.3f}" if task.known_best is not None else ""))
-    print(f"  {'method':<22} {'25%':>8} {'50%':>8} {'100%':>8} {'to random':>10} {'speed-up':>8}"
-          f"  distinct: {names}")
-    summary = {}
-    for method, traces in runs.items():
-        at = [median_or_inf([t.best_at(f * budget) for t in traces]) for f in (0.25, 0.5, 1.0)]
-        reach = median_or_inf([t.epochs_to(target) for t in traces])
-        speedup = budget / reach if reach and not math.isinf(reach) else 0.0
-        counts = " ".join(
-            f"{statistics.median(distinct(t.tried, n) for t in traces):>12.0f}"
-            for n in task.important)
-        print(f"  {method:<22} {fmt(at[0]):>8} {fmt(at[1]):>8} {fmt(at[2]):>8} {fmt(reach):>10}"
-              f" {speedup:>7.1f}x  distinct: {counts}")
-        summary[method] = {"final": at[2], "reach": reach}
-    return summary
+def parse_seeds(text: str, first: int) -> list[int]:
+    """``"20"`` (20 seeds from ``first``), ``"0-19"``, ``"3,5,8"`` or a mix ``"0-4,9"``."""
+    text = text.strip()
+    if text.isdigit():
+        return list(range(first, first + int(text)))
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()) or (high and int(high) < int(low)):
+            raise ValueError(f"seeds must be a count (20), a range (0-19) or a list (1,4,7), "
+                             f"got {part!r}")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    return sorted(set(seeds))
 
 
-def verdicts(summaries: dict[str, dict[str, dict]], budget: int) -> None:
-    ours = [m for m in OURS if all(m in s for s in summaries.values())]
-    print()
-    if not all("optuna-tpe" in s for s in summaries.values()) or not ours:
-        print("PASS/FAIL: not judged (run with optuna-tpe and our methods on every task)")
-        return
-    beats = [m for m in ours if all(s[m]["final"] < s["optuna-tpe"]["final"]
-                                    for s in summaries.values())]
-    for task, s in summaries.items():
-        best = min(ours, key=lambda m: s[m]["final"])
-        print(f"  {task}: our best {best} {fmt(s[best]['final'])} vs optuna-tpe "
-              f"{fmt(s['optuna-tpe']['final'])}")
-    print(f"{'PASS' if beats else 'FAIL'}: one of our methods beats Optuna's TPE on every task "
-          f"at 100% of the budget" + (f" ({', '.join(beats)})" if beats else ""))
-    synthetic = [t for t in summaries if TASKS[t].known_best is not None]
-    fast = [m for m in ours if m != "random" and synthetic and all(
-        summaries[t][m]["reach"] <= budget / 4 for t in synthetic)]
-    learners = [m for m in ours if m != "random"] or ours
-    quarter = {t: min(learners, key=lambda m: summaries[t][m]["reach"]) for t in synthetic}
-    for t, m in quarter.items():
-        print(f"  {t}: fastest of ours to random's final result: {m} "
-              f"({fmt(summaries[t][m]['reach'])} of {budget} epochs)")
-    print(f"{'PASS' if fast else 'FAIL'}: one of our methods reaches random search's final result "
-          f"in <= 1/4 of the budget on the synthetic tasks ({', '.join(synthetic) or 'none run'})"
-          + (f" ({', '.join(fast)})" if fast else ""))
+def run_all(tasks: list[str], methods: list[str], seeds: dict[str, list[int]], budget: int,
+            log: Callable[[str], None], out: str | None, meta: dict) -> Runs:
+    runs: Runs = {}
+    for name in tasks:
+        log(f"\n== {name}: {len(seeds[name])} seeds, {len(methods)} methods")
+        for seed in seeds[name]:
+            c0, t0 = time.process_time(), time.perf_counter()
+            traces, curves = run_seed(TASKS[name], methods, seed, budget)
+            for method, trace in traces.items():
+                runs.setdefault(name, {}).setdefault(method, {})[seed] = trace
+            log(f"  seed {seed:>3}: {time.process_time() - c0:6.1f} s CPU, "
+                f"{time.perf_counter() - t0:6.1f} s wall, epochs trained {curves.computed:,} of "
+                f"{curves.served:,} asked, load {os.getloadavg()[0]:.2f}")
+            if out:  # after every seed: a run cut short keeps what it finished
+                save(out, runs, meta)
+    return runs
+
+
+def print_tables(runs: Runs, budget: int) -> None:
+    summaries = {}
+    for name, methods in runs.items():
+        task = TASKS[name]
+        summaries[name] = report(name, methods, budget, task.important, task.known_best)
+    synthetic = [t for t in runs if TASKS[t].known_best is not None]
+    verdicts(summaries, list(OURS), synthetic, budget)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=20, help="seeds per synthetic task (spec: 20)")
-    p.add_argument("--digits-seeds", type=int, default=20, help="seeds of the digits task")
+    p.add_argument("--seeds", default="20",
+                   help="synthetic tasks' seeds: a count from --first-seed (20, the spec), a "
+                        "range 0-19 or a list 1,4,7")
+    p.add_argument("--digits-seeds", default=None, help="the digits task's seeds (default: "
+                   "as --seeds)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--tasks", default="crossing,mixed,digits")
     p.add_argument("--methods", default=",".join([*OURS, *OPTUNA]))
     p.add_argument("--budget", type=int, default=BUDGET, help="epochs per run (64 x 27)")
+    p.add_argument("--out", help="write the results as JSON (after every seed)")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="run nothing: print the table over these result files")
     args = p.parse_args(argv)
+    if args.merge:
+        try:
+            runs, metas = load(args.merge)
+        except (OSError, ValueError, KeyError) as e:
+            p.error(f"cannot read the results {args.merge}: {e}")
+        for m in metas:
+            print(f"merged {m['file']}: {m.get('started', '?')}, load {m.get('load', '?')}")
+        budgets = {m.get("budget", BUDGET) for m in metas}
+        if len(budgets) > 1:
+            p.error(f"the files have different budgets {sorted(budgets)}: merge like with like")
+        print_tables(runs, budgets.pop())
+        return 0
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [t for t in tasks if t not in TASKS] + [m for m in methods
@@ -279,23 +278,27 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown task or method {bad}; tasks: {', '.join(TASKS)}; methods: "
                 f"{', '.join([*OURS, *OPTUNA])}")
+    try:
+        synthetic = parse_seeds(args.seeds, args.first_seed)
+        digits = parse_seeds(args.digits_seeds or args.seeds, args.first_seed)
+    except ValueError as e:
+        p.error(str(e))
+    seeds = {t: digits if t == "digits" else synthetic for t in tasks}
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    load_now = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"search_quality: optuna {optuna.__version__}, budget {args.budget} epochs "
-          f"({args.budget // N_EPOCHS} x {N_EPOCHS}), load {os.getloadavg()[0]:.2f}")
-    summaries = {}
-    for name in tasks:
-        n = args.digits_seeds if name == "digits" else args.seeds
-        seeds = list(range(args.first_seed, args.first_seed + n))
-        note = "" if n >= 20 else "  (fewer than the 20 of the spec)"
-        print(f"\n== {name}: {n} seeds ({seeds[0]}..{seeds[-1]}){note}", flush=True)
-        runs = run_task(TASKS[name], methods, seeds, args.budget,
-                        lambda line: print(line, flush=True))
-        summaries[name] = report(TASKS[name], runs, args.budget)
-    verdicts(summaries, args.budget)
-    print(f"load at the end {os.getloadavg()[0]:.2f}")
+          f"({args.budget // N_EPOCHS} x {N_EPOCHS}), load {load_now} (1/5/15 min)", flush=True)
+    meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load": load_now,
+            "budget": args.budget, "optuna": optuna.__version__}
+    c0 = time.process_time()
+    runs = run_all(tasks, methods, seeds, args.budget, lambda line: print(line, flush=True),
+                   args.out, meta)
+    print_tables(runs, args.budget)
+    print(f"load at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"{time.process_time() - c0:.0f} s CPU in all")
     return 0
 
 

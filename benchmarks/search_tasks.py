@@ -14,11 +14,18 @@ training seed whoever asks. Error is what every method minimises.
 - `mixed`: 5 numbers (one on a log scale), an int and a 3-way choice; 2 numbers and the choice
   matter; the choice that wins at the end starts slowest.
 The synthetic curves carry seeded noise (sd 0.004 per epoch, from the training seed).
+
+A curve depends only on (task, params, training seed), and methods of one run share trials:
+every learning sampler starts on the same Sobol rows, ``random`` and ``random+asha`` ask the
+same points, and a pruned trial is a prefix of a full one. :class:`Curves` keeps what was
+computed (the errors so far, and the live iterator to extend them), so a digits epoch is
+trained once per run seed however many methods ask for it.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -161,3 +168,46 @@ TASKS: dict[str, Task] = {
     "digits": Task("digits", DIGITS_SPACE, ("learning_rate", "hidden_units", "batch_size"),
                    _digits_optuna, _digits_curve),
 }
+
+
+class Curves:
+    """Memoised curves of one run seed: ``curve(task, params, seed)`` yields the same errors
+    as ``task.curve(params, seed)``, training each epoch once. At most ``live`` unfinished
+    iterators are kept (a digits one holds a model); one dropped is rebuilt and replayed."""
+
+    def __init__(self, live: int = 256):
+        self.live = live
+        self.errors: dict[tuple, list[float]] = {}
+        self.ended: set[tuple] = set()
+        self.iterators: OrderedDict[tuple, Iterator[float]] = OrderedDict()
+        self.computed = 0  # epochs actually trained or evaluated
+        self.served = 0  # epochs handed out
+
+    def curve(self, task: Task, params: dict, seed: int) -> Iterator[float]:
+        key = (task.name, seed, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        errors = self.errors.setdefault(key, [])
+        epoch = 0
+        while True:
+            if epoch < len(errors):
+                self.served += 1
+                yield errors[epoch]
+                epoch += 1
+                continue
+            if key in self.ended:
+                return
+            it = self.iterators.pop(key, None)
+            if it is None:  # new, or dropped: replay up to where we are
+                it = task.curve(params, seed)
+                for _ in range(len(errors)):
+                    next(it)
+                self.computed += len(errors)
+            try:
+                error = next(it)
+            except StopIteration:
+                self.ended.add(key)
+                return
+            self.computed += 1
+            errors.append(error)
+            self.iterators[key] = it
+            while len(self.iterators) > self.live:
+                self.iterators.popitem(last=False)
