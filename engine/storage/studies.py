@@ -58,6 +58,19 @@ __all__ = [
 STUDY_STATUSES = ("queued", "running", "stopping", "stopped", "complete", "failed")
 
 
+def stored_sampler(sampler: dict, *, written: bool) -> dict:
+    """A sampler's JSON as it is written (``written=True``) or read back.
+
+    A grid sampler's points moved from the ends of each axis to cell centres (4dc3cb6,
+    2026-12-03), with ``ends`` the switch. Every grid written since then says ``ends``: a new
+    study without it gets ``ends: false`` written (today's default), and a stored grid without
+    it can only be from before, so it is read back as ``ends: true``: a resumed study keeps
+    the points it was created with."""
+    if sampler.get("kind") != "grid" or "ends" in sampler:
+        return sampler
+    return {**sampler, "ends": not written}
+
+
 def create_study(
     conn: sqlite3.Connection,
     *,
@@ -85,7 +98,8 @@ def create_study(
             " parent_id, box_json, objective_json, epoch_budget)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                name, at, at, json.dumps(space), json.dumps(sampler), json.dumps(scheduler),
+                name, at, at, json.dumps(space),
+                json.dumps(stored_sampler(sampler, written=True)), json.dumps(scheduler),
                 json.dumps(dataset), int(seed), int(n_trials or 0), int(workers),
                 executor_address, parent_id, None if box is None else json.dumps(box),
                 json.dumps(objective or {"metric": "val_acc"}), epoch_budget,
@@ -106,6 +120,7 @@ def _study_dict(row: sqlite3.Row, alive: bool) -> dict:
     study["rank"] = json.loads(row["rank_json"]) if row["rank_json"] else {"at": "best"}
     for key in ("space", "sampler", "scheduler", "dataset"):
         study[key] = json.loads(row[f"{key}_json"])
+    study["sampler"] = stored_sampler(study["sampler"], written=False)
     study["box"] = json.loads(row["box_json"]) if row["box_json"] else None
     study["n_trials"] = row["n_trials"] or None
     study["epoch_budget"] = row["epoch_budget"]
