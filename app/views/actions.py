@@ -9,6 +9,7 @@ in ``st.session_state["hands.try"]``; the add form starts from them.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import streamlit as st
 
@@ -16,11 +17,27 @@ from app.common import friendly_errors
 from engine import study as studies
 
 TRY_KEY = "hands.try"
+FLASH_KEY = "hands.flash"
+# While a study runs its view redraws every second: a confirmation shown on one run only would
+# vanish before it is read. It stays this long, across redraws, or until the next action.
+FLASH_SECONDS = 12.0
+_now = time.monotonic  # the clock, replaced in tests
 
 
 def _done(message: str) -> None:
-    st.session_state["hands.flash"] = message
+    st.session_state[FLASH_KEY] = (message, _now())
     st.rerun()
+
+
+def _flash() -> None:
+    note = st.session_state.get(FLASH_KEY)
+    if note is None:
+        return
+    message, since = note
+    if _now() - since > FLASH_SECONDS:
+        del st.session_state[FLASH_KEY]
+        return
+    st.success(message, icon=":material/check:")
 
 
 def _act(conn, study_id: int, kind: str, payload: dict, what: str, done: str, **kw) -> None:
@@ -166,9 +183,7 @@ def lineage_table(trials: list[dict]) -> None:
 
 def hands_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     """Every action on the study, each in a small form."""
-    flash = st.session_state.pop("hands.flash", None)
-    if flash:
-        st.success(flash, icon=":material/check:")
+    _flash()
     st.markdown("**Add a trial** with values you choose (the sampler learns from it too)")
     add_form(conn, study, trials)
     stop_form(conn, study, trials)

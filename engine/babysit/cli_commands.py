@@ -92,6 +92,10 @@ def _follow(conn, session_id: int, intent_id: int) -> int:
     since = max((e["id"] for e in session_events(conn, session_id)), default=0)
     seen_nodes = {n["id"] for n in store.session_nodes(conn, session_id)}
     while True:
+        # The state is read BEFORE the epochs: an epoch the runner wrote just before it went
+        # idle is then printed in this same pass, not lost to the return below.
+        view = session_view(conn, session_id)
+        taken = all(i["id"] != intent_id for i in runners.pending_intents(conn, KIND, session_id))
         for node in store.session_nodes(conn, session_id):
             if node["id"] not in seen_nodes:
                 seen_nodes.add(node["id"])
@@ -102,8 +106,6 @@ def _follow(conn, session_id: int, intent_id: int) -> int:
             since = event["id"]
             if event["kind"] in ("rollback", "set", "diverged", "failed", "rejected"):
                 print(f"  [{event['actor']}] {event['kind']} {event['payload']}")
-        view = session_view(conn, session_id)
-        taken = all(i["id"] != intent_id for i in runners.pending_intents(conn, KIND, session_id))
         if taken and view["status"] != "running":
             print(f"status {view['status']} at epoch {view['head_epoch']} "
                   f"(branch {view['branch']})")

@@ -4,6 +4,7 @@ study (AppTest, no browser)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -46,6 +47,18 @@ def test_add_a_trial_from_the_form(open_page, conn, resumed):
                                                                                    0.02)
     assert resumed == [study_id]  # the runner is started to train it
     assert "Trial added" in at.success[0].value
+
+
+def test_the_confirmation_outlives_the_live_redraws(open_page, conn, resumed, monkeypatch):
+    study_id = fake_study(conn, 10, 4)
+    at = hands(open_page, study_id)
+    at = submit(at, "Add this trial and train it")
+    at.run()  # a live redraw of a running study's view, a second later
+    assert "Trial added" in at.success[0].value
+    later = time.monotonic() + 60
+    monkeypatch.setattr("app.views.actions._now", lambda: later)
+    at.run()  # long after: the note is gone
+    assert not [s for s in at.success if "Trial added" in s.value]
 
 
 def test_a_value_outside_the_space_is_a_clear_message(open_page, conn, resumed):
