@@ -96,8 +96,12 @@ def get_conn() -> sqlite3.Connection:
 # What Markdown (and Streamlit's extensions: :red[...], $math$, ~~strike~~) turns into links,
 # images, emphasis or code ('[' opens every link and image); other punctuation stays as
 # typed. An underscore inside a word (learning_rate) emphasises nothing, so only one at a
-# word's edge is escaped; a '#' only makes a heading at the start.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*\[~$])|(?<!\w)(_)|(_)(?!\w)|^(#)")
+# word's edge is escaped; a '#' only makes a heading at the start. A bare URL (http://x,
+# www.x) would be auto-linked by GitHub-flavoured Markdown: its "://" colon and the dot after
+# "www" are escaped, which shows the same characters but breaks the autolink.
+_MARKDOWN_SPECIALS = re.compile(
+    r"([\\`*\[~$])|(?<!\w)(_)|(_)(?!\w)|^(#)|(?<=\w)(:)(?=//)|(?<=\bwww)(\.)", re.IGNORECASE
+)
 
 
 def plain(text: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.presets import demo_study, grid_vs_random
 from engine.storage import studies as store
 from engine.study.planning import plan_trials
@@ -77,6 +79,16 @@ def test_user_text_is_shown_as_text_not_markdown(open_page, conn):
 def test_plain_escapes_every_markdown_mark():
     from app.common import plain
 
-    assert plain("![t](http://h/x)") == r"!\[t](http://h/x)"
+    assert plain("![t](http://h/x)") == r"!\[t](http\://h/x)"
     assert plain("# a_b *c*\n_d_ `e`") == r"\# a_b \*c\* \_d\_ \`e\`"
     assert plain("moons 400, seed=0: 'x'") == "moons 400, seed=0: 'x'"
+
+
+def test_plain_breaks_bare_url_autolinks():
+    from app.common import plain
+
+    text = "see http://evil.example/x, HTTPS://a.b and www.evil.example now"
+    shown = plain(text)
+    assert "http://" not in shown.lower() and "https://" not in shown.lower()
+    assert "www." not in shown.lower()
+    assert re.sub(r"\\(.)", r"\1", shown) == text  # the escapes show the same characters
