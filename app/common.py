@@ -97,10 +97,13 @@ def get_conn() -> sqlite3.Connection:
 # images, emphasis or code ('[' opens every link and image); other punctuation stays as
 # typed. An underscore inside a word (learning_rate) emphasises nothing, so only one at a
 # word's edge is escaped; a '#' only makes a heading at the start. A bare URL (http://x,
-# www.x) would be auto-linked by GitHub-flavoured Markdown: its "://" colon and the dot after
-# "www" are escaped, which shows the same characters but breaks the autolink.
+# www.x) would be auto-linked by GitHub-flavoured Markdown: the colon of http(s):// and the
+# dot after "www" are escaped, which shows the same characters but breaks the autolink
+# (GFM links no other scheme, so tcp://host stays as typed).
 _MARKDOWN_SPECIALS = re.compile(
-    r"([\\`*\[~$])|(?<!\w)(_)|(_)(?!\w)|^(#)|(?<=\w)(:)(?=//)|(?<=\bwww)(\.)", re.IGNORECASE
+    r"([\\`*\[~$])|(?<!\w)(_)|(_)(?!\w)|^(#)"
+    r"|(?<=\bhttp)(:)(?=//)|(?<=\bhttps)(:)(?=//)|(?<=\bwww)(\.)",
+    re.IGNORECASE,
 )
 
 
