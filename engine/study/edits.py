@@ -165,14 +165,15 @@ def check_more_trials(conn, study, payload):
 
 
 def write_more_trials(conn, study, p):
-    row = store_actions.study_budget(conn, study["id"])
+    n_trials, epoch_budget = store_actions.study_budget(conn, study["id"])
     if "trials" in p:
-        store_actions.update_study(conn, study["id"], n_trials=row[0] + p["trials"])
+        n_trials += p["trials"]
+        store_actions.update_study(conn, study["id"], n_trials=n_trials)
     else:
-        store_actions.update_study(conn, study["id"], epoch_budget=row[1] + p["epochs"])
+        epoch_budget += p["epochs"]
+        store_actions.update_study(conn, study["id"], epoch_budget=epoch_budget)
     _work_added(conn, study)
-    return {"n_trials": row[0] + p.get("trials", 0) or None,
-            "epoch_budget": row[1] + p["epochs"] if "epochs" in p else row[1]}
+    return {"n_trials": n_trials or None, "epoch_budget": epoch_budget}
 
 
 EXTENDABLE = ("complete", "pruned", "cancelled")
