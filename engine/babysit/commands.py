@@ -32,7 +32,7 @@ from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.run.work import health_every
 from engine.storage import blobs
 from engine.storage import sessions as store
-from engine.storage.db import retried, retrying, transaction
+from engine.storage.db import atomic, retried, retrying, transaction
 
 # Re-exported: callers import these from here too.
 __all__ = [
@@ -90,8 +90,9 @@ def _finish(conn, session: dict, status: str, reason: str, message: str = "") ->
 def record_rejected(
     conn: sqlite3.Connection, session_id: int, command: str, payload: dict, message: str
 ) -> None:
-    """Record a queued command that could not be applied (event ``rejected``)."""
-    with transaction(conn):
+    """Record a queued command that could not be applied (event ``rejected``); joins the
+    caller's transaction when one is open (the runner's, which consumed the intent)."""
+    with atomic(conn):
         session = store.get_session(conn, session_id)
         _event(conn, session, "rejected", "user",
                {"command": command, "payload": payload, "message": message})
@@ -122,8 +123,9 @@ def apply(
     actor: str = "user",
 ) -> dict:
     """Validate and record one command and its event in one transaction; return the payload
-    as recorded. ``run`` only marks the session running; training is ``step_epoch``'s."""
-    with transaction(conn):
+    as recorded. ``run`` only marks the session running; training is ``step_epoch``'s. Joins
+    the caller's transaction when one is open (the runner's, which consumes the intent in it)."""
+    with atomic(conn):
         clean = validate(conn, session_id, command, payload)
         session = store.get_session(conn, session_id)
         if command == "run":

@@ -62,13 +62,16 @@ def _busy(session_id: int) -> Callable[[sqlite3.Connection], bool]:
 
 
 def _apply_intents(conn: sqlite3.Connection, host: RunnerHost, session_id: int) -> int:
-    intents = host.take_intents(conn)
-    for intent in intents:
-        try:
-            apply(conn, session_id, intent["command"], intent["payload"])
-        except (ValueError, LookupError) as err:
-            record_rejected(conn, session_id, intent["command"], intent["payload"], str(err))
-    return len(intents)
+    """Apply the queued commands in order, each consumed in the transaction that applies it:
+    a page never sees a ``run`` taken but the session not yet running (it would stop watching),
+    and a kill never loses a command. A refused one is recorded as a ``rejected`` event."""
+    def handle(conn: sqlite3.Connection, intent: dict) -> None:
+        apply(conn, session_id, intent["command"], intent["payload"])
+
+    def refuse(conn: sqlite3.Connection, intent: dict, err: Exception) -> None:
+        record_rejected(conn, session_id, intent["command"], intent["payload"], str(err))
+
+    return host.obey_intents(conn, handle, refuse)
 
 
 def serve(

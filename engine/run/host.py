@@ -4,14 +4,15 @@ A runner (a study's, ``engine.study.runner``, or a babysitting session's,
 ``engine.babysit.runner``) is the one writer of its owner's results. Around its loop it must:
 claim the owner's slot (``engine.storage.runners``; refused while another live runner holds it),
 keep the slot's heartbeat fresh from a thread (so a long segment or a locked database never makes
-it look dead), turn SIGTERM/SIGINT into a graceful stop, take the intents posted for it in order,
-release the slot when it goes idle (atomically with a last look for intents, so none is ever
-stranded), and notice when its slot was taken over (then it must stop writing).
+it look dead), turn SIGTERM/SIGINT into a graceful stop, apply the intents posted for it in
+order (each consumed in the transaction that applies it), release the slot when it goes idle
+(atomically with a last look for intents, so none is ever stranded), and notice when its slot
+was taken over (then it must stop writing).
 
     with RunnerHost(db_path, "study", study_id) as host:
         if not host.claimed: return
         while not host.lost:
-            for intent in host.take_intents(conn): ...
+            host.obey_intents(conn, handle)  # each intent applied in its own transaction
 
 Writes that meet a lock held by another process go through ``engine.storage.db.retrying``:
 delayed, never lost.
@@ -145,15 +146,20 @@ class RunnerHost:
         return restore
 
     # -- intents and idling ----------------------------------------------------------------
-    def take_intents(self, conn: sqlite3.Connection) -> list[dict]:
-        """The intents posted for this runner, in order, each taken exactly once (a cheap
-        check first: most loops find none)."""
-        def take() -> list[dict]:
+    def obey_intents(
+        self,
+        conn: sqlite3.Connection,
+        handle: Callable[[sqlite3.Connection, dict], None],
+        refuse: Callable[[sqlite3.Connection, dict, Exception], None] | None = None,
+    ) -> int:
+        """Apply the intents posted for this runner, in order, each in one transaction with
+        its effects (``runners.obey_intents``; retried past locks); the number applied."""
+        def obey() -> int:
             if not runners.has_pending_intents(conn, self.kind, self.owner_id):
-                return []
-            return runners.take_intents(conn, self.kind, self.owner_id)
+                return 0
+            return runners.obey_intents(conn, self.kind, self.owner_id, handle, refuse)
 
-        return retrying(take, what=f"{self.kind} {self.owner_id}: take intents")
+        return retrying(obey, what=f"{self.kind} {self.owner_id}: apply intents")
 
     def release_if_idle(self, conn: sqlite3.Connection,
                         busy: Callable[[sqlite3.Connection], bool] = lambda conn: False) -> bool:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from engine.storage.blobs import NotFoundError, atomic
-from engine.storage.db import now
+from engine.storage.blobs import NotFoundError
+from engine.storage.db import atomic, now
 
 STUDY_FIELDS = ("name", "notes", "archived", "rank_json", "n_trials", "epoch_budget",
                 "space_json", "status")
@@ -159,16 +157,3 @@ def study_budget(conn: sqlite3.Connection, study_id: int) -> tuple[int | None, i
     if row is None:
         raise NotFoundError(f"study {study_id} does not exist")
     return row[0], row[1]
-
-
-@contextmanager
-def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
-    """Writes inside are undone together if the block raises (the caller's transaction goes on)."""
-    conn.execute(f"SAVEPOINT {name}")
-    try:
-        yield
-    except BaseException:
-        conn.execute(f"ROLLBACK TO {name}")
-        conn.execute(f"RELEASE {name}")
-        raise
-    conn.execute(f"RELEASE {name}")

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from engine.storage.db import now, transaction
+from engine.storage.db import atomic, now
 
 
 class ChecksumError(ValueError):
@@ -26,16 +24,6 @@ class ChecksumError(ValueError):
 
 class NotFoundError(LookupError):
     """No row with the given id or hash."""
-
-
-@contextmanager
-def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``transaction(conn)``, or nothing when the caller already opened one."""
-    if conn.in_transaction:
-        yield conn
-    else:
-        with transaction(conn):
-            yield conn
 
 
 def sha256_hex(data: bytes) -> str:

@@ -31,8 +31,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.storage.blobs import atomic
-from engine.storage.db import now
+from engine.storage.db import atomic, now, savepoint, transaction
 
 HEARTBEAT_SECONDS = 1.0
 STALE_AFTER = 10.0
@@ -224,7 +223,10 @@ def post_intent(
 
 
 def take_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dict]:
-    """The pending intents in the order posted, marked consumed (each is taken exactly once)."""
+    """The pending intents in the order posted, marked consumed (each is taken exactly once).
+
+    For a runner that acts on them, ``obey_intents`` is the safe form: here the intents are
+    consumed before the caller applies them, so a kill in between loses them."""
     with atomic(conn):
         rows = conn.execute(
             "SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
@@ -240,6 +242,46 @@ def take_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dic
     for intent in taken:
         intent["consumed_at"] = at
     return taken
+
+
+def obey_intents(
+    conn: sqlite3.Connection,
+    kind: str,
+    owner_id: int,
+    handle: Callable[[sqlite3.Connection, dict], None],
+    refuse: Callable[[sqlite3.Connection, dict, Exception], None] | None = None,
+) -> int:
+    """Apply the pending intents in order, each in ONE transaction with what ``handle`` writes.
+
+    Every reader, and a runner started after a kill at any moment, sees an intent either
+    pending with none of its effects or consumed with all of them: never consumed and not
+    applied (a run asked for would look finished before it began, and be lost on a crash).
+    ``handle(conn, intent)`` runs inside the transaction (its writers must join it). When it
+    raises ValueError or LookupError and ``refuse`` is given, its writes are undone, the intent
+    is still consumed and ``refuse(conn, intent, error)`` records why, in the same
+    transaction. Any other error rolls the transaction back and propagates: the intent stays
+    pending. Returns the number of intents consumed."""
+    done = 0
+    while True:
+        with transaction(conn):
+            row = conn.execute(
+                "SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
+                " ORDER BY id LIMIT 1",
+                (kind, owner_id),
+            ).fetchone()
+            if row is None:
+                return done
+            intent = {**_intent(row), "consumed_at": now()}
+            conn.execute("UPDATE intents SET consumed_at = ? WHERE id = ?",
+                         (intent["consumed_at"], intent["id"]))
+            try:
+                with savepoint(conn, "intent"):
+                    handle(conn, intent)
+            except (ValueError, LookupError) as err:
+                if refuse is None:
+                    raise
+                refuse(conn, intent, err)
+        done += 1
 
 
 def has_pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> bool:

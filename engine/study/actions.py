@@ -19,7 +19,7 @@ import sqlite3
 from engine.storage import actions as store_actions
 from engine.storage import runners
 from engine.storage import studies as store
-from engine.storage.db import Db, opened, retrying, transaction
+from engine.storage.db import Db, opened, retrying, savepoint, transaction
 from engine.study import roundtrip
 from engine.study.edits import KINDS, WORK_KINDS
 
@@ -48,7 +48,7 @@ def _apply_one(conn: sqlite3.Connection, action: dict) -> dict:
     no longer checks out is rolled back to the savepoint and recorded as the action's error."""
     check_fn, write_fn = KINDS.get(action["kind"], (None, None))
     try:
-        with store_actions.savepoint(conn, "study_action"):
+        with savepoint(conn, "study_action"):
             if check_fn is None:
                 raise ValueError(f"unknown study action {action['kind']!r}")
             study = store.get_study(conn, action["study_id"])

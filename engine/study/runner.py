@@ -109,8 +109,7 @@ class StudyRunner:
         self.slots: Slots | None = None
         self.host: RunnerHost | None = None
         self.cancelled: set[int] = set()  # trials stopped by hand while their segment trains
-        self.intent_handlers = {"stop": self._on_stop, "resume": self._on_resume,
-                                "action": lambda conn, payload: steer.apply_actions(self, conn)}
+        self.intent_handlers = {"stop": self._on_stop, "resume": self._on_resume}
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> str:
@@ -261,21 +260,31 @@ class StudyRunner:
 
     # -- intents ---------------------------------------------------------------------------
     def _obey_intents(self, conn: sqlite3.Connection) -> None:
-        for intent in self.host.take_intents(conn):
-            handler = self.intent_handlers.get(intent["command"])
+        """Apply the posted intents in order, each consumed in the transaction that applies it
+        (a kill never loses a stop). ``action`` only wakes the runner: the actions are rows of
+        their own, applied once the intents are taken."""
+        woken = []
+
+        def handle(conn: sqlite3.Connection, intent: dict) -> None:
             log.info("study %s: intent %s", self.study_id, intent["command"])
-            if handler is None:
+            if intent["command"] == "action":
+                woken.append(intent)
+            elif (handler := self.intent_handlers.get(intent["command"])) is not None:
+                handler(conn, intent["payload"])
+            else:
                 log.warning("study %s: unknown intent %r ignored", self.study_id, intent)
-                continue
-            handler(conn, intent["payload"])
+
+        self.host.obey_intents(conn, handle)
+        if woken:
+            steer.apply_actions(self, conn)
 
     def _on_stop(self, conn: sqlite3.Connection, payload: dict) -> None:
         self.stopping = True
-        retrying(lambda: store.set_study_status(conn, self.study_id, "stopping"))
+        store.set_study_status(conn, self.study_id, "stopping")
 
     def _on_resume(self, conn: sqlite3.Connection, payload: dict) -> None:
         self.stopping = False
-        retrying(lambda: store.set_study_status(conn, self.study_id, "running"))
+        store.set_study_status(conn, self.study_id, "running")
 
     # -- asking and submitting -------------------------------------------------------------
     def _fill_slots(self, conn: sqlite3.Connection) -> None:

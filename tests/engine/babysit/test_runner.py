@@ -15,6 +15,7 @@ from engine.babysit import runner
 from engine.cli import main as cli_main
 from engine.storage import runners
 from engine.storage import sessions as store
+from engine.storage.db import connect
 from tests.engine.babysit.conftest import assert_states_equal
 
 
@@ -59,6 +60,28 @@ def test_serve_applies_queued_intents_in_order_then_releases(conn, make_session)
     assert kinds == ["created", "run", "done", "run", "set", "rejected", "run", "done"]
     assert "architecture" in events[5]["payload"]["message"]
     assert runners.pending_intents(conn, "session", sid) == []
+
+
+def test_a_run_is_never_seen_taken_but_not_running(conn, db_path, make_session, monkeypatch):
+    """The page stops watching a session it reads as not busy (no pending command, not
+    running). The runner used to consume the 'run' intent, commit, then mark the session
+    running: a page reading in between saw it idle, stopped polling, and showed the old epoch
+    for good (a flake of the browser test). Now a reader sees one state or the other."""
+    sid = make_session()
+    reader = connect(db_path)
+    seen = []
+    apply = runner.apply
+
+    def watched_apply(conn, session_id, command, payload=None, **kw):
+        view = babysit.session_view(reader, session_id)  # another process, right now
+        seen.append(view["status"] == "running" or view["pending_commands"] > 0)
+        return apply(conn, session_id, command, payload, **kw)
+
+    monkeypatch.setattr(runner, "apply", watched_apply)
+    runners.post_intent(conn, "session", sid, "run", {"epochs": 1})
+    assert runner.serve(conn, sid, idle_exit=0) == 0
+    assert seen == [True]
+    assert babysit.session_view(conn, sid)["head_epoch"] == 1
 
 
 def test_a_second_runner_is_refused(conn, make_session):

@@ -7,7 +7,7 @@ import pytest
 
 from engine.storage import actions as store_actions
 from engine.storage.blobs import NotFoundError
-from engine.storage.db import connect, transaction
+from engine.storage.db import connect, savepoint, transaction
 from tests.engine.storage.test_studies import new
 
 
@@ -31,10 +31,10 @@ def test_savepoint_undoes_only_the_writes_inside_it(conn):
     with transaction(conn):
         store_actions.update_study(conn, study_id, notes="kept")
         with pytest.raises(ValueError):
-            with store_actions.savepoint(conn, "study_action"):
+            with savepoint(conn, "study_action"):
                 store_actions.update_study(conn, study_id, n_trials=50)
                 raise ValueError("refused half-way")
-        with store_actions.savepoint(conn, "study_action"):
+        with savepoint(conn, "study_action"):
             store_actions.update_study(conn, study_id, name="renamed")
     row = conn.execute("SELECT notes, n_trials, name FROM studies WHERE id = ?",
                        (study_id,)).fetchone()

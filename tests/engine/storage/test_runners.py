@@ -112,6 +112,64 @@ def test_intents_are_ordered_and_taken_once(conn):
     assert len(runners.pending_intents(conn, "study", 2)) == 1
 
 
+def test_each_intent_is_consumed_in_the_transaction_that_applies_it(conn, db_path):
+    """obey_intents: a reader never sees an intent consumed before its effects are written
+    (with take-then-apply it did, and a kill in between lost the intent)."""
+    runners.post_intent(conn, "study", 1, "stop")
+    runners.post_intent(conn, "study", 1, "resume")
+    reader = connect(db_path)
+    seen = []
+
+    def handle(conn, intent):
+        runners.post_intent(conn, "study", 2, f"effect of {intent['command']}")
+        # Another process, mid-transaction: the intent is still pending, the effect not there.
+        pending = [i["command"] for i in runners.pending_intents(reader, "study", 1)]
+        effects = [i["command"] for i in runners.pending_intents(reader, "study", 2)]
+        seen.append((pending, effects))
+
+    assert runners.obey_intents(conn, "study", 1, handle) == 2
+    assert seen == [(["stop", "resume"], []), (["resume"], ["effect of stop"])]
+    assert runners.pending_intents(conn, "study", 1) == []
+    assert [i["command"] for i in runners.pending_intents(conn, "study", 2)] == [
+        "effect of stop", "effect of resume"]
+
+
+def test_an_intent_that_fails_stays_pending_with_none_of_its_effects(conn):
+    runners.post_intent(conn, "study", 1, "stop")
+
+    def crash(conn, intent):
+        runners.post_intent(conn, "study", 2, "half-done effect")
+        raise RuntimeError("the runner died half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        runners.obey_intents(conn, "study", 1, crash)
+    assert [i["command"] for i in runners.pending_intents(conn, "study", 1)] == ["stop"]
+    assert runners.pending_intents(conn, "study", 2) == []
+
+
+def test_a_refused_intent_is_consumed_and_its_refusal_recorded_not_its_writes(conn):
+    runners.post_intent(conn, "study", 1, "set")
+    runners.post_intent(conn, "study", 1, "stop")
+    applied = []
+
+    def handle(conn, intent):
+        runners.post_intent(conn, "study", 2, f"effect of {intent['command']}")
+        if intent["command"] == "set":
+            raise ValueError("learning_rate must be > 0, got -1")
+        applied.append(intent["command"])
+
+    def refuse(conn, intent, err):
+        assert conn.in_transaction  # recorded in the transaction that consumed the intent
+        runners.post_intent(conn, "study", 3, f"refused {intent['command']}: {err}")
+
+    assert runners.obey_intents(conn, "study", 1, handle, refuse) == 2
+    assert applied == ["stop"]
+    assert runners.pending_intents(conn, "study", 1) == []
+    assert [i["command"] for i in runners.pending_intents(conn, "study", 2)] == ["effect of stop"]
+    assert [i["command"] for i in runners.pending_intents(conn, "study", 3)] == [
+        "refused set: learning_rate must be > 0, got -1"]
+
+
 def test_bad_kind_and_command_are_refused(conn):
     with pytest.raises(ValueError, match="kind"):
         runners.register_runner(conn, "job", 1)
