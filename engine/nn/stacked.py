@@ -210,6 +210,7 @@ def train_stacked(
             for j in range(p):
                 lrs[j] = learning_rate_at(configs[j], epochs[j]) if alive[j] else 0.0
             hyper.set_lr(lrs)
+            hyper.plan(arena.step, len(trainer.batches))
             epoch_lr = lrs.copy()
             due = [alive[j] and cadence.due(done, epochs[j] + 1)
                    for j in range(p)]
@@ -240,11 +241,11 @@ def train_stacked(
             cadence.trained(trained)
             seconds = trained / max(1, sum(alive))
             t_health = time.perf_counter()
+            _take_alive(arena, snap, alive)
             for j in range(p):
                 if not alive[j]:
                     continue
                 epochs[j] += 1
-                _take(arena, snap, j)
                 snap_rng[j] = rngs[j].bit_generator.state
                 row = {"epoch": epochs[j], "train_loss": float(total[j] / trainer.n),
                        "train_acc": float(train_acc[j]), "val_loss": float(val_loss[j]),
@@ -275,14 +276,18 @@ def _rows(arena: StackArena) -> tuple:
     return arena.w, arena.running, arena.slots, arena.step
 
 
-def _take(arena: StackArena, snap: tuple, j: int) -> None:
-    """Copy member j's row of the arena into the snapshot (its last good epoch)."""
+def _take_alive(arena: StackArena, snap: tuple, alive: list[bool]) -> None:
+    """Copy the rows of the members still training into the snapshot (their last good epoch):
+    whole arrays when every member is, else row by row."""
     w, running, slots, step = snap
-    np.copyto(w[j], arena.w[j])
-    np.copyto(running[j], arena.running[j])
-    for dst, src in zip(slots, arena.slots):
-        np.copyto(dst[j], src[j])
-    step[j] = arena.step[j]
+    pairs = ((w, arena.w), (running, arena.running), *zip(slots, arena.slots), (step, arena.step))
+    if all(alive):
+        for dst, src in pairs:
+            np.copyto(dst, src)
+        return
+    for j in np.flatnonzero(alive):
+        for dst, src in pairs:
+            dst[j] = src[j]
 
 
 def _member(arena: StackArena, j: int, rows: tuple) -> tuple[dict, dict, dict]:

@@ -42,8 +42,9 @@ class Hyper:
         self.lr_64 = np.zeros(p, np.float64)
         self.t = np.zeros(p, np.float64)
         self.c1, self.c2 = np.zeros(p, np.float64), np.zeros(p, np.float64)
-        self.step_size = np.zeros((p, 1), dtype)  # adam: -lr sqrt(c2) / c1
-        self.eps_hat = np.zeros((p, 1), dtype)  # adam: epsilon sqrt(c2)
+        self.step_size = self._step_size = np.zeros((p, 1), dtype)  # adam: -lr sqrt(c2) / c1
+        self.eps_hat = self._eps_hat = np.zeros((p, 1), dtype)  # adam: epsilon sqrt(c2)
+        self._plan: tuple | None = None
         self.eps_64 = np.array([c.epsilon for c in configs], np.float64)
 
     def l2_matrix(self, n_weights: int, shape: tuple[int, int]) -> np.ndarray:
@@ -54,15 +55,39 @@ class Hyper:
         return self._l2_full
 
     def set_lr(self, lrs: np.ndarray) -> None:
-        """This epoch's learning rates (P,) (float64; 0 freezes a member)."""
+        """This epoch's learning rates (P,) (float64; 0 freezes a member). Drops the plan."""
         np.copyto(self.lr_64, lrs)
         np.copyto(self.lr[:, 0], lrs, casting="unsafe")
         np.negative(self.lr, out=self.neg_lr)
+        self._plan = None
+
+    def plan(self, step: np.ndarray, n_steps: int) -> None:
+        """Adam's step sizes and epsilons for the next ``n_steps`` updates of members at update
+        count ``step`` (P,), as one (n_steps, P) computation (the same float64 expressions as
+        ``for_step``, so the same values): ``for_step`` then takes the next row, until
+        ``set_lr`` drops the plan."""
+        self._plan = None
+        if self.optimizer != "adam" or n_steps < 1:
+            return
+        t = step.astype(np.float64)[None, :] + np.arange(1, n_steps + 1)[:, None]  # (K, P)
+        c1 = np.subtract(1.0, np.power(self.b1_64, t))
+        c2 = np.sqrt(np.subtract(1.0, np.power(self.b2_64, t)))
+        eps_hat = (self.eps_64 * c2).astype(self.eps_hat.dtype)[:, :, None]
+        step_size = np.negative(np.divide(self.lr_64 * c2, c1)).astype(self.eps_hat.dtype)
+        self._plan = (eps_hat, step_size[:, :, None], iter(range(n_steps)))
 
     def for_step(self, step: np.ndarray) -> None:
         """Adam's per-member step size and epsilon for update number ``step`` (P,) (1-based)."""
         if self.optimizer != "adam":
             return
+        if self._plan is not None:  # the next row of the epoch's plan (views: no copy)
+            eps_hat, step_size, rows = self._plan
+            k = next(rows, None)
+            if k is not None:
+                self.eps_hat, self.step_size = eps_hat[k], step_size[k]
+                return
+            self._plan = None
+        self.eps_hat, self.step_size = self._eps_hat, self._step_size
         t, c1, c2 = self.t, self.c1, self.c2
         np.copyto(t, step, casting="unsafe")
         np.power(self.b1_64, t, out=c1)

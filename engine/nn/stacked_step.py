@@ -224,6 +224,8 @@ class StackWorkspace:
         L = spec.n_layers
         self.W, self.dW = arena.params[f"W{L}"], arena.grads[f"W{L}"]
         self.WT = np.empty(self.W.transpose(0, 2, 1).shape, dt)  # a copy: BLAS-friendly
+        # one output unit (two classes): the products with its weights as one broadcast row
+        self.w_row = np.empty((p, self.W.shape[1]), dt) if c == 1 else None
         self.b_v, self.db_v = arena.params[f"b{L}"], arena.grads[f"b{L}"]
         self.b_c, self.db = np.empty((p, c), dt), np.empty((p, c), dt)
         self.x = np.empty((n, p, spec.n_inputs), dt)
@@ -328,8 +330,12 @@ class StackWorkspace:
         colsum(self.ones_n, ds, self.db)
         np.copyto(self.db_v, self.db)
         if hidden:
-            np.copyto(self.WT, self.W.transpose(0, 2, 1))
-            matmul(dst, self.WT, _t(hidden[-1].da))
+            if self.w_row is not None:  # one output unit: dx is an outer product
+                np.copyto(self.w_row, self.W[:, :, 0])
+                multiply(ds, self.w_row, hidden[-1].da)
+            else:
+                np.copyto(self.WT, self.W.transpose(0, 2, 1))
+                matmul(dst, self.WT, _t(hidden[-1].da))
             for j in range(len(hidden) - 1, 0, -1):
                 hidden[j].backward(hidden[j - 1].out, hidden[j - 1].da)
             hidden[0].backward(x, None)
