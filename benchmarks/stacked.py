@@ -15,12 +15,17 @@ momentum; float32; one BLAS thread):
       digits, 64 trials, batch 64, 27 epochs; stacked two ways: padded to the widest member in
       one stack, and bucketed by width (powers of two, each bucket padded to its widest).
 Columns: trials/s one at a time (`train_segment` per trial), stacked (`train_stacked`, one call
-for the whole case or per bucket), their ratio, and the stacked run as a fraction of the
-GEMM-only bound (the trials/s if every step were only its matrix products, timed in this run as
-each trial's 2-D products back to back: ``_common.GemmBound``). Rates are per CPU second of this
-process (one thread: wall-clock time on an idle machine); wall-clock ratios are printed beside.
-Minor page faults per step of the stacked run show that its step allocates nothing new.
-Targets: (a) >= 8x, (b) >= 2.5x, (c) >= 1.5x (the better of padding and bucketing).
+for the whole case or per bucket), their ratio, and two GEMM-only bounds, both timed in this run
+in CPU seconds: "solo GEMMs" (each trial's 2-D products back to back, `_common.GemmBound`: what
+one-at-a-time training could reach if nothing but its products cost) and "stack GEMMs" (the
+batched products one stacked step makes, recorded from a real step and replayed,
+`_stacked_profile.stack_gemm_seconds`): the stacked run's share of the latter is how close it
+is to its own matrix products. Every figure is the best of `--repeat` rounds (default 2),
+solo and stacked alternating, per CPU second of this process (one thread: wall-clock time on
+an idle machine; the best wall-clock ratio is printed beside). Minor page faults per step of
+the stacked run show that its step allocates nothing new. `--profile a` prints the heaviest
+NumPy calls of case (a)'s stacked run by line. Targets: (a) >= 8x, (b) >= 2.5x, (c) >= 1.5x
+(the better of padding and bucketing).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from _common import GemmBound, blas_report, timed  # noqa: E402
+from _stacked_profile import op_profile, stack_gemm_seconds  # noqa: E402
 
 from engine.data import DatasetSpec, build_dataset  # noqa: E402
 from engine.nn import ModelSpec, TrainConfig, new_state, train_segment  # noqa: E402
@@ -80,7 +87,7 @@ def buckets(specs: list[ModelSpec]) -> list[list[int]]:
 
 
 def gemm_seconds(specs, data, batch: int, epochs: int) -> float:
-    """GEMM-only seconds of training every member ``epochs`` epochs (full batches)."""
+    """GEMM-only CPU seconds of training every member ``epochs`` epochs one at a time."""
     n_train = len(data.X_train)
     steps = epochs * -(-n_train // batch)
     total = 0.0
@@ -91,11 +98,11 @@ def gemm_seconds(specs, data, batch: int, epochs: int) -> float:
     for layers, count in by_layers.items():
         bound = GemmBound(min(batch, n_train), layers)
         bound.run(2)
-        total += count * bound.run(steps)
+        total += count * timed(lambda b=bound: b.run(steps))[1]
     return total
 
 
-def run_case(name: str, n: int) -> dict:
+def run_case(name: str, n: int, repeat: int) -> dict:
     specs, cfgs, data, epochs = case_members(name, n)
     states = [new_state(s, 100 + j) for j, s in enumerate(specs)]
     n_steps = epochs * -(-len(data.X_train) // cfgs[0].batch_size)
@@ -111,23 +118,32 @@ def run_case(name: str, n: int) -> dict:
     ways = {"padded": [list(range(n))]}
     if name == "c":
         ways["bucketed"] = buckets(specs)
+    out: dict = {"name": name, "n": n, "epochs": epochs}
     with one_blas_thread():
         train_stacked(states[:2], cfgs[:2], data, 1)  # warm up both paths
         train_segment(states[0], cfgs[0], data, 1)
-        out = {"name": name, "n": n, "epochs": epochs}
-        wall, cpu, _ = timed(solo)
-        out["solo"] = (wall, cpu)
+        for _ in range(repeat):  # alternate, keep the best of each
+            runs = [("solo", solo)] + [(way, lambda g=g: stacked(g)) for way, g in ways.items()]
+            for way, fn in runs:
+                got = timed(fn)
+                out[way] = tuple(map(min, zip(out.get(way, got), got)))
         for way, groups in ways.items():
-            wall, cpu, faults = timed(lambda g=groups: stacked(g))
+            wall, cpu, faults = out[way]
             out[way] = (wall, cpu, faults / (n_steps * len(groups)))
-        out["gemm"] = gemm_seconds(specs, data, cfgs[0].batch_size, epochs)
+        out["gemm"] = min(gemm_seconds(specs, data, cfgs[0].batch_size, epochs)
+                          for _ in range(repeat))
+        out["stack_gemm"] = {
+            way: min(sum(stack_gemm_seconds([specs[j] for j in g], [cfgs[j] for j in g], data,
+                                            n_steps) for g in groups) for _ in range(repeat))
+            for way, groups in ways.items()
+        }
     out["groups"] = {way: [len(g) for g in groups] for way, groups in ways.items()}
     return out
 
 
 def report(r: dict) -> list[str]:
     n = r["n"]
-    solo_wall, solo_cpu = r["solo"]
+    solo_wall, solo_cpu, _ = r["solo"]
     lines, best = [], 0.0
     for way in ("padded", "bucketed"):
         if way not in r:
@@ -135,11 +151,13 @@ def report(r: dict) -> list[str]:
         wall, cpu, faults = r[way]
         ratio, wall_ratio = solo_cpu / cpu, solo_wall / wall
         best = max(best, ratio)
+        stack_gemm = r["stack_gemm"][way]
         lines.append(
             f"({r['name']}) {way:8s} solo {n / solo_cpu:7.1f} trials/s  stacked {n / cpu:7.1f} "
-            f"trials/s  ratio {ratio:5.2f}x (wall {wall_ratio:4.2f}x)  GEMM bound "
-            f"{n / r['gemm']:7.1f} trials/s, stacked at {r['gemm'] / cpu:4.0%} of it  "
-            f"faults/step {faults:.2f}  stacks {r['groups'][way]}"
+            f"trials/s  ratio {ratio:5.2f}x (wall {wall_ratio:4.2f}x)  solo GEMMs "
+            f"{n / r['gemm']:7.1f} trials/s (solo at {r['gemm'] / solo_cpu:4.0%} of it)  "
+            f"stack GEMMs {n / stack_gemm:7.1f} trials/s (stacked at {stack_gemm / cpu:4.0%} "
+            f"of it)  faults/step {faults:.2f}  stacks {r['groups'][way]}"
         )
     target = TARGETS[r["name"]]
     lines.append(f"({r['name']}) {'PASS' if best >= target else 'FAIL'}: best ratio {best:.2f}x, "
@@ -147,16 +165,38 @@ def report(r: dict) -> list[str]:
     return lines
 
 
+def profile(name: str, n: int) -> None:
+    specs, cfgs, data, epochs = case_members(name, n)
+    states = [new_state(s, 100 + j) for j, s in enumerate(specs)]
+    with one_blas_thread():
+        train_stacked(states[:2], cfgs[:2], data, 1)
+        c0 = time.process_time()
+        train_stacked(states, cfgs, data, epochs)
+        plain = time.process_time() - c0
+        rows = op_profile(lambda: train_stacked(states, cfgs, data, epochs))
+    timed_total = sum(sec for _, sec, _ in rows)
+    print(f"({name}) stacked run {plain:.3f} s CPU without the timers; NumPy calls (timed) "
+          f"{timed_total:.3f} s; the heaviest lines:")
+    for key, sec, calls in rows[:30]:
+        print(f"  {key:38s} {sec * 1e3:8.1f} ms {calls:7d} calls {sec / calls * 1e6:8.1f} us/call")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="16 trials a case (smoke run)")
     parser.add_argument("--cases", default="abc", help="which cases (default abc)")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds; the best is kept")
+    parser.add_argument("--profile", metavar="CASE", help="per-line NumPy profile of one case")
     args = parser.parse_args()
     n = 16 if args.quick else 64
     print(f"BLAS: {blas_report()}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.profile:
+        profile(args.profile, n)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
     for name in args.cases:
-        for line in report(run_case(name, n)):
+        for line in report(run_case(name, n, max(1, args.repeat))):
             print(line, flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
