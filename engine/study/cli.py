@@ -259,16 +259,41 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  objective {study['objective']['metric']}  budget {' and '.join(budget)}")
     if study["message"]:
         print(f"  message: {study['message']}")
+    if study.get("archived"):
+        print("  archived (hidden from the dashboard's lists)")
+    if (study.get("notes") or "").strip():
+        print("  notes: " + _indented(study["notes"], 9))
     names = list(study["space"].get("params", {}))
     print(f"{'#':>4}  {'state':<9} {'epochs':>7} {'best acc':>8} {'last loss':>9}  "
-          + "  ".join(names))
+          f"{'from':<24}  " + "  ".join(names))
     for t in trials:
         values = "  ".join(f"{t['params'].get(n)!s:.10}" for n in names)
         print(f"{t['number']:>4}  {t['state']:<9} {t['epochs_done']:>3}/{t['target_epochs']:<3} "
-              f"{_fmt(t['best_val_acc']):>8} {_fmt(t['last_val_loss']):>9}  {values}")
+              f"{_fmt(t['best_val_acc']):>8} {_fmt(t['last_val_loss']):>9}  "
+              f"{trial_source(t):<24}  {values}")
+        if (t.get("name") or "").strip():
+            print(f"      name: {t['name'].strip()}")
+        if (t.get("notes") or "").strip():
+            print("      notes: " + _indented(t["notes"], 13))
         if t["error"] and args.errors:
             print("      " + t["error"].strip().replace("\n", "\n      "))
     return 0
+
+
+def trial_source(trial: dict) -> str:
+    """Where a trial came from, in a few words: ``sampler``, ``by hand``, ``clone of trial 3``,
+    ``session 2 (trial 5 @ epoch 4)`` (returned from babysitting)."""
+    source = trial.get("source") or {}
+    if source.get("kind") == "clone":
+        return f"clone of trial {source.get('number')}"
+    if source.get("kind") == "session" or trial.get("origin") == "session":
+        return (f"session {source.get('session_id')} (trial {source.get('number')} @ epoch "
+                f"{source.get('epoch')})")
+    return "by hand" if trial.get("origin") == "user" else "sampler"
+
+
+def _indented(text: str, width: int) -> str:
+    return text.strip().replace("\n", "\n" + " " * width)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -77,3 +77,26 @@ def test_a_session_returns_only_to_the_study_it_came_from(db_path, conn, trained
         session_store.update_session(conn, fresh, source_trial_id=store.list_trials(
             conn, trained)[0]["id"])
         actions.act(conn, trained, "return_session", {"session_id": fresh})
+
+
+def test_cli_show_prints_notes_names_and_where_each_trial_came_from(db_path, conn, trained,
+                                                                   capsys):
+    from engine.cli import main
+
+    source = store.list_trials(conn, trained)[1]
+    session_id = fork_trial(conn, source["id"], epoch=2)
+    babysit.execute(conn, session_id, "run", {"epochs": 1})
+    actions.act(conn, trained, "return_session", {"session_id": session_id})
+    actions.act(conn, trained, "clone_trial", {"trial": 0, "edits": {}, "name": "twin"})
+    actions.act(conn, trained, "add_trial", {"params": dict(source["params"])})
+    actions.act(conn, trained, "note", {"text": "lr looks too high\nnext: lower it"})
+    actions.act(conn, trained, "note", {"text": "the good one", "trial": 1})
+    assert main(["show", str(trained), "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    assert "  notes: lr looks too high\n         next: lower it" in out
+    rows = {int(line.split()[0]): line for line in out.splitlines()
+            if line[:4].strip().isdigit()}
+    assert "sampler" in rows[0] and "sampler" in rows[1]
+    assert f"session {session_id} (trial 1 @ epoch 2)" in rows[2]
+    assert "clone of trial 0" in rows[3] and "by hand" in rows[4]
+    assert "      name: twin" in out and "      notes: the good one" in out
