@@ -25,9 +25,10 @@ from app.charts.search import (
 )
 from app.common import PAGES, db_path, friendly_errors, open_study, plain
 from app.views import health as health_views
-from app.views.actions import hands_view
+from app.views.actions import TRY_KEY, hands_view
 from app.views.belief import belief_view, learns
 from app.views.importance import importance_view
+from app.views.ranges import range_form, ranges_key
 from app.views.selection import narrow_metrics, remember
 from engine import study as studies
 
@@ -150,18 +151,33 @@ def points_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
                              f"{s['name']}")
     child_trials = studies.list_trials(conn, child["id"]) if child else ()
     fig = pair_scatter(trials, space, x, y, score, box=child["box"] if child else None,
-                       child_trials=child_trials)
+                       child_trials=child_trials, try_here=True)
+    st.caption("Click a point, or any empty spot, to try a trial there: the add form of "
+               "\"Hands on\" starts from its values.")
     st.plotly_chart(fig, key="points.pair_chart", selection_mode=("points", "box", "lasso"),
-                    on_select=remember(study["id"], "points.pair_chart", trials))
+                    on_select=remember(study["id"], "points.pair_chart", trials, (x, y)))
+    tried = st.session_state.get(TRY_KEY)
+    if tried:
+        st.info("Try here: " + ", ".join(f"{n}={_short(tried.get(n))}" for n in names)
+                + '. Open "Hands on" to add this trial (change any value there first).',
+                icon=":material/ads_click:")
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def parallel_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     if not scored(trials, "best_val_acc"):
         st.info("No trial has a score yet.")
         return
-    st.caption("Drag along an axis to filter the lines; log parameters are drawn as log10 with "
-               "their values on the ticks.")
-    st.plotly_chart(parallel_coordinates(trials, study["space"]), key="parallel.chart")
+    st.caption("Log parameters are drawn as log10 with their values on the ticks. Dragging "
+               "along an axis highlights lines in this chart only; the ranges below filter "
+               "every view and are drawn on the axes.")
+    ranges = st.session_state.get(ranges_key(study["id"]))
+    st.plotly_chart(parallel_coordinates(trials, study["space"], ranges=ranges),
+                    key="parallel.chart")
+    range_form(study)
 
 
 def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:

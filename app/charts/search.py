@@ -196,6 +196,30 @@ def box_trace(box: dict, space: dict, x: str, y: str) -> go.Scatter | None:
     )
 
 
+TRY_MARK = "try"  # customdata[0] of the invisible "try here" grid's points
+TRY_CELLS = 24  # grid points per numeric axis
+
+
+def try_grid_trace(space: dict, x: str, y: str, cells: int = TRY_CELLS) -> go.Scatter:
+    """Invisible points on a grid over the (x, y) plane (cell centres in unit space, so each
+    axis on its scale; a Choice: every option), so a click on an empty spot of the chart
+    selects the nearest cell: ``customdata = ["try", x value, y value]``."""
+    dx, dy = dimension_from_dict(space["params"][x]), dimension_from_dict(space["params"][y])
+    xs = list(dict.fromkeys(dx.from_unit(float(u)) for u in dx.grid_units(cells)))
+    ys = list(dict.fromkeys(dy.from_unit(float(u)) for u in dy.grid_units(cells)))
+    cells_xy = [(a, b) for a in xs for b in ys]
+    return go.Scatter(
+        x=plot_values(dx.axis, [a for a, _ in cells_xy]),
+        y=plot_values(dy.axis, [b for _, b in cells_xy]),
+        mode="markers", name="try here", showlegend=False,
+        marker={"size": 12, "opacity": 0, "color": "#000000"},
+        customdata=[[TRY_MARK, a, b] for a, b in cells_xy],
+        hovertemplate=f"try here: {x}=%{{customdata[1]:.4g}}, {y}=%{{customdata[2]:.4g}}"
+        "<extra></extra>" if "category" not in (dx.axis.axis_type, dy.axis.axis_type) else
+        f"try here: {x}=%{{customdata[1]}}, {y}=%{{customdata[2]}}<extra></extra>",
+    )
+
+
 def pair_scatter(
     trials: Sequence[dict],
     space: dict,
@@ -205,16 +229,20 @@ def pair_scatter(
     *,
     box: dict | None = None,
     child_trials: Sequence[dict] = (),
+    try_here: bool = False,
 ) -> go.Figure:
     """Two parameters against each other, coloured by score (both axes on their scales).
 
     With ``box`` (a coarse-to-fine box dict, ``{"unit", "values"}``) the zoom box is outlined;
-    ``child_trials`` (the child study's trials) are drawn as diamonds on the same axes.
+    ``child_trials`` (the child study's trials) are drawn as diamonds on the same axes;
+    ``try_here`` lays the invisible grid of ``try_grid_trace`` under the points.
     """
     ax_x, ax_y = axis_of(space["params"][x]), axis_of(space["params"][y])
     have = scored(trials, score)
     unscored = [t for t in trials if t.get(score) is None]
     fig = go.Figure()
+    if try_here and x != y:
+        fig.add_trace(try_grid_trace(space, x, y))
     if unscored:
         fig.add_trace(go.Scatter(
             x=plot_values(ax_x, [t["params"].get(x) for t in unscored]),
@@ -287,15 +315,37 @@ def _parcoords_dimension(name: str, dim: dict, values: Sequence) -> dict:
     return out
 
 
+def constraint_range(dim: dict, wanted: dict) -> list:
+    """A range filter (``{"low", "high"}`` in parameter values, or ``{"options": [...]}``) as
+    a parcoords ``constraintrange`` in the axis's plotted coordinates (log10 on a log axis,
+    option codes for a Choice: one short range per kept option)."""
+    axis = axis_of(dim)
+    if axis.axis_type == "category":
+        index = {c: i for i, c in enumerate(axis.categories)}
+        codes = sorted(index[str(o)] for o in wanted["options"] if str(o) in index)
+        return [[c - 0.25, c + 0.25] for c in codes]
+    ends = plot_values(axis, [wanted["low"], wanted["high"]])
+    if axis.axis_type == "log":  # the axis is log10 (parcoords has no log axes)
+        floor = min(plot_values(axis, [dim["low"], dim["high"]]))
+        ends = [math.log10(v if v is not None and v > 0 else floor) for v in ends]
+    return sorted(float(v) for v in ends)
+
+
 def parallel_coordinates(
-    trials: Sequence[dict], space: dict, score: str = "best_val_acc"
+    trials: Sequence[dict], space: dict, score: str = "best_val_acc",
+    ranges: dict | None = None,
 ) -> go.Figure:
-    """Every scored trial as a line through its parameters (each on its scale) to its score."""
+    """Every scored trial as a line through its parameters (each on its scale) to its score;
+    ``ranges`` (``app.views.ranges``: ``{name: {"low", "high"} | {"options"}}``) are drawn on
+    their axes as ``constraintrange``s."""
     have = scored(trials, score)
     dims = [
         _parcoords_dimension(name, space["params"][name], [t["params"].get(name) for t in have])
         for name in searched_names(space)
     ]
+    for name, dim in zip(searched_names(space), dims):
+        if name in (ranges or {}):
+            dim["constraintrange"] = constraint_range(space["params"][name], ranges[name])
     scores = [t[score] for t in have]
     dims.append({"label": SCORES.get(score, score), "values": scores})
     fig = go.Figure(go.Parcoords(

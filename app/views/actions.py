@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import zlib
 
 import streamlit as st
 
@@ -76,8 +77,12 @@ def add_form(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
         best = max((t for t in trials if t["best_val_acc"] is not None), default=None,
                    key=lambda t: t["best_val_acc"])
         base = best["params"] if best else {}
+    # A new spot picked on a chart gets fresh inputs (a keyed input keeps what it holds).
+    tried = st.session_state.get(TRY_KEY)
+    picked = f".{zlib.crc32(repr(sorted(tried.items())).encode())}" if tried else ""
     with st.form("hands.add"):
-        values = {name: _value_input(name, dim, base.get(name), f"hands.add.{name}.{start}")
+        values = {name: _value_input(name, dim, base.get(name),
+                                     f"hands.add.{name}.{start}{picked}")
                   for name, dim in dims.items()}
         name = st.text_input("Name (optional)", key="hands.add.name")
         go = st.form_submit_button("Add this trial and train it", type="primary",

@@ -10,6 +10,7 @@ import streamlit as st
 from app.charts.importance import importance_figure, order_by_importance
 from app.charts.search import parallel_coordinates, scored
 from app.common import friendly_errors
+from app.views.ranges import ranges_key
 from engine import study as studies
 from engine.search import Objective
 
@@ -64,4 +65,5 @@ def importance_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -
     if scored(trials, "best_val_acc"):
         st.markdown("**Parallel coordinates**, the most important parameter first")
         space = order_by_importance(study["space"], result and result["shares"])
-        st.plotly_chart(parallel_coordinates(trials, space), key="importance.parallel")
+        st.plotly_chart(parallel_coordinates(trials, space, ranges=st.session_state.get(
+            ranges_key(study["id"]))), key="importance.parallel")
