@@ -97,12 +97,23 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
         index=with_checkpoint.index(best), key="trials.babysit_pick",
         format_func=lambda t: f"trial {t['number']} · {t['state']} · epoch {t['epochs_done']}"
         f" · best val acc {t['best_val_acc'] or 0:.3f}")
+    # the widget may hand back the dict of an earlier run: use this run's row of that trial
+    pick = next((t for t in with_checkpoint if t["id"] == pick["id"]), pick)
+    kept = studies.forkable_epochs(pick)
     if right.button("Babysit this trial", key="trials.babysit", icon=":material/child_care:"):
         with friendly_errors("hand the trial to the babysit page"):
-            from engine import babysit
+            if kept:
+                session_id = studies.fork_trial(conn, pick["id"], epoch=kept[-1])
+            else:  # no checkpoint kept: a fresh model with the trial's knobs and seed
+                from engine import babysit
 
-            session_id = babysit.adopt_trial(conn, pick["id"])
+                session_id = babysit.adopt_trial(conn, pick["id"])
             st.switch_page(PAGES["babysit"], query_params={"session": str(session_id)})
+    st.caption(f"Babysit from here forks trial {pick['number']} at epoch {kept[-1]}, its "
+               "latest: a study keeps each trial's latest checkpoint only, so earlier epochs "
+               "cannot be forked (their metrics stay in the curves)." if kept else
+               f"Trial {pick['number']} has no checkpoint kept: babysitting starts it afresh "
+               "(epoch 0) with its knobs and seed.")
 
 
 def _pair_picker(names: list[str], key: str) -> tuple[str, str]:

@@ -81,7 +81,12 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_adopt(args: argparse.Namespace) -> int:
     conn = connect(args.db)
-    session_id = adopt_trial(conn, args.trial_id, name=args.name)
+    if args.epoch is not None:  # checked: only the kept checkpoint can be forked
+        from engine.study.roundtrip import fork_trial
+
+        session_id = fork_trial(conn, args.trial_id, epoch=args.epoch, name=args.name)
+    else:
+        session_id = adopt_trial(conn, args.trial_id, name=args.name)
     view = session_view(conn, session_id)
     print(f"session {session_id} adopted trial {args.trial_id} at epoch {view['head_epoch']}")
     return 0

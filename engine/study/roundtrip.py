@@ -38,10 +38,17 @@ def fork_trial(conn: sqlite3.Connection, trial_id: int, *, epoch: int | None = N
     trial = store.get_trial(conn, trial_id)
     if trial["checkpoint_id"] is None:
         raise ValueError(f"trial {trial['number']} has no checkpoint yet (no epoch trained)")
-    if epoch is not None and _int(epoch, "epoch", 1) != trial["epochs_done"]:
+    if epoch is not None and _int(epoch, "epoch", 1) != forkable_epochs(trial)[-1]:
         raise ValueError(f"trial {trial['number']} keeps only its latest checkpoint (epoch "
-                         f"{trial['epochs_done']}); epoch {epoch} was not kept")
+                         f"{trial['epochs_done']}); epoch {epoch} was not kept; valid: "
+                         f"epoch={trial['epochs_done']}")
     return babysit.adopt_trial(conn, trial_id, name=name)
+
+
+def forkable_epochs(trial: dict) -> list[int]:
+    """The epochs of ``trial`` (a ``get_trial`` dict) that "babysit from here" can fork at:
+    those whose checkpoint was kept. A study keeps one checkpoint per trial, its latest."""
+    return [trial["epochs_done"]] if trial.get("checkpoint_id") is not None else []
 
 
 def session_params(session: dict, names: list[str], epochs: int) -> dict[str, Any]:

@@ -204,3 +204,18 @@ def test_trial_table_shows_float_parameters_to_three_significant_digits(open_pag
               if d["type"] == "float"]
     assert floats and all(columns[n]["type_config"]["format"] == "%.3g" for n in floats)
     assert columns["best val acc"]["type_config"]["format"] == "%.4f"
+
+
+def test_the_trials_view_says_which_epoch_babysitting_forks_at(open_page, conn):
+    study_id = fake_study(conn, 3, 4)
+    trial = max(store.list_trials(conn, study_id), key=lambda t: t["best_val_acc"])  # picked
+    at = show(open_page("studies", study=study_id), "Trials")
+    assert any("has no checkpoint kept: babysitting starts it afresh" in c.value
+               for c in at.caption)
+    from engine.storage.blobs import save_checkpoint
+
+    checkpoint = save_checkpoint(conn, b"weights", epoch=4)
+    conn.execute("UPDATE trials SET checkpoint_id = ? WHERE id = ?", (checkpoint, trial["id"]))
+    at.run()
+    assert any(f"forks trial {trial['number']} at epoch 4, its latest" in c.value
+               for c in at.caption), [c.value for c in at.caption]

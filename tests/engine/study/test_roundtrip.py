@@ -10,7 +10,7 @@ from engine.storage import sessions as session_store
 from engine.storage import studies as store
 from engine.storage.db import connect
 from engine.study import actions
-from engine.study.roundtrip import fork_trial, returned_trials, study_lineage
+from engine.study.roundtrip import fork_trial, forkable_epochs, returned_trials, study_lineage
 from tests.engine.study.helpers import run_fake
 from tests.engine.study.test_actions import make_study
 
@@ -31,8 +31,10 @@ def trained(db_path):
 
 def test_a_babysat_model_comes_back_as_a_trial_with_its_whole_path(db_path, conn, trained):
     source = store.list_trials(conn, trained)[1]
-    with pytest.raises(ValueError, match="keeps only its latest checkpoint .epoch 2.; epoch 1"):
+    with pytest.raises(ValueError, match="keeps only its latest checkpoint .epoch 2.; epoch 1 "
+                       "was not kept; valid: epoch=2"):
         fork_trial(conn, source["id"], epoch=1)
+    assert forkable_epochs(store.get_trial(conn, source["id"])) == [2]
     session_id = fork_trial(conn, source["id"], epoch=2)
     babysit.execute(conn, session_id, "set", {"learning_rate": 0.003})
     babysit.execute(conn, session_id, "run", {"epochs": 2})
@@ -100,3 +102,15 @@ def test_cli_show_prints_notes_names_and_where_each_trial_came_from(db_path, con
     assert f"session {session_id} (trial 1 @ epoch 2)" in rows[2]
     assert "clone of trial 0" in rows[3] and "by hand" in rows[4]
     assert "      name: twin" in out and "      notes: the good one" in out
+
+
+def test_cli_adopt_at_an_epoch_forks_only_the_kept_one(db_path, conn, trained, capsys):
+    from engine.cli import main
+
+    source = store.list_trials(conn, trained)[0]
+    assert main(["babysit", "adopt", str(source["id"]), "--epoch", "1", "--db",
+                 str(db_path)]) == 2
+    assert "epoch 1 was not kept; valid: epoch=2" in capsys.readouterr().err
+    assert main(["babysit", "adopt", str(source["id"]), "--epoch", "2", "--db",
+                 str(db_path)]) == 0
+    assert "at epoch 2" in capsys.readouterr().out
