@@ -24,6 +24,7 @@ from app.charts.search import (
     scored,
 )
 from app.common import PAGES, db_path, friendly_errors, open_study, plain
+from app.study_cache import study_metrics as cached_metrics
 from app.views import health as health_views
 from app.views.actions import TRY_KEY, hands_view
 from app.views.belief import belief_view, learns
@@ -50,7 +51,7 @@ def curves_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
                       selection_mode="multi", key="curves.splits",
                       format_func={"train": "training", "val": "validation"}.get)
     log_y = c3.toggle("Log y axis", key="curves.log_y")
-    metrics = narrow_metrics(study, trials, studies.study_metrics(conn, study["id"]))
+    metrics = narrow_metrics(study, trials, cached_metrics(conn, study))
     if not metrics["epoch"]:
         st.info("No epoch has finished yet: the curves appear as soon as one does.")
         return
@@ -199,7 +200,7 @@ def best_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
 
 def population_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     """Population-based training: each trial's learning rate over epochs, and the exploits."""
-    metrics = studies.study_metrics(conn, study["id"])
+    metrics = cached_metrics(conn, study)
     if not metrics["epoch"]:
         st.info("No epoch has finished yet: the population appears as soon as one does.")
         return

@@ -67,6 +67,15 @@ def _scatter(n_points: int):
     return go.Scattergl if n_points > MANY_POINTS else go.Scatter
 
 
+def plot_array(axis: AxisInfo, values: Sequence) -> np.ndarray:
+    """``plot_values`` as an array (floats with NaN for missing values; str objects for a
+    category axis): Plotly copies and serialises an array at once, where a list of 1,000
+    Python numbers is validated item by item (most of a big figure's cost)."""
+    if axis.axis_type == "category":
+        return np.array(plot_values(axis, values), dtype=object)
+    return np.array([np.nan if v is None else v for v in plot_values(axis, values)], float)
+
+
 def searched_names(space: dict) -> list[str]:
     return list(space.get("params", {}))
 
@@ -135,8 +144,10 @@ def _compact(fig: go.Figure, height: int) -> go.Figure:
     return fig
 
 
-def _trial_hover(trials: Sequence[dict], score: str) -> tuple[list, str]:
-    custom = [[t["number"], t["state"]] for t in trials]
+def _trial_hover(trials: Sequence[dict], score: str) -> tuple[np.ndarray, str]:
+    custom = np.empty((len(trials), 2), dtype=object)  # (N, 2): number, state
+    custom[:, 0] = [t["number"] for t in trials]
+    custom[:, 1] = [t["state"] for t in trials]
     return custom, f"trial %{{customdata[0]}} (%{{customdata[1]}})<br>{score}=%{{y:.4g}}"
 
 
@@ -152,12 +163,12 @@ def params_vs_score(
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.04,
                         vertical_spacing=0.18)
     best = best_trial(have, score)
-    scores = [t[score] for t in have]
+    scores = np.array([t[score] for t in have], float)
+    custom, hover = _trial_hover(have, score)
     for i, name in enumerate(names):
         row, col = i // cols + 1, i % cols + 1
         axis = axis_of(space["params"][name])
-        x = plot_values(axis, [t["params"].get(name) for t in have])
-        custom, hover = _trial_hover(have, score)
+        x = plot_array(axis, [t["params"].get(name) for t in have])
         fig.add_trace(
             _scatter(len(have))(
                 x=x, y=scores, mode="markers", name=name, showlegend=False,
@@ -208,12 +219,16 @@ def try_grid_trace(space: dict, x: str, y: str, cells: int = TRY_CELLS) -> go.Sc
     xs = list(dict.fromkeys(dx.from_unit(float(u)) for u in dx.grid_units(cells)))
     ys = list(dict.fromkeys(dy.from_unit(float(u)) for u in dy.grid_units(cells)))
     cells_xy = [(a, b) for a in xs for b in ys]
+    custom = np.empty((len(cells_xy), 3), dtype=object)  # (G, 3): "try", x value, y value
+    custom[:, 0] = TRY_MARK
+    custom[:, 1] = [a for a, _ in cells_xy]
+    custom[:, 2] = [b for _, b in cells_xy]
     return go.Scatter(
-        x=plot_values(dx.axis, [a for a, _ in cells_xy]),
-        y=plot_values(dy.axis, [b for _, b in cells_xy]),
+        x=plot_array(dx.axis, [a for a, _ in cells_xy]),
+        y=plot_array(dy.axis, [b for _, b in cells_xy]),
         mode="markers", name="try here", showlegend=False,
         marker={"size": 12, "opacity": 0, "color": "#000000"},
-        customdata=[[TRY_MARK, a, b] for a, b in cells_xy],
+        customdata=custom,
         hovertemplate=f"try here: {x}=%{{customdata[1]:.4g}}, {y}=%{{customdata[2]:.4g}}"
         "<extra></extra>" if "category" not in (dx.axis.axis_type, dy.axis.axis_type) else
         f"try here: {x}=%{{customdata[1]}}, {y}=%{{customdata[2]}}<extra></extra>",
@@ -258,10 +273,11 @@ def pair_scatter(
     for label, group, symbol in groups:
         custom, hover = _trial_hover(group, score)
         fig.add_trace(_scatter(len(group))(
-            x=plot_values(ax_x, [t["params"].get(x) for t in group]),
-            y=plot_values(ax_y, [t["params"].get(y) for t in group]),
+            x=plot_array(ax_x, [t["params"].get(x) for t in group]),
+            y=plot_array(ax_y, [t["params"].get(y) for t in group]),
             mode="markers", name=label,
-            marker={"size": 9, "symbol": symbol, "color": [t[score] for t in group],
+            marker={"size": 9, "symbol": symbol,
+                    "color": np.array([t[score] for t in group], float),
                     "cmin": lo, "cmax": hi, "colorscale": COLORSCALE,
                     "reversescale": not maximize(score),
                     "colorbar": {"title": {"text": SCORES.get(score, score)}},
@@ -296,7 +312,7 @@ def _parcoords_dimension(name: str, dim: dict, values: Sequence) -> dict:
     axis = axis_of(dim)
     if axis.axis_type == "category":
         index = {c: i for i, c in enumerate(axis.categories)}
-        codes = [index.get(str(v), np.nan) for v in values]
+        codes = np.array([index.get(str(v), np.nan) for v in values], float)
         return {"label": name, "values": codes, "tickvals": list(range(len(index))),
                 "ticktext": list(axis.categories), "range": [-0.5, len(index) - 0.5]}
     plotted = np.array([np.nan if v is None else v for v in plot_values(axis, values)], float)
@@ -346,7 +362,7 @@ def parallel_coordinates(
     for name, dim in zip(searched_names(space), dims):
         if name in (ranges or {}):
             dim["constraintrange"] = constraint_range(space["params"][name], ranges[name])
-    scores = [t[score] for t in have]
+    scores = np.array([t[score] for t in have], float)  # arrays: no per-item validation
     dims.append({"label": SCORES.get(score, score), "values": scores})
     fig = go.Figure(go.Parcoords(
         line={"color": scores, "colorscale": COLORSCALE, "reversescale": not maximize(score),
@@ -370,11 +386,14 @@ def best_so_far_figure(
         xs = list(range(1, len(ordered) + 1))
         x_title = "trials"
     ys = [t.get(score) for t in ordered]
-    running = best_so_far(ys, maximize=maximize(score))
+    running = np.array([np.nan if v is None else v for v in
+                        best_so_far(ys, maximize=maximize(score))], float)
+    xs = np.asarray(xs)
     fig = go.Figure([
         _scatter(len(ordered))(
-            x=xs, y=ys, mode="markers", name="trial", marker={"size": 5, "color": "#9aa5a0"},
-            customdata=[t["number"] for t in ordered],
+            x=xs, y=np.array([np.nan if v is None else v for v in ys], float), mode="markers",
+            name="trial", marker={"size": 5, "color": "#9aa5a0"},
+            customdata=np.array([t["number"] for t in ordered]),
             hovertemplate="trial %{customdata}<br>%{y:.4g}<extra></extra>",
         ),
         go.Scatter(x=xs, y=running, mode="lines", name="best so far", line_shape="hv",
