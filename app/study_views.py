@@ -100,21 +100,33 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
         f" · best val acc {t['best_val_acc'] or 0:.3f}")
     # the widget may hand back the dict of an earlier run: use this run's row of that trial
     pick = next((t for t in with_checkpoint if t["id"] == pick["id"]), pick)
-    kept = studies.forkable_epochs(pick)
+    kept = studies.forkable_epochs(conn, pick)
+    epoch = None
+    if len(kept) > 1:
+        epoch = st.number_input(
+            "... from epoch", kept[0], kept[-1], kept[-1], key=f"trials.fork_epoch.{pick['id']}",
+            help=f"Epoch {kept[-1]} continues from its checkpoint; an earlier epoch is replayed "
+            "from the trial's start (same seed, knobs and data: the same weights) by the "
+            "session's runner before you take over.")
     if right.button("Babysit this trial", key="trials.babysit", icon=":material/child_care:"):
         with friendly_errors("hand the trial to the babysit page"):
             if kept:
-                session_id = studies.fork_trial(conn, pick["id"], epoch=kept[-1])
+                session_id = studies.fork_trial(conn, pick["id"], epoch=epoch or kept[-1])
             else:  # no checkpoint kept: a fresh model with the trial's knobs and seed
                 from engine import babysit
 
                 session_id = babysit.adopt_trial(conn, pick["id"])
             st.switch_page(PAGES["babysit"], query_params={"session": str(session_id)})
-    st.caption(f"Babysit from here forks trial {pick['number']} at epoch {kept[-1]}, its "
-               "latest: a study keeps each trial's latest checkpoint only, so earlier epochs "
-               "cannot be forked (their metrics stay in the curves)." if kept else
-               f"Trial {pick['number']} has no checkpoint kept: babysitting starts it afresh "
-               "(epoch 0) with its knobs and seed.")
+    if len(kept) > 1:
+        st.caption(f"Babysit from here forks trial {pick['number']} at any epoch 1..{kept[-1]}: "
+                   f"epoch {kept[-1]} from its checkpoint, an earlier one replayed from its "
+                   "start (a study keeps one checkpoint per trial).")
+    elif kept:
+        st.caption(f"Babysit from here forks trial {pick['number']} at epoch {kept[-1]}, its "
+                   f"latest, only: {studies.replay_refusal(conn, pick)}.")
+    else:
+        st.caption(f"Trial {pick['number']} has no checkpoint kept: babysitting starts it "
+                   "afresh (epoch 0) with its knobs and seed.")
 
 
 def _pair_picker(names: list[str], key: str) -> tuple[str, str]:

@@ -71,8 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("trial_id", type=int, metavar="TRIAL_ID")
     p.add_argument("--name", default=None)
     p.add_argument("--epoch", type=int, default=None,
-                   help="the epoch to fork at: a study keeps each trial's latest checkpoint "
-                   "only, so only that epoch can be forked (default: it)")
+                   help="the epoch to fork at (default: the latest, from its checkpoint); "
+                   "an earlier one is replayed from the trial's start by the session's runner")
 
     p = leaf("step", "train N epochs (in the foreground if no runner is alive)")
     group = p.add_mutually_exclusive_group()

@@ -118,9 +118,11 @@ def new_session(
     )
 
 
-def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None) -> int:
+def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None,
+                from_scratch: bool = False) -> int:
     """Create a session that continues a study's trial: its dataset, architecture and training
-    hyperparameters, from its latest checkpoint (from scratch if it has none); return its id."""
+    hyperparameters, from its latest checkpoint (from scratch, epoch 0 with the trial's seed, if
+    it has none or ``from_scratch``); return its id."""
     # Imported here: engine.study.runner pulls in the executors (and Dask on first use).
     from engine.search.trial import trial_config
     from engine.study.runner import trial_seed
@@ -133,7 +135,7 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
         trial["params"], int(data.X_train.shape[1]), int(data.n_classes)
     )
     seed = trial_seed(int(study["seed"]), int(trial["number"]))  # as the study runner seeds it
-    blob = studies.trial_checkpoint(conn, trial_id)
+    blob = None if from_scratch else studies.trial_checkpoint(conn, trial_id)
     if blob is not None:
         state = state_from_bytes(blob)
         history = [m for m in studies.trial_metrics(conn, trial_id) if m["epoch"] <= state.epoch]

@@ -1,8 +1,9 @@
 """The round trip between Panda and Caviar: babysit a study's trial from here, then return the
 babysat model to its study as a new trial, with the lineage kept both ways.
 
-``fork_trial`` adopts a trial into a babysitting session (``engine.babysit.adopt_trial``) after
-checking the epoch asked for still has its checkpoint (a study keeps each trial's latest only).
+``fork_trial`` adopts a trial into a babysitting session (``engine.babysit.adopt_trial``) at
+its latest epoch (the one checkpoint a study keeps per trial), or at an earlier one by replaying
+it: the session starts from the trial's initial weights and its runner retrains those epochs.
 ``return_session`` is a study action (``engine.study.actions.act(db, study_id,
 "return_session", {"session_id": ...})``): the session's model becomes a ``complete`` trial of
 the study it came from, origin ``"session"``. Its params are the knobs the session ended with
@@ -30,25 +31,55 @@ MODEL_KNOBS = ("activation", "batch_norm", "init")
 
 
 def fork_trial(conn: sqlite3.Connection, trial_id: int, *, epoch: int | None = None,
-               name: str | None = None) -> int:
-    """A babysitting session continuing ``trial_id`` from ``epoch`` (default: its latest, the
-    only checkpoint a study keeps); its id. ValueError for an epoch whose checkpoint is gone."""
+               name: str | None = None, start: bool = True) -> int:
+    """A babysitting session continuing ``trial_id`` from ``epoch`` (default: its latest); its
+    id. The latest epoch is forked from its checkpoint (the only one a study keeps). An earlier
+    epoch is replayed: the session starts from the trial's initial weights (its seed) with its
+    knobs and data, and a ``run`` of ``epoch`` epochs is queued for the session's runner
+    (started unless ``start`` is False), which retrains the same epochs (bitwise, unless the
+    study trained stacked: then up to rounding). ValueError naming the trial, the epoch and the
+    valid ones otherwise."""
     from engine import babysit
 
     trial = store.get_trial(conn, trial_id)
     if trial["checkpoint_id"] is None:
         raise ValueError(f"trial {trial['number']} has no checkpoint yet (no epoch trained)")
-    if epoch is not None and _int(epoch, "epoch", 1) != forkable_epochs(trial)[-1]:
-        raise ValueError(f"trial {trial['number']} keeps only its latest checkpoint (epoch "
-                         f"{trial['epochs_done']}); epoch {epoch} was not kept; valid: "
-                         f"epoch={trial['epochs_done']}")
-    return babysit.adopt_trial(conn, trial_id, name=name)
+    epoch = trial["epochs_done"] if epoch is None else _int(epoch, "epoch", 1)
+    if epoch == trial["epochs_done"]:
+        return babysit.adopt_trial(conn, trial_id, name=name)
+    valid = forkable_epochs(conn, trial)
+    if epoch not in valid:
+        why = replay_refusal(conn, trial)
+        raise ValueError(f"trial {trial['number']} cannot be forked at epoch {epoch}"
+                         + (f" ({why})" if why else "") + "; valid: "
+                         + (f"epoch=1..{trial['epochs_done']}" if len(valid) > 1 else
+                            f"epoch={trial['epochs_done']}"))
+    session_id = babysit.adopt_trial(
+        conn, trial_id, from_scratch=True,
+        name=name or f"trial {trial['number']} replayed to epoch {epoch}")
+    if start:
+        babysit.send(conn, session_id, "run", epochs=int(epoch))
+    return session_id
 
 
-def forkable_epochs(trial: dict) -> list[int]:
-    """The epochs of ``trial`` (a ``get_trial`` dict) that "babysit from here" can fork at:
-    those whose checkpoint was kept. A study keeps one checkpoint per trial, its latest."""
-    return [trial["epochs_done"]] if trial.get("checkpoint_id") is not None else []
+def replay_refusal(conn: sqlite3.Connection, trial: dict) -> str:
+    """Why the trial's earlier epochs cannot be replayed from its start ("" if they can)."""
+    if trial.get("origin") == "session":
+        return "its curve came from a babysitting session, which a replay cannot retrace"
+    if any(r["trial_id"] == trial["id"] for r in store.trial_lineage(conn, trial["study_id"])):
+        return "it took over another trial's weights (population-based training)"
+    return ""
+
+
+def forkable_epochs(conn: sqlite3.Connection, trial: dict) -> list[int]:
+    """The epochs "babysit from here" can fork ``trial`` (a ``get_trial`` dict) at: its latest
+    (its kept checkpoint) and, unless ``replay_refusal``, every earlier one from 1 (replayed);
+    ``[]`` before a checkpoint exists."""
+    if trial.get("checkpoint_id") is None:
+        return []
+    if replay_refusal(conn, trial):
+        return [trial["epochs_done"]]
+    return list(range(1, trial["epochs_done"] + 1))
 
 
 def session_params(session: dict, names: list[str], epochs: int) -> dict[str, Any]:

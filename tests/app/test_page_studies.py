@@ -217,5 +217,6 @@ def test_the_trials_view_says_which_epoch_babysitting_forks_at(open_page, conn):
     checkpoint = save_checkpoint(conn, b"weights", epoch=4)
     conn.execute("UPDATE trials SET checkpoint_id = ? WHERE id = ?", (checkpoint, trial["id"]))
     at.run()
-    assert any(f"forks trial {trial['number']} at epoch 4, its latest" in c.value
-               for c in at.caption), [c.value for c in at.caption]
+    assert any(f"forks trial {trial['number']} at any epoch 1..4: epoch 4 from its "
+               "checkpoint, an earlier one replayed" in c.value for c in at.caption)
+    assert at.number_input(key=f"trials.fork_epoch.{trial['id']}").value == 4

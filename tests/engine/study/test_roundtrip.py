@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from engine import babysit
+from engine.nn import state_from_bytes
 from engine.run.work import run_segment
 from engine.storage import sessions as session_store
 from engine.storage import studies as store
@@ -31,10 +33,10 @@ def trained(db_path):
 
 def test_a_babysat_model_comes_back_as_a_trial_with_its_whole_path(db_path, conn, trained):
     source = store.list_trials(conn, trained)[1]
-    with pytest.raises(ValueError, match="keeps only its latest checkpoint .epoch 2.; epoch 1 "
-                       "was not kept; valid: epoch=2"):
-        fork_trial(conn, source["id"], epoch=1)
-    assert forkable_epochs(store.get_trial(conn, source["id"])) == [2]
+    with pytest.raises(ValueError, match=r"trial 1 cannot be forked at epoch 3; valid: "
+                       r"epoch=1\.\.2"):
+        fork_trial(conn, source["id"], epoch=3)
+    assert forkable_epochs(conn, store.get_trial(conn, source["id"])) == [1, 2]
     session_id = fork_trial(conn, source["id"], epoch=2)
     babysit.execute(conn, session_id, "set", {"learning_rate": 0.003})
     babysit.execute(conn, session_id, "run", {"epochs": 2})
@@ -104,13 +106,42 @@ def test_cli_show_prints_notes_names_and_where_each_trial_came_from(db_path, con
     assert "      name: twin" in out and "      notes: the good one" in out
 
 
-def test_cli_adopt_at_an_epoch_forks_only_the_kept_one(db_path, conn, trained, capsys):
+def test_cli_adopt_at_an_epoch_checks_it(db_path, conn, trained, capsys):
     from engine.cli import main
 
     source = store.list_trials(conn, trained)[0]
-    assert main(["babysit", "adopt", str(source["id"]), "--epoch", "1", "--db",
+    assert main(["babysit", "adopt", str(source["id"]), "--epoch", "5", "--db",
                  str(db_path)]) == 2
-    assert "epoch 1 was not kept; valid: epoch=2" in capsys.readouterr().err
+    assert "cannot be forked at epoch 5; valid: epoch=1..2" in capsys.readouterr().err
     assert main(["babysit", "adopt", str(source["id"]), "--epoch", "2", "--db",
                  str(db_path)]) == 0
     assert "at epoch 2" in capsys.readouterr().out
+
+
+def test_an_earlier_epoch_is_replayed_to_the_same_weights(db_path, conn, trained):
+    source = store.list_trials(conn, trained)[0]
+    session_id = fork_trial(conn, source["id"], epoch=1, start=False)
+    view = babysit.session_view(conn, session_id)
+    assert view["head_epoch"] == 0 and view["source_trial_id"] == source["id"]
+    assert view["name"] == "trial 0 replayed to epoch 1"
+    babysit.execute(conn, session_id, "run", {"epochs": 2})  # what the runner is sent: 1
+    (branch,) = babysit.session_curves(conn, session_id)
+    replayed = [p for p in branch["points"] if p["epoch"] >= 1]
+    stored = store.trial_metrics(conn, source["id"])
+    fields = ("train_loss", "train_acc", "val_loss", "val_acc", "learning_rate")
+    assert [[p[f] for f in fields] for p in replayed] == [[m[f] for f in fields]
+                                                          for m in stored]  # bitwise
+    head = babysit.load_head_state(conn, session_id)
+    kept = state_from_bytes(store.trial_checkpoint(conn, source["id"]))
+    assert all(np.array_equal(head.params[k], kept.params[k]) for k in kept.params)
+
+
+def test_a_trial_that_took_over_weights_forks_only_at_its_latest_epoch(conn, trained):
+    from engine.storage.lineage import record_exploit
+
+    first, second = store.list_trials(conn, trained)
+    record_exploit(conn, second["id"], first["id"], 2, dict(second["params"]))
+    second = store.get_trial(conn, second["id"])
+    assert forkable_epochs(conn, second) == [2]
+    with pytest.raises(ValueError, match="took over another trial's weights.*valid: epoch=2"):
+        fork_trial(conn, second["id"], epoch=1, start=False)
