@@ -120,15 +120,14 @@ def _trial_scores(conn: sqlite3.Connection, study: dict) -> list[tuple[dict, flo
     """``(trial, score)`` of every trial with a finite score: its best over its epochs by the
     study's objective (so a ``val_error`` study ranks its lowest error first)."""
     from engine.search import Objective
+    from engine.storage.ranking import trial_scores
 
     objective = Objective.from_dict(study["objective"])
-    trials, metrics = store.study_trials_and_metrics(conn, study["id"])
-    out = []
-    for t in trials:
-        best = objective.best([objective.score(m) for m in metrics.get(t["id"], ())])
-        if best is not None:
-            out.append((t, best))
-    return out
+    # one SQLite aggregate (stored metrics are finite), not 50,000 epoch dicts in Python
+    best = trial_scores(conn, study["id"], objective.metric, "best",
+                        maximize=objective.maximize)
+    return [(t, best[t["number"]]) for t in store.list_trials(conn, study["id"])
+            if t["number"] in best]
 
 
 def zoom_plan(

@@ -263,3 +263,18 @@ def test_a_childs_seed_is_no_other_studys_seed(db_path):
     second = store.get_study(conn, coarse_to_fine_child(conn, parent, n_trials=2))["seed"]
     assert first not in {0, 1, 2, 3} and second not in {0, 1, 2, 3, first}
     assert 0 <= first < 2**32 and 0 <= second < 2**32
+
+
+def test_zoom_plan_ranks_in_sqlite_without_reading_every_epoch(db_path, monkeypatch):
+    conn = connect(db_path)
+    parent = make(conn, n_trials=8, objective={"metric": "val_error"})
+    assert run_fake(conn, parent) == "complete"
+    trials = store.list_trials(conn, parent)
+    want = sorted(trials, key=lambda t: -t["best_val_acc"])[:2]  # the lowest val_error
+
+    def every_epoch(*args, **kwargs):  # the dashboard's one-second redraw must not pay this
+        raise AssertionError("zoom_plan read every epoch's metrics")
+
+    monkeypatch.setattr(store, "study_trials_and_metrics", every_epoch)
+    plan = zoom_plan(conn, parent, top_k=2)
+    assert plan["chosen"] == sorted(t["number"] for t in want) and plan["n_scored"] == 8
