@@ -30,6 +30,7 @@ pass's updated running averages are thrown away.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -61,9 +62,14 @@ def _plain(value: float) -> float | None:
 
 
 def _sq(a: np.ndarray) -> float:
-    """Sum of squares in float64 (float32 squares of exploding values would overflow)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1)
-    return float(np.dot(a, a))
+    """Sum of squares: one BLAS dot in the array's dtype, redone in float64 only when float32
+    squares overflowed (exploding values) but the values themselves are finite."""
+    v = a.reshape(-1)
+    s = float(np.dot(v, v))
+    if not math.isfinite(s) and v.dtype != np.float64 and np.isfinite(v).all():
+        v = v.astype(np.float64)
+        s = float(np.dot(v, v))
+    return s
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
@@ -94,19 +100,61 @@ def epoch_health(
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
     out: dict[str, float | None] = {"rows": float(X.shape[0])}
     with np.errstate(all="ignore"):
-        scores, caches, _ = forward(spec, params, buffers, X, training=True)
+        scores, caches, stats = _training_pass(spec, params, X)
         _, dscores = data_loss(spec, scores, y)
         grads = backward(spec, dscores, caches)
         if spec.batch_norm:  # without batch norm (and dropout off) both modes agree
             scores, _, _ = forward(spec, params, buffers, X, training=False)
         proba = scores_to_proba(spec, scores)  # (N, C) evaluation mode
-        _layer_health(spec, params, buffers, prev_params, caches, grads, out)
-        out["grad_norm"] = _plain(math.sqrt(sum(_sq(g) for g in grads.values())))
+        w_grad_sq = _layer_health(spec, params, buffers, prev_params, caches, stats, grads, out)
+        other_sq = sum(_sq(g) for name, g in grads.items() if not name.startswith("W"))
+        out["grad_norm"] = _plain(math.sqrt(w_grad_sq + other_sq))
         top = proba.max(axis=1)  # (N,)
         wrong = proba.argmax(axis=1) != y
-        out["max_prob"] = _plain(top.mean())
-        out["confident_wrong"] = _plain(np.mean((top >= CONFIDENT) & wrong))
+        n = top.shape[0]
+        out["max_prob"] = _plain(np.add.reduce(top) / n)
+        out["confident_wrong"] = _plain(np.count_nonzero((top >= CONFIDENT) & wrong) / n)
     return out
+
+
+def _training_pass(
+    spec: ModelSpec, params: Arrays, X: np.ndarray
+) -> tuple[np.ndarray, list, list[tuple[float, float, np.ndarray | None, np.ndarray | None]]]:
+    """``model.forward(training=True)`` with dropout off, keeping what health needs of each
+    affine output z (N, H): scores, caches (``model.forward``'s format, for
+    ``model.backward``) and per affine layer ``(mean, mean square)`` of z over the batch and
+    the units, and with batch norm z's batch mean and biased variance per unit (H,) (taken
+    from the batch-norm pass itself, so z is reduced once)."""
+    act_forward = layers.ACTIVATIONS[spec.activation][0]
+    caches: list = []
+    stats = []
+    h = X
+    for i in range(1, len(spec.hidden) + 1):
+        if spec.batch_norm:
+            z, c_aff = layers.affine_forward(h, params[f"W{i}"])
+            zero = np.zeros(z.shape[1], z.dtype)
+            # momentum 0 and zero running stats: the "new running" pair is the batch's own
+            h, c_bn, mu, var = layers.batchnorm_forward(
+                z, params[f"gamma{i}"], params[f"beta{i}"], zero, zero, momentum=0.0,
+                training=True)
+            mu64 = mu.astype(np.float64)
+            mean = float(np.add.reduce(mu64)) / mu64.size
+            # E[z^2] over batch and units = mean over units of (var + mu^2)
+            mean_sq = (float(np.add.reduce(var.astype(np.float64))) + _sq(mu64)) / mu64.size
+            stats.append((mean, mean_sq, mu, var))
+        else:
+            z, c_aff = layers.affine_forward(h, params[f"W{i}"], params[f"b{i}"])
+            h, c_bn = z, None
+            stats.append((float(np.add.reduce(z, axis=None)) / z.size, _sq(z) / z.size,
+                          None, None))
+        h, c_act = act_forward(h)
+        caches.append((c_aff, c_bn, c_act, None))  # no dropout: dropout_backward passes
+    L = spec.n_layers
+    scores, c_out = layers.affine_forward(h, params[f"W{L}"], params[f"b{L}"])
+    caches.append(c_out)
+    stats.append((float(np.add.reduce(scores, axis=None)) / scores.size,
+                  _sq(scores) / scores.size, None, None))
+    return scores, caches, stats
 
 
 def _layer_health(
@@ -115,31 +163,29 @@ def _layer_health(
     buffers: Arrays,
     prev_params: Arrays | None,
     caches: list,
+    stats: list,
     grads: Arrays,
     out: dict,
-) -> None:
-    """Per-layer values into ``out``, from the caches of a training-mode ``model.forward``
-    (hidden layer i: ``(c_aff, c_bn, c_act, c_drop)``, c_aff = (input, W, has_bias), a ReLU's
-    c_act = its input; the output layer: c_aff)."""
+) -> float:
+    """Per-layer values into ``out``, from ``_training_pass``'s caches (hidden layer i:
+    ``(c_aff, c_bn, c_act, c_drop)``, a ReLU's c_act = its input) and stats; returns the sum
+    of squares of the weight gradients."""
     n_hidden = len(spec.hidden)
-    delta_sq = prev_sq = 0.0
+    delta_sq = prev_sq = grad_sq = 0.0
     dead_units = relu_units = 0
     for i in range(1, spec.n_layers + 1):
         W = params[f"W{i}"]
-        c_aff = caches[i - 1][0] if i <= n_hidden else caches[-1]
-        z = c_aff[0] @ W  # (N, H) the affine output
-        if f"b{i}" in params:
-            z = z + params[f"b{i}"]
-        w_sq = _sq(W)
-        out[health_key("grad_norm", i)] = _plain(math.sqrt(_sq(grads[f"W{i}"])))
-        out[health_key("weight_norm", i)] = _plain(math.sqrt(w_sq))
-        mean = float(np.add.reduce(z, axis=None)) / z.size
-        mean_sq = _sq(z) / z.size
+        g_sq = _sq(grads[f"W{i}"])
+        grad_sq += g_sq
+        out[health_key("grad_norm", i)] = _plain(math.sqrt(g_sq))
+        out[health_key("weight_norm", i)] = _plain(math.sqrt(_sq(W)))
+        mean, mean_sq, mu, var = stats[i - 1]
         out[health_key("pre_mean", i)] = _plain(mean)
         out[health_key("pre_std", i)] = _plain(math.sqrt(max(mean_sq - mean * mean, 0.0)))
         ratio = None
         if prev_params is not None:
-            d_sq, p_sq = _sq(W - prev_params[f"W{i}"]), _sq(prev_params[f"W{i}"])
+            W_prev = prev_params[f"W{i}"]
+            d_sq, p_sq = _sq(W - W_prev), _sq(W_prev)
             delta_sq, prev_sq = delta_sq + d_sq, prev_sq + p_sq
             ratio = _ratio(_plain(math.sqrt(d_sq)), _plain(math.sqrt(p_sq)))
         out[health_key("update_ratio", i)] = ratio
@@ -147,29 +193,28 @@ def _layer_health(
             continue
         if spec.activation in RELU_LIKE:
             act_input = caches[i - 1][2]  # (N, H)
-            dead = np.all(act_input <= 0, axis=0)  # (H,)
-            dead_units += int(dead.sum())
-            relu_units += dead.size
-            out[health_key("dead", i)] = _plain(dead.mean())
+            n_dead = act_input.shape[1] - np.count_nonzero((act_input > 0).any(axis=0))
+            dead_units += n_dead
+            relu_units += act_input.shape[1]
+            out[health_key("dead", i)] = _plain(n_dead / act_input.shape[1])
         else:
             out[health_key("dead", i)] = None
         if spec.batch_norm:
-            _bn_health(z, buffers[f"running_mean{i}"], buffers[f"running_var{i}"], i, out)
+            _bn_health(mu, var, buffers[f"running_mean{i}"], buffers[f"running_var{i}"], i, out)
     out["update_ratio"] = (
         None if prev_params is None
         else _ratio(_plain(math.sqrt(delta_sq)), _plain(math.sqrt(prev_sq)))
     )
     out["dead"] = _plain(dead_units / relu_units) if relu_units else None
+    return grad_sq
 
 
 def _bn_health(
-    z: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray, i: int, out: dict
+    mu: np.ndarray, var: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray,
+    i: int, out: dict
 ) -> None:
-    """Batch statistics of z (N, H) against the running averages (H,) of layer i."""
-    n = z.shape[0]
-    mu = np.add.reduce(z, axis=0) / n  # (H,)
-    zc = z - mu
-    var = np.add.reduce(zc * zc, axis=0) / n  # (H,) biased, as batch norm uses
+    """The batch's mean and biased variance (H,) of layer i's z against its running averages
+    (H,)."""
     eps = layers.BN_EPS
     shift = np.abs(mu - running_mean) / np.sqrt(running_var + eps)
     log_ratio = np.abs(np.log((var + eps) / (running_var + eps)))
@@ -186,13 +231,33 @@ class Cadence:
     ``HEALTH_SHARE``: health then costs about that share of the training (two measurements
     per segment besides; a one-epoch segment, as babysitting runs, measures every epoch).
     Which middle epochs are measured depends on timing; the training never does.
+
+    Times are CPU seconds of the training thread (``clock``, ``time.thread_time``): on a
+    loaded machine an epoch's wall time stretches while the process waits for a core, and a
+    short measurement often does not wait at all, so on the wall clock health looked several
+    times cheaper than it is and was measured that much more often. ``start()`` marks the
+    start of an epoch, ``trained()`` its training's end, ``measured()`` a measurement's end
+    (each may also be given the seconds directly).
     """
+
+    clock = staticmethod(time.thread_time)
 
     def __init__(self, every: int | str, n_epochs: int) -> None:
         self.every, self.n_epochs = every, n_epochs
         self.cost: float | None = None  # seconds the last measurement took
         self.since = 0.0  # training seconds since the last measurement
         self.last_epoch_seconds = 0.0
+        self._mark = 0.0
+
+    def start(self) -> None:
+        """An epoch starts (its training is timed from here)."""
+        self._mark = self.clock()
+
+    def _lap(self, seconds: float | None) -> float:
+        now = self.clock()
+        lap = now - self._mark if seconds is None else seconds
+        self._mark = now
+        return lap
 
     def due(self, done: int, epoch: int) -> bool:
         """Whether the epoch about to run (the segment's ``done``-th, numbered ``epoch``)
@@ -203,14 +268,17 @@ class Cadence:
             return self.since + self.last_epoch_seconds >= self.cost / HEALTH_SHARE
         return bool(self.every) and epoch % int(self.every) == 0
 
-    def trained(self, seconds: float) -> None:
-        """An epoch's training took ``seconds`` (health not included)."""
+    def trained(self, seconds: float | None = None) -> None:
+        """An epoch's training ended: it took ``seconds``, by default the CPU time since
+        ``start()`` (health not included)."""
+        seconds = self._lap(seconds)
         self.since += seconds
         self.last_epoch_seconds = seconds
 
-    def measured(self, seconds: float) -> None:
-        """A measurement took ``seconds``."""
-        self.cost, self.since = seconds, 0.0
+    def measured(self, seconds: float | None = None) -> None:
+        """A measurement ended: it took ``seconds``, by default the CPU time since
+        ``trained()``."""
+        self.cost, self.since = self._lap(seconds), 0.0
 
 
 def check_every(name: str, value: object) -> int | str:

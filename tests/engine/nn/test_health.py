@@ -8,6 +8,7 @@ definitions.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -260,3 +261,34 @@ def test_bad_inputs_name_the_field(tiny_data):
         train_segment(state, TrainConfig(), tiny_data, 1, health_every="often")
     with pytest.raises(ValueError, match=r"X must have shape \(N >= 1, 5\)"):
         epoch_health(spec, state.params, state.buffers, np.zeros((3, 4)), np.zeros(3, int))
+
+
+def test_the_auto_cadence_counts_cpu_time_not_waiting(tiny_data, monkeypatch):
+    """A loaded machine stretches an epoch's wall time (the process waits for a core) but not
+    its CPU time. Here each epoch waits 100 ms (a sleep, as a preempted worker) for ~1 ms of
+    work: on the wall clock health would look 100 times cheaper than it is and be measured
+    nearly every epoch; counted in CPU time it stays near its share (the segment's ends)."""
+    from engine.nn import train as train_module
+
+    run_epoch = train_module.Trainer.run_epoch
+
+    def waiting(self, rng, lr):
+        time.sleep(0.1)
+        return run_epoch(self, rng, lr)
+
+    monkeypatch.setattr(train_module.Trainer, "run_epoch", waiting)
+    spec = ModelSpec(5, (6, 4), 3)
+    result = train_segment(new_state(spec, 1), TrainConfig(batch_size=16), tiny_data, 12,
+                           health_every="auto")
+    measured = [m["epoch"] for m in result.metrics if "health" in m]
+    assert measured[0] == 1 and measured[-1] == 12
+    assert len(measured) <= 3, measured
+
+
+def test_float32_norms_of_huge_but_finite_values_stay_finite():
+    """Squares of 1e20 overflow float32; the norm is then taken in float64, not dropped."""
+    spec = ModelSpec(3, (4,), 3, batch_norm=False)
+    params, buffers = init_params(spec, np.random.default_rng(0))
+    params["W2"] = np.full_like(params["W2"], 1e20)
+    health = epoch_health(spec, params, buffers, np.ones((6, 3), np.float32), np.zeros(6, int))
+    assert health["weight_norm_2"] == pytest.approx(1e20 * math.sqrt(12), rel=1e-6)
