@@ -66,6 +66,46 @@ def health_series(epochs: Sequence[dict], key: str) -> tuple[list[int], list[flo
     return xs, ys
 
 
+def dead_network_note(epochs: Sequence[dict]) -> str | None:
+    """Why the gradient panels stay empty, when at the last measured epoch every ReLU of a
+    hidden layer is dead and no gradient flows through it (its weight gradient is exactly 0;
+    a leaky ReLU's still flows): the deepest such layer, what it does, what to try. None
+    otherwise."""
+    found = measured(epochs)
+    if not found:
+        return None
+    epoch, health = found[-1]
+    dead = [i for i in layers_in([health], "dead")
+            if _finite(health.get(f"dead_{i}")) and health[f"dead_{i}"] >= 1.0
+            and health.get(f"grad_norm_{i}") == 0]
+    if not dead:
+        return None
+    layer = dead[-1]
+    return (f"Every ReLU in layer {layer} is dead (epoch {epoch}): each one's input is "
+            "negative for every row, so no gradient flows back through the layer and the "
+            f"weights of layers 1 to {layer + 1} get a zero gradient: they stop learning, and "
+            "the gradient and update panels have nothing to draw on their log scale. Lower the "
+            "learning rate, or use He init, leaky ReLU or batch norm, then start again or roll "
+            "back to an epoch before the units died.")
+
+
+def _zero_layers(epochs: Sequence[dict], field: str,
+                 layers: Sequence[int]) -> tuple[list[int], int | None]:
+    """The layers whose latest measured ``field`` is 0 (nothing on a log axis), and the epoch
+    from which all of them have been 0."""
+    out, since = [], None
+    for layer in layers:
+        xs, ys = health_series(epochs, f"{field}_{layer}")
+        if not ys or ys[-1] > 0:
+            continue
+        start = len(ys) - 1
+        while start > 0 and ys[start - 1] <= 0:
+            start -= 1
+        out.append(layer)
+        since = xs[start] if since is None else max(since, xs[start])
+    return out, since
+
+
 def health_figure(epochs: Sequence[dict], flags: Sequence[dict] = (), *,
                   height: int = 520) -> go.Figure:
     """Four panels over the epochs (x): the gradient norm and the update-to-weight ratio of
@@ -99,6 +139,16 @@ def health_figure(epochs: Sequence[dict], flags: Sequence[dict] = (), *,
                     row=row, col=col)
             if scale == "log":
                 fig.update_yaxes(type="log", exponentformat="e", row=row, col=col)
+                zero, since = _zero_layers(epochs, field, layers_in(healths, field))
+                if zero:
+                    names = ", ".join(map(str, zero))
+                    fig.add_annotation(
+                        text=f"layer{'s' if len(zero) > 1 else ''} {names} at 0 from epoch "
+                        f"{since} (no gradient flows):<br>0 has no place on a log scale",
+                        x=0.5, y=0.04, yanchor="bottom",
+                        xref=f"x{index + 1 if index else ''} domain",
+                        yref=f"y{index + 1 if index else ''} domain", showarrow=False,
+                        font={"color": FLAG_COLOR, "size": 11}, name="zero")
             else:
                 fig.update_yaxes(range=[0, 1.02], row=row, col=col)
         fig.update_xaxes(title_text="epoch" if row == 2 else None, row=row, col=col)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.charts.health import health_figure, lineage_points
+from app.charts.health import dead_network_note, health_figure, lineage_points
 
 
 def session_health(session_id: int, view: dict, curves: list[dict]) -> None:
@@ -17,5 +17,8 @@ def session_health(session_id: int, view: dict, curves: list[dict]) -> None:
     st.markdown("**Network health** of the current lineage")
     for flag in view.get("flags") or []:
         st.error(flag["text"], icon=":material/monitor_heart:")
+    note = dead_network_note(points)
+    if note:
+        st.warning(note, icon=":material/heart_broken:")
     st.plotly_chart(health_figure(points, view.get("flags") or [], height=460),
                     key=f"health_{session_id}", width="stretch")

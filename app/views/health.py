@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from app.charts.health import health_figure
+from app.charts.health import dead_network_note, health_figure
 from engine import study as studies
 from engine.diagnosis import FLAG_KINDS, FLAG_LABELS, count_flags
 
@@ -76,6 +76,9 @@ def trial_health(conn: sqlite3.Connection, trials: Sequence[dict]) -> None:
     for flag in pick.get("flags") or []:
         st.error(flag["text"], icon=":material/monitor_heart:")
     epochs = studies.trial_metrics(conn, pick["id"])
+    note = dead_network_note(epochs)
+    if note:
+        st.warning(note, icon=":material/heart_broken:")
     st.plotly_chart(health_figure(epochs, pick.get("flags") or []), key="trials.health_chart")
     st.caption("Measured at the end of an epoch on 128 validation rows: the gradient norm and "
                "the update-to-weight ratio (about 1e-3 is healthy) of each layer, the share of "

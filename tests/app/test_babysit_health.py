@@ -66,3 +66,22 @@ def test_lineage_points_follow_the_current_branch_back_to_the_root():
     assert [p["epoch"] for p in lineage_points(curves)] == [0, 1, 2, 3, 4, 5]
     curves[0]["current"], curves[2]["current"] = True, False
     assert [p["epoch"] for p in lineage_points(curves)] == [0, 1, 2, 3]
+
+
+def test_a_session_whose_relus_all_died_explains_the_empty_gradient_panels(open_page, conn):
+    """Plain SGD at learning rate 3 kills every ReLU of layer 2 within three epochs: no
+    gradient reaches layers 1-3, so their gradient norms are 0 and have no place on a log
+    axis. The page says why, and what to do, instead of showing empty panels."""
+    sid = babysit.new_session(conn, name="dead", seed=0, dataset=BLOBS,
+                              model={"hidden": [16, 16], "batch_norm": False},
+                              config={"optimizer": "sgd", "learning_rate": 3.0,
+                                      "batch_size": 16})
+    babysit.execute(conn, sid, "run", {"epochs": 3})
+    at = open_page("babysit", session=sid)
+    no_exception(at)
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Every ReLU in layer 2 is dead (epoch 3)") and
+               "Lower the learning rate" in w for w in warnings), warnings
+    spec = health_chart(at)
+    zero = [a["text"] for a in spec["layout"]["annotations"] if a.get("name") == "zero"]
+    assert any(t.startswith("layers 1, 2, 3 at 0 from epoch") for t in zero), zero

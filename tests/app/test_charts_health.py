@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.charts.health import (
     CLEAN_COLOR,
     FLAG_COLOR,
+    dead_network_note,
     flag_groups,
     health_cells,
     health_figure,
@@ -89,3 +90,29 @@ def test_points_coloured_by_a_flag():
     assert by_colour[FLAG_COLOR].name == "exploding gradients (1)"
     assert "exploding gradients from epoch 3" in by_colour[FLAG_COLOR].hovertext[0]
     assert fig.layout.xaxis.type == "log"
+
+
+def dead_health(dead2: float, grad2: float) -> dict:
+    """Layer 2 of a 2-hidden-layer ReLU net with ``dead2`` of its units dead."""
+    return {"grad_norm": 0.3, "grad_norm_1": grad2, "grad_norm_2": grad2, "grad_norm_3": grad2,
+            "update_ratio_1": 0.0, "update_ratio_2": 0.0, "update_ratio_3": 0.0,
+            "dead_1": 0.2, "dead_2": dead2, "max_prob": 0.4, "confident_wrong": 0.0}
+
+
+def test_a_net_whose_relus_all_died_is_explained_not_left_empty():
+    epochs = [epoch(1, dead_health(0.5, 0.2)), epoch(2, dead_health(1.0, 0.0)),
+              epoch(3, dead_health(1.0, 0.0))]
+    note = dead_network_note(epochs)
+    assert note.startswith("Every ReLU in layer 2 is dead (epoch 3)")
+    assert "layers 1 to 3 get a zero gradient" in note and "Lower the learning rate" in note
+    fig = health_figure(epochs)
+    texts = {a.text: (a.xref, a.yref) for a in fig.layout.annotations if a.name == "zero"}
+    assert texts == {  # both log panels say why they are empty, and since when
+        "layers 1, 2, 3 at 0 from epoch 1 (no gradient flows):<br>0 has no place on a log "
+        "scale": ("x2 domain", "y2 domain"),
+        "layers 1, 2, 3 at 0 from epoch 2 (no gradient flows):<br>0 has no place on a log "
+        "scale": ("x domain", "y domain")}
+    # a layer still passing gradient (a leaky ReLU), or alive again, needs no note
+    assert dead_network_note([epoch(1, dead_health(1.0, 0.01))]) is None
+    assert dead_network_note(epochs + [epoch(4, dead_health(0.9, 0.1))]) is None
+    assert dead_network_note([epoch(1)]) is None
