@@ -19,12 +19,10 @@ from collections.abc import Callable
 
 from engine.babysit.live import Live, build_session_dataset, load_state_at
 from engine.babysit.policy import (
-    auto_trigger,
-    best_node,
-    calm_node,
-    exploding_head,
+    auto_act,
     give_up,
     lowered_rate,
+    raised_rate,
     retained_nodes,
 )
 from engine.babysit.validate import COMMANDS, validate
@@ -51,7 +49,8 @@ def _event(conn, session: dict, kind: str, actor: str, payload: dict) -> None:
     )
 
 
-def _rollback(conn, session: dict, node_id: int, *, actor: str, restore: bool, reason: str):
+def _rollback(conn, session: dict, node_id: int, *, actor: str, restore: bool, reason: str,
+              rule: str = ""):
     head = store.get_node(conn, session["head_node_id"])
     target = store.get_node(conn, node_id)
     new_branch = store.next_branch(conn, session["id"])
@@ -64,6 +63,8 @@ def _rollback(conn, session: dict, node_id: int, *, actor: str, restore: bool, r
     }
     if reason:
         payload["reason"] = reason
+    if rule:
+        payload["rule"] = rule
     values = {"head_node_id": node_id, "branch": new_branch}
     if restore:
         values["config"] = target["config"]
@@ -72,11 +73,14 @@ def _rollback(conn, session: dict, node_id: int, *, actor: str, restore: bool, r
                     epoch=target["epoch"], payload=payload)
 
 
-def _set(conn, session: dict, changes: dict, *, actor: str, reason: str = "") -> None:
+def _set(conn, session: dict, changes: dict, *, actor: str, reason: str = "",
+         rule: str = "") -> None:
     old = session["config"]
     payload = {"changes": {k: [old[k], v] for k, v in changes.items() if old[k] != v}}
     if reason:
         payload["reason"] = reason
+    if rule:
+        payload["rule"] = rule
     store.update_session(conn, session["id"], config={**old, **changes})
     _event(conn, session, "set", actor, payload)
 
@@ -178,25 +182,28 @@ def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
     if not auto["enabled"]:
         return None
     path = store.lineage(conn, session["head_node_id"])
-    reason = auto_trigger(path, auto, diverged=diverged)
-    if reason is None:
+    act = auto_act(path, auto, diverged=diverged)
+    if act is None:
         return None
+    reason = act.reason
     lr = session["config"]["learning_rate"]
     actions = store.auto_actions_in_run(conn, session_id)
-    quit_reason = give_up(auto, learning_rate=lr, actions=actions)
+    quit_reason = give_up(auto, learning_rate=lr, actions=actions,
+                          lowering=act.rate == "lower")
     if quit_reason is not None:
         message = f"automatic babysitter {quit_reason} ({reason})"
         _event(conn, session, "gave_up", "auto", {
             "reason": quit_reason, "trigger": reason, "actions": actions, "learning_rate": lr,
+            "rule": act.rule,
         })
         _finish(conn, session, "paused", "gave_up", message)
         return message
-    exploding = auto.get("on_flags", True) and exploding_head(path) is not None
-    target = (calm_node(path) if exploding else None) or best_node(path)
-    if target is not None and target["id"] != session["head_node_id"]:
-        _rollback(conn, session, target["id"], actor="auto", restore=False, reason=reason)
+    if act.target is not None and act.target["id"] != session["head_node_id"]:
+        _rollback(conn, session, act.target["id"], actor="auto", restore=False, reason=reason,
+                  rule=act.rule)
         session = store.get_session(conn, session_id)
-    _set(conn, session, {"learning_rate": lowered_rate(auto, lr)}, actor="auto", reason=reason)
+    new_lr = lowered_rate(auto, lr) if act.rate == "lower" else raised_rate(auto, lr)
+    _set(conn, session, {"learning_rate": new_lr}, actor="auto", reason=reason, rule=act.rule)
     return reason
 
 

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from engine.diagnosis import EXPLODING_GROWTH, EXPLODING_NORM, format_number
+from engine.diagnosis import (
+    DEAD_SHARE,
+    EXPLODING_GROWTH,
+    EXPLODING_NORM,
+    FLAT_CHANGE,
+    FLAT_EPOCHS,
+    SATURATED_WRONG,
+    format_number,
+)
 
 RETENTION_FIELDS = ("max_params_keep_all", "keep_last", "keep_every")
 AUTO_FIELDS = (
@@ -193,43 +202,151 @@ def calm_node(path: list[dict]) -> dict | None:
     return before[-1] if before else None
 
 
-def auto_trigger(path: list[dict], auto: dict, *, diverged: bool) -> str | None:
-    """Why the babysitter should act now (a sentence), or None.
+@dataclass(frozen=True)
+class Act:
+    """What the babysitter does: ``rule`` (``RULES``), ``reason`` (the evidence, a sentence),
+    ``target`` (the node to roll back to; None or the head: stay) and ``rate`` (``"lower"``:
+    times ``factor``, or ``"raise"``: divided by it)."""
+
+    rule: str
+    reason: str
+    target: dict | None
+    rate: str = "lower"
+
+
+RULES = ("diverged", "exploding_gradients", "dead_relus", "softmax_saturated",
+         "rising_val_loss", "no_learning")
+
+
+def _health(node: dict) -> dict:
+    return node.get("health") or {}
+
+
+def _before_run(path: list[dict], bad: Callable[[dict], bool]) -> dict | None:
+    """The last node with a checkpoint before the run of nodes, ending at the head, that are
+    ``bad`` or not measured (the root if the run goes back to it; None if that is the head)."""
+    start = len(path)
+    while start > 0 and (not _health(path[start - 1]) or bad(_health(path[start - 1]))):
+        start -= 1
+    before = [n for n in path[:max(start, 1)] if n["checkpoint_id"] is not None]
+    if not before or before[-1] is path[-1]:
+        return None
+    return before[-1]
+
+
+def _dead_layers(health: dict) -> list[tuple[float, int]]:
+    out, i = [], 1
+    while f"grad_norm_{i}" in health:
+        share = health.get(f"dead_{i}")
+        if _finite(share) and share >= DEAD_SHARE:
+            out.append((share, i))
+        i += 1
+    return out
+
+
+def dead_head(path: list[dict]) -> tuple[str, int] | None:
+    """(evidence, layer) when a hidden layer of the head has at least ``DEAD_SHARE`` of its
+    ReLUs dead (the worst layer, the first on ties), or None."""
+    layers = _dead_layers(_health(path[-1])) if path else []
+    if not layers:
+        return None
+    share, layer = max(layers, key=lambda x: (x[0], -x[1]))
+    return (f"{100 * share:.0f}% dead ReLUs in layer {layer} at epoch {path[-1]['epoch']}",
+            layer)
+
+
+def saturated_head(path: list[dict]) -> str | None:
+    """The evidence when at least ``SATURATED_WRONG`` of the head's rows are predicted with
+    probability >= 0.99 and wrong, or None."""
+    wrong = _health(path[-1]).get("confident_wrong") if path else None
+    if not (_finite(wrong) and wrong >= SATURATED_WRONG):
+        return None
+    return (f"softmax saturated at epoch {path[-1]['epoch']}: {100 * wrong:.0f}% confident "
+            "and wrong")
+
+
+def flat_head(path: list[dict]) -> str | None:
+    """The evidence when the training loss of the last ``FLAT_EPOCHS`` epochs, all trained at
+    the head's learning rate, moved less than ``FLAT_CHANGE`` of its first value (so after the
+    rate changes it takes ``FLAT_EPOCHS`` new epochs to say so again), or None."""
+    tail = path[-FLAT_EPOCHS:]
+    if len(tail) < FLAT_EPOCHS or not all(_finite(n.get("train_loss")) for n in tail):
+        return None
+    rates = {(n.get("config") or {}).get("learning_rate") for n in tail}
+    if len(rates) != 1:
+        return None
+    losses = [n["train_loss"] for n in tail]
+    if (max(losses) - min(losses)) / max(abs(losses[0]), 1e-12) > FLAT_CHANGE:
+        return None
+    return (f"no learning: loss flat at {format_number(losses[-1])} for {FLAT_EPOCHS} epochs "
+            f"at learning rate {format_number(float(rates.pop() or 0.0))}")
+
+
+def auto_act(path: list[dict], auto: dict, *, diverged: bool) -> Act | None:
+    """What the babysitter should do now, or None (the rules in ``RULES`` order).
 
     ``path`` is the lineage root to head; ``diverged`` says the epoch just tried had a
-    non-finite loss (it was not applied, so the head is the last good node). A rise counts only
-    when it is above ``tolerance`` (relative), so the head is then worse than the lineage's best
-    by more than the tolerance too. With ``on_flags`` (default true) it also acts when the
-    head's gradients explode (``exploding_head``).
+    non-finite loss (it was not applied, so the head is the last good node). A divergence or a
+    rise of the validation loss for ``patience`` epochs (each above ``tolerance``, relative)
+    rolls back to the lineage's best checkpoint and lowers the rate. With ``on_flags`` (default
+    true) the head's health is read too (``engine.diagnosis``'s thresholds, on the head alone,
+    so that acting ends them): exploding gradients roll back to the last checkpoint before the
+    lineage's first explosion (``calm_node``), dead ReLUs and a saturated softmax to the last
+    checkpoint before the head's run of such epochs, each with a lower rate (a smaller step
+    keeps gradients, pre-activations and logits in range); no learning (the loss flat for
+    ``FLAT_EPOCHS`` epochs at one rate, last of the rules) raises the rate, without a rollback.
     """
     if not auto.get("enabled"):
         return None
     if diverged:
-        return "the loss became non-finite"
-    if auto.get("on_flags", True):
+        return Act("diverged", "the loss became non-finite", best_node(path))
+    flags = auto.get("on_flags", True)
+    if flags:
         flag = exploding_head(path)
         if flag is not None:
-            return flag
+            return Act("exploding_gradients", flag, calm_node(path) or best_node(path))
+        dead = dead_head(path)
+        if dead is not None:
+            text, layer = dead
+            alive = _before_run(path, lambda h: (h.get(f"dead_{layer}") or 0) >= DEAD_SHARE)
+            return Act("dead_relus", text, alive or best_node(path))
+        flag = saturated_head(path)
+        if flag is not None:
+            calm = _before_run(path, lambda h: (h.get("confident_wrong") or 0) >= SATURATED_WRONG)
+            return Act("softmax_saturated", flag, calm or best_node(path))
     patience = int(auto["patience"])
     tolerance = float(auto.get("tolerance", 0.0))
     if rising_epochs(path, tolerance) >= patience:
-        return f"validation loss rose for {patience} consecutive epochs"
+        return Act("rising_val_loss", f"validation loss rose for {patience} consecutive epochs",
+                   best_node(path))
+    if flags:
+        flag = flat_head(path)
+        if flag is not None:
+            return Act("no_learning", flag, None, rate="raise")
     return None
 
 
-def give_up(auto: dict, *, learning_rate: float, actions: int) -> str | None:
+def auto_trigger(path: list[dict], auto: dict, *, diverged: bool) -> str | None:
+    """Why the babysitter should act now (a sentence), or None: ``auto_act``'s reason."""
+    act = auto_act(path, auto, diverged=diverged)
+    return None if act is None else act.reason
+
+
+def give_up(auto: dict, *, learning_rate: float, actions: int,
+            lowering: bool = True) -> str | None:
     """Why the babysitter stops helping (a sentence), or None to act once more.
 
     ``actions`` = how often it already acted in this run (each act is a rollback and/or a
-    learning-rate cut). It gives up after ``max_rollbacks`` acts, or when the learning rate is
-    already at its floor ``min_learning_rate`` (so a cut would change nothing).
+    learning-rate change). It gives up after ``max_rollbacks`` acts, or, when the act would
+    lower the rate (``lowering``), when the learning rate is already at its floor
+    ``min_learning_rate`` (so a cut would change nothing).
     """
     cap = int(auto["max_rollbacks"])
     if actions >= cap:
         return (f"gave up: it already acted {actions} times in this run (the limit, "
                 f"max_rollbacks={cap}); the session is paused for you to look")
     floor = float(auto["min_learning_rate"])
-    if learning_rate <= floor:
+    if lowering and learning_rate <= floor:
         return (f"gave up: the learning rate {learning_rate:g} is at its floor "
                 f"(min_learning_rate={floor:g}) and cannot go lower; the session is paused for "
                 "you to look")
@@ -239,3 +356,8 @@ def give_up(auto: dict, *, learning_rate: float, actions: int) -> str | None:
 def lowered_rate(auto: dict, learning_rate: float) -> float:
     """The learning rate after one cut: times ``factor``, never below ``min_learning_rate``."""
     return max(learning_rate * float(auto["factor"]), float(auto["min_learning_rate"]))
+
+
+def raised_rate(auto: dict, learning_rate: float) -> float:
+    """The learning rate after one raise (no learning): divided by ``factor``."""
+    return learning_rate / float(auto["factor"])

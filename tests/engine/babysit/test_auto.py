@@ -147,3 +147,77 @@ def test_babysitter_leaves_flags_alone_when_told(conn, make_session):
     babysit.execute(conn, sid, "run", {"epochs": 3})
     assert not [e for e in babysit.session_events(conn, sid) if e["actor"] == "auto"
                 and e["kind"] in ("rollback", "set")]
+
+
+def acts_of(conn, sid):
+    return [e for e in babysit.session_events(conn, sid)
+            if e["actor"] == "auto" and e["kind"] in ("rollback", "set", "gave_up")]
+
+
+def test_babysitter_acts_on_dead_relus(conn, make_session):
+    """Plain SGD at 2 kills 69% of layer 2's ReLUs in its first epoch (gradient norm 0.16, no
+    explosion yet): the babysitter rolls back to before the layer died and lowers the rate;
+    the evidence is the reason of both events."""
+    from tests.engine.study.sick import BLOBS
+
+    sid = make_session(dataset=BLOBS, model={"hidden": [16, 16], "batch_norm": False},
+                       config={"optimizer": "sgd", "learning_rate": 2.0, "batch_size": 16},
+                       auto={"enabled": True, "factor": 0.1, "patience": 50})
+    babysit.execute(conn, sid, "run", {"epochs": 4})
+    acts = acts_of(conn, sid)
+    assert [(e["kind"], e["payload"]["rule"]) for e in acts[:2]] == [
+        ("rollback", "dead_relus"), ("set", "dead_relus")]
+    reason = acts[0]["payload"]["reason"]
+    assert reason.endswith("dead ReLUs in layer 2 at epoch " + str(acts[0]["payload"]
+                                                                    ["from_epoch"]))
+    assert int(reason.split("%")[0]) >= 50 and acts[1]["payload"]["reason"] == reason
+    # back to the last epoch whose layer 2 was still alive (the root if it died at once)
+    path = store.lineage(conn, acts[0]["payload"]["from_node"])
+    to = next(n for n in path if n["id"] == acts[0]["payload"]["to_node"])
+    assert to["health"] is None or to["health"]["dead_2"] < 0.5
+    after = [n for n in path if n["epoch"] > to["epoch"]]
+    assert after and all(n["health"]["dead_2"] >= 0.5 for n in after)
+    assert acts[1]["payload"]["changes"]["learning_rate"] == [2.0, 2.0 * 0.1]
+
+
+def test_babysitter_acts_on_a_saturated_softmax(conn, make_session):
+    """tanh and plain SGD at 30: half the rows sure and wrong after one epoch (the gradients
+    do not explode, no ReLU to die): roll back and take smaller steps."""
+    from tests.engine.study.sick import BLOBS
+
+    sid = make_session(dataset=BLOBS, model={"hidden": [16, 16], "batch_norm": False,
+                                             "activation": "tanh"},
+                       config={"optimizer": "sgd", "learning_rate": 30.0, "batch_size": 16},
+                       auto={"enabled": True, "factor": 0.1, "patience": 50})
+    babysit.execute(conn, sid, "run", {"epochs": 2})
+    acts = acts_of(conn, sid)
+    assert [(e["kind"], e["payload"]["rule"]) for e in acts[:2]] == [
+        ("rollback", "softmax_saturated"), ("set", "softmax_saturated")]
+    assert acts[0]["payload"]["reason"] == "softmax saturated at epoch 1: 50% confident and wrong"
+    assert acts[0]["payload"]["to_epoch"] == 0
+    assert acts[1]["payload"]["changes"]["learning_rate"] == [30.0, 3.0]
+
+
+def test_babysitter_raises_the_rate_when_nothing_is_learnt_and_stops_at_its_cap(
+        conn, make_session):
+    """SGD at 1e-6: the loss is flat. After 5 flat epochs at one rate the babysitter raises it
+    (divided by factor, no rollback: there is nothing better to go back to), waits for 5 new
+    epochs at the new rate, and after max_rollbacks acts it gives up and pauses."""
+    from tests.engine.study.sick import BLOBS
+
+    sid = make_session(dataset=BLOBS, model={"hidden": [16, 16], "batch_norm": False},
+                       config={"optimizer": "sgd", "learning_rate": 1e-6, "batch_size": 16},
+                       auto={"enabled": True, "factor": 0.5, "max_rollbacks": 2})
+    result = babysit.execute(conn, sid, "run", {"epochs": 30})
+    acts = acts_of(conn, sid)
+    assert [e["kind"] for e in acts] == ["set", "set", "gave_up"]
+    assert [e["epoch"] for e in acts] == [5, 10, 15]
+    assert acts[0]["payload"]["reason"] == ("no learning: loss flat at 1.19 for 5 epochs at "
+                                            "learning rate 1e-6")
+    assert acts[0]["payload"]["changes"]["learning_rate"] == [1e-6, 2e-6]
+    assert acts[1]["payload"]["changes"]["learning_rate"] == [2e-6, 4e-6]
+    assert acts[2]["payload"]["rule"] == "no_learning"
+    assert "max_rollbacks=2" in acts[2]["payload"]["reason"]
+    view = babysit.session_view(conn, sid)
+    assert result["status"] == view["status"] == "paused" and view["branch"] == 0
+    assert view["config"]["learning_rate"] == 4e-6

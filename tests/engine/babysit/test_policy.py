@@ -173,3 +173,61 @@ def test_exploding_head_and_the_calm_node_before_it():
     assert exploding_head(healed) is None and calm_node(healed)["id"] == 2
     at_once = [node(0, None), node(1, 1e5)]
     assert calm_node(at_once)["id"] == 0 and exploding_head(at_once).startswith("exploding")
+
+
+def health_node(i, health=None, blob=True, train_loss=1.0, lr=0.1):
+    return {"id": i, "epoch": i, "checkpoint_id": i if blob else None, "val_loss": 1.0,
+            "train_loss": train_loss, "config": {"learning_rate": lr}, "health": health}
+
+
+def test_auto_act_reads_the_heads_flags_in_order():
+    from engine.babysit.policy import auto_act
+
+    on = {"enabled": True, "patience": 3}
+
+    def dead(d2, norm=1.0, wrong=0.0):
+        return {"grad_norm": norm, "grad_norm_1": 1.0, "grad_norm_2": 1.0, "grad_norm_3": 1.0,
+                "dead_1": 0.1, "dead_2": d2, "confident_wrong": wrong}
+
+    path = [health_node(0), health_node(1, dead(0.1)), health_node(2, dead(0.3)),
+            health_node(3, dead(0.6), blob=False), health_node(4, dead(0.75))]
+    act = auto_act(path, on, diverged=False)
+    assert (act.rule, act.reason, act.target["id"], act.rate) == (
+        "dead_relus", "75% dead ReLUs in layer 2 at epoch 4", 2, "lower")
+    assert auto_act(path, {**on, "on_flags": False}, diverged=False) is None
+    # dead from the first epoch: back to the root
+    assert auto_act([path[0], health_node(1, dead(0.9))], on, diverged=False).target["id"] == 0
+    # exploding gradients come first; a saturated softmax after dead ReLUs
+    path[-1]["health"] = dead(0.75, norm=5e3, wrong=0.5)
+    assert auto_act(path, on, diverged=False).rule == "exploding_gradients"
+    path[-1]["health"] = dead(0.1, wrong=0.5)
+    path[-2]["health"] = dead(0.1, wrong=0.3)
+    act = auto_act(path, on, diverged=False)
+    assert (act.rule, act.reason, act.target["id"]) == (
+        "softmax_saturated", "softmax saturated at epoch 4: 50% confident and wrong", 2)
+    assert auto_act(path, on, diverged=True).rule == "diverged"
+
+
+def test_no_learning_raises_the_rate_once_per_flat_stretch():
+    from engine.babysit.policy import auto_act, flat_head, raised_rate
+
+    on = {"enabled": True, "patience": 3, "factor": 0.5}
+    flat = [health_node(0, train_loss=None)] + [
+        health_node(i, train_loss=0.693 + 1e-4 * i, lr=1e-5) for i in range(1, 6)]
+    act = auto_act(flat, on, diverged=False)
+    assert (act.rule, act.target, act.rate) == ("no_learning", None, "raise")
+    assert act.reason == "no learning: loss flat at 0.693 for 5 epochs at learning rate 1e-5"
+    assert raised_rate(on, 1e-5) == 2e-5
+    assert flat_head(flat[:-1]) is None  # 4 epochs are not enough
+    moved = [*flat[:-1], health_node(5, train_loss=0.6, lr=1e-5)]
+    assert flat_head(moved) is None
+    # after the raise, epochs at the new rate start a new stretch
+    raised = [*flat, health_node(6, train_loss=0.693, lr=2e-5)]
+    assert flat_head(raised) is None
+    assert auto_act(flat, {**on, "on_flags": False}, diverged=False) is None
+
+
+def test_a_raise_is_not_stopped_by_the_floor_but_by_the_cap():
+    auto = {"max_rollbacks": 3, "min_learning_rate": 1e-6, "factor": 0.5}
+    assert give_up(auto, learning_rate=1e-6, actions=0, lowering=False) is None
+    assert "max_rollbacks=3" in give_up(auto, learning_rate=1e-6, actions=3, lowering=False)
