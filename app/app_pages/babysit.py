@@ -240,10 +240,13 @@ def auto_form(session_id: int, view: dict) -> None:
         st.markdown("**Automatic babysitter**")
         st.caption("When the validation loss rose for *k* epochs in a row, each time by more "
                    "than the noise tolerance (or an epoch diverged): roll back to the best epoch "
-                   "and multiply the learning rate by the factor. It gives up, pausing the "
-                   "session with the reason in the event log, after the maximum number of acts "
-                   "in one run, or when the learning rate is at its floor.")
+                   "and multiply the learning rate by the factor. With health flags on, also "
+                   "on exploding gradients, dead ReLUs or a saturated softmax (roll back to "
+                   "before it and lower the rate) and a flat loss (raise the rate). It gives up, "
+                   "pausing the session with the reason in the event log, after the maximum "
+                   "number of acts in one run, or when the learning rate is at its floor.")
         enabled = st.toggle("on", value=bool(auto["enabled"]))
+        on_flags = st.toggle("act on health flags", value=bool(auto.get("on_flags", True)))
         c = st.columns(2)
         patience = c[0].number_input("k epochs", min_value=1, max_value=1000,
                                      value=int(auto["patience"]), step=1)
@@ -262,7 +265,8 @@ def auto_form(session_id: int, view: dict) -> None:
         if st.form_submit_button("Apply"):
             if send(session_id, "auto", "set the automatic babysitter", enabled=bool(enabled),
                     patience=int(patience), factor=float(factor), tolerance=float(tolerance),
-                    max_rollbacks=int(max_rollbacks), min_learning_rate=float(min_lr)):
+                    max_rollbacks=int(max_rollbacks), min_learning_rate=float(min_lr),
+                    on_flags=bool(on_flags)):
                 st.rerun()
 
 

@@ -29,7 +29,11 @@ def _training_args(parser: argparse.ArgumentParser) -> None:
 
 def _auto_args(parser: argparse.ArgumentParser) -> None:
     for flag, field, kind, text in AUTO_FLAGS:
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
+        if kind is bool:
+            parser.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction,
+                                default=None, help=text)
+        else:
+            parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

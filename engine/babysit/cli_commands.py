@@ -48,8 +48,7 @@ def format_outcome(outcome: dict) -> str:
     if outcome.get("auto") and outcome.get("status") == "paused":
         line += f"\n  {outcome['auto']}"
     elif outcome.get("auto"):
-        line += f"\n  auto-babysitter: {outcome['auto']}: rolled back to the best checkpoint " \
-                "and lowered the learning rate"
+        line += f"\n  auto-babysitter: {outcome['auto']}: {outcome.get('auto_action') or 'acted'}"
     return line
 
 

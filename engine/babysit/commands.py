@@ -171,8 +171,10 @@ def _prune(conn, session: dict) -> None:
     )
 
 
-def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
-    """Let the automatic babysitter look at the lineage and act; return its reason or None.
+def _babysit(conn, session_id: int, *, diverged: bool) -> tuple[str | None, str]:
+    """Let the automatic babysitter look at the lineage and act; return its reason (or None)
+    and what it did ("rolled back to epoch 3 and lowered the learning rate to 0.3"; "" when
+    nothing).
 
     When it gives up (``policy.give_up``: too many acts in this run, or the learning rate at its
     floor) it pauses the session with a ``gave_up`` event saying why, and returns that sentence.
@@ -180,11 +182,11 @@ def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
     session = store.get_session(conn, session_id)
     auto = session["auto"]
     if not auto["enabled"]:
-        return None
+        return None, ""
     path = store.lineage(conn, session["head_node_id"])
     act = auto_act(path, auto, diverged=diverged)
     if act is None:
-        return None
+        return None, ""
     reason = act.reason
     lr = session["config"]["learning_rate"]
     actions = store.auto_actions_in_run(conn, session_id)
@@ -197,14 +199,18 @@ def _babysit(conn, session_id: int, *, diverged: bool) -> str | None:
             "rule": act.rule,
         })
         _finish(conn, session, "paused", "gave_up", message)
-        return message
+        return message, "paused"
+    did = []
     if act.target is not None and act.target["id"] != session["head_node_id"]:
         _rollback(conn, session, act.target["id"], actor="auto", restore=False, reason=reason,
                   rule=act.rule)
         session = store.get_session(conn, session_id)
+        did.append(f"rolled back to epoch {act.target['epoch']}")
     new_lr = lowered_rate(auto, lr) if act.rate == "lower" else raised_rate(auto, lr)
     _set(conn, session, {"learning_rate": new_lr}, actor="auto", reason=reason, rule=act.rule)
-    return reason
+    did.append(f"{'lowered' if act.rate == 'lower' else 'raised'} the learning rate to "
+               f"{new_lr:g}")
+    return reason, " and ".join(did)
 
 
 def _finite_metrics(metrics: dict) -> bool:
@@ -237,7 +243,7 @@ def _commit_epoch(conn: sqlite3.Connection, session: dict, result, state, ok: bo
                              remaining_epochs=remaining)
         _prune(conn, store.get_session(conn, session_id))
         outcome.update(kind="epoch", epoch=result.state.epoch, node_id=node_id, message="")
-        outcome["auto"] = _babysit(conn, session_id, diverged=False)
+        outcome["auto"], outcome["auto_action"] = _babysit(conn, session_id, diverged=False)
     else:
         epoch = state.epoch + 1
         message = result.message or f"non-finite metrics at epoch {epoch}: {metrics}"
@@ -247,7 +253,7 @@ def _commit_epoch(conn: sqlite3.Connection, session: dict, result, state, ok: bo
         })
         store.update_session(conn, session_id, remaining_epochs=remaining)
         outcome.update(kind="diverged", epoch=epoch, node_id=None, message=message)
-        outcome["auto"] = _babysit(conn, session_id, diverged=True)
+        outcome["auto"], outcome["auto_action"] = _babysit(conn, session_id, diverged=True)
         if store.get_session(conn, session_id)["status"] == "running" and not outcome["auto"]:
             _finish(conn, store.get_session(conn, session_id), "diverged", "diverged",
                     message)

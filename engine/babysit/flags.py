@@ -13,7 +13,7 @@ TRAIN_FLAGS = (
     ("--decay", "decay", str), ("--decay-rate", "decay_rate", float),
     ("--decay-every", "decay_every", int),
 )
-# (flag, auto-babysitter field, type, help)
+# (flag, auto-babysitter field, type, help); a bool is --flag / --no-flag
 AUTO_FLAGS = (
     ("--patience", "patience", int, "act when the validation loss rose this many epochs in a row"
      " (default 3)"),
@@ -24,4 +24,8 @@ AUTO_FLAGS = (
      "run, 1 to 1000 (default 5)"),
     ("--tolerance", "tolerance", float, "a rise of the validation loss smaller than this "
      "(relative, 0.05 = 5%%) is noise (default 0.05)"),
+    ("--on-flags", "on_flags", bool, "also act on the head's network-health flags: exploding "
+     "gradients, dead ReLUs, a saturated softmax (roll back, lower the learning rate), no "
+     "learning (raise it); --no-on-flags: on the validation loss and divergence only "
+     "(default on)"),
 )

@@ -132,6 +132,18 @@ def test_auto_babysitter_toggle(open_page, conn):
     no_exception(at)
     poll(at, lambda a: babysit.session_view(conn, session_id)["auto"]["enabled"])
     assert babysit.session_view(conn, session_id)["auto"]["patience"] == 2
+    assert babysit.session_view(conn, session_id)["auto"]["on_flags"] is True
+
+
+def test_auto_babysitter_can_leave_the_health_flags_alone(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    widget(at, "toggle", "on").set_value(True)
+    widget(at, "toggle", "act on health flags").set_value(False)
+    button(at, "Apply").click().run()
+    no_exception(at)
+    poll(at, lambda a: babysit.session_view(conn, session_id)["auto"]["enabled"])
+    assert babysit.session_view(conn, session_id)["auto"]["on_flags"] is False
 
 
 def test_a_new_server_shows_the_same_session(open_page, conn):

@@ -77,3 +77,33 @@ def test_cli_refuses_a_model_too_large_with_the_limit(db_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "model too large" in err and "the limit is 5,000,000" in err
+
+
+def test_cli_turns_acting_on_health_flags_on_and_off(db_path, conn, capsys):
+    """--no-on-flags / --on-flags on `auto` and on `new --auto`; a step prints what the
+    babysitter did about a flag (here: a flat loss at 1e-6, the rate raised)."""
+    def main(*args):
+        code = cli_main(["babysit", *map(str, args), "--db", str(db_path)])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, out, _ = main("new", "--dataset", "blobs", "--n-samples", 240, "--n-classes", 3,
+                        "--hidden", "16,16", "--no-batch-norm", "--optimizer", "sgd",
+                        "--lr", 1e-6, "--batch-size", 16, "--seed", 0, "--auto",
+                        "--no-on-flags", "--factor", 0.5)
+    assert code == 0, out
+    view = babysit.session_view(conn, 1)
+    assert view["auto"]["enabled"] and view["auto"]["on_flags"] is False
+    code, out, _ = main("step", 1, "--epochs", 6)
+    assert code == 0 and "auto-babysitter" not in out  # flat, but told to leave flags alone
+    assert main("auto", 1, "--on", "--on-flags")[0] == 0
+    assert babysit.session_view(conn, 1)["auto"]["on_flags"] is True
+    code, out, _ = main("step", 1, "--epochs", 1)
+    assert code == 0
+    assert "auto-babysitter: no learning: loss flat at 1.1" in out, out
+    assert "for 5 epochs at learning rate 1e-6: raised the learning rate to 2e-06" in out, out
+    assert main("auto", 1, "--on", "--no-on-flags")[0] == 0
+    assert babysit.session_view(conn, 1)["auto"]["on_flags"] is False
+    with pytest.raises(SystemExit) as exit_info:
+        main("auto", 1, "--on", "--on-flags=yes")
+    assert exit_info.value.code == 2 and "--on-flags" in capsys.readouterr().err
