@@ -153,9 +153,9 @@ def segment_benchmark(quick: bool, repeats: int) -> list[float]:
     return ratios
 
 
-def tree_cpu(process: subprocess.Popen, poll: float = 0.02) -> float:
-    """Wait for ``process``; its CPU seconds (from the OS, exact) plus those of every
-    descendant, each taken at its last sighting by psutil (polled every ``poll`` s)."""
+def tree_cpu(process: subprocess.Popen, poll: float = 0.02) -> tuple[float, float]:
+    """Wait for ``process``; (its own CPU seconds, from the OS, exact; those of every
+    descendant, each taken at its last sighting by psutil, polled every ``poll`` s)."""
     seen: dict[tuple[int, float], float] = {}
     root = psutil.Process(process.pid)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -175,12 +175,13 @@ def tree_cpu(process: subprocess.Popen, poll: float = 0.02) -> float:
     process.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return own + sum(seen.values())
+    return own, sum(seen.values())
 
 
 def run_study(db: Path, env_value: str | None, n_trials: int,
-              n_epochs: int) -> tuple[float, float, int]:
-    """(CPU seconds of the runner and its workers, wall seconds, epochs measured)."""
+              n_epochs: int) -> tuple[float, float, int, float]:
+    """(CPU seconds of the runner and its workers, wall seconds, epochs measured, CPU seconds
+    of the workers alone)."""
     study_id = new_study(db, name="health", space={"params": {
         "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}},
         "fixed": {"hidden_layers": 2, "hidden_units": 64, "batch_size": 32}},
@@ -194,14 +195,14 @@ def run_study(db: Path, env_value: str | None, n_trials: int,
     t0 = time.perf_counter()
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.STDOUT)
-    cpu = tree_cpu(process)
+    own, workers = tree_cpu(process)
     elapsed = time.perf_counter() - t0
     assert process.returncode == 0
     conn = connect(db)
-    measured = sum("health" in m for t in store.list_trials(conn, study_id)
-                   for m in store.trial_metrics(conn, t["id"]))
+    trials = store.list_trials(conn, study_id)
+    measured = sum("health" in m for t in trials for m in store.trial_metrics(conn, t["id"]))
     conn.close()
-    return cpu, elapsed, measured
+    return own + workers, elapsed, measured, workers
 
 
 def study_benchmark(quick: bool, repeats: int) -> float:
@@ -215,14 +216,20 @@ def study_benchmark(quick: bool, repeats: int) -> float:
             for mode in (("off", "auto") if r % 2 == 0 else ("auto", "off")):
                 runs[mode].append(run_study(db, "0" if mode == "off" else None, n_trials,
                                             n_epochs))
-    paired = [a[0] / o[0] for a, o in zip(runs["auto"], runs["off"])]
+    paired = [a[0] / o[0] for a, o in zip(runs["auto"], runs["off"], strict=True)]
+    paired_workers = [a[3] / o[3] for a, o in zip(runs["auto"], runs["off"], strict=True)]
     ratio = statistics.median(paired)
     cpu = {m: statistics.median(x[0] for x in runs[m]) for m in runs}
+    work = {m: statistics.median(x[3] for x in runs[m]) for m in runs}
     wall = {m: statistics.median(x[1] for x in runs[m]) for m in runs}
-    print(f"   CPU off {cpu['off']:.2f} s  auto {cpu['auto']:.2f} s   ratio {ratio:.3f} "
-          f"({min(paired):.2f}..{max(paired):.2f}); wall off {wall['off']:.2f} s  auto "
-          f"{wall['auto']:.2f} s; {runs['auto'][0][2]} of {n_trials * n_epochs} epochs measured",
-          flush=True)
+    measured = [x[2] for x in runs["auto"]]
+    print(f"   CPU, runner + workers: off {cpu['off']:.2f} s  auto {cpu['auto']:.2f} s   ratio "
+          f"{ratio:.3f} ({min(paired):.2f}..{max(paired):.2f})\n"
+          f"   CPU, workers alone:    off {work['off']:.2f} s  auto {work['auto']:.2f} s   "
+          f"ratio {statistics.median(paired_workers):.3f} "
+          f"({min(paired_workers):.2f}..{max(paired_workers):.2f})\n"
+          f"   wall off {wall['off']:.2f} s  auto {wall['auto']:.2f} s; epochs measured "
+          f"{min(measured)}..{max(measured)} of {n_trials * n_epochs}", flush=True)
     return ratio
 
 

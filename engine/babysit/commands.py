@@ -279,7 +279,7 @@ def step_epoch(conn: sqlite3.Connection, session_id: int, live: Live) -> dict | 
     state = live.head_state(conn, session)
     result = train_segment(
         state, TrainConfig.from_dict(session["config"]), live.data(conn, session), 1,
-        health_every=health_every({}),
+        health_every=health_every({}), health_last=True,  # every epoch: the babysitter reads it
     )
     metrics = result.metrics[0] if result.metrics else None
     ok = result.status == "ok" and metrics is not None and _finite_metrics(metrics)

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -222,31 +224,48 @@ def _bn_health(
     out[health_key("bn_var_ratio", i)] = _plain(np.exp(np.add.reduce(log_ratio) / log_ratio.size))
 
 
+_ESTIMATES: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()  # key -> (cost, epoch)
+ESTIMATES_KEPT = 64  # workloads whose costs a process remembers
+
+
+def _power_of_two_at_least(x: float) -> int:
+    k = 1
+    while k < x:
+        k *= 2
+    return k
+
+
 class Cadence:
     """Which epochs of a segment measure health: ``every`` k > 0 (epoch numbers that are
     multiples of k), 0 (never) or ``AUTO``.
 
-    ``AUTO`` measures the segment's first and last epochs, and in between any epoch once the
-    training time since the last measurement reaches the last measurement's cost divided by
-    ``HEALTH_SHARE``: health then costs about that share of the training (two measurements
-    per segment besides; a one-epoch segment, as babysitting runs, measures every epoch).
-    Which middle epochs are measured depends on timing; the training never does.
+    ``AUTO`` measures epoch 1 of a model (the baseline the exploding-gradient rule compares
+    with), the segment's last epoch if ``last`` (the study runner asks for it when a trial
+    reaches its budget or a rung; babysitting, one epoch a segment, for every epoch), and
+    every epoch whose number is a multiple of ``stride()``: the smallest power of two k with
+    cost / (k x epoch time) <= ``HEALTH_SHARE``, so health costs at most that share of the
+    training, and the measured epochs follow the model's own epoch numbers whatever the
+    segments are (a segment's length is set on the wall clock, and a loaded machine makes
+    them short: measuring each segment's ends measured up to 2 in 3 epochs there). The cost
+    and the epoch time are remembered per ``key`` (the workload: model, batch size, rows) in
+    this process, for the next segment; unknown, the segment's first epoch is measured to
+    learn them. Which epochs are measured depends on timing; the training never does.
 
     Times are CPU seconds of the training thread (``clock``, ``time.thread_time``): on a
     loaded machine an epoch's wall time stretches while the process waits for a core, and a
     short measurement often does not wait at all, so on the wall clock health looked several
-    times cheaper than it is and was measured that much more often. ``start()`` marks the
-    start of an epoch, ``trained()`` its training's end, ``measured()`` a measurement's end
-    (each may also be given the seconds directly).
+    times cheaper than it is. ``start()`` marks the start of an epoch, ``trained()`` its
+    training's end, ``measured()`` a measurement's end (each may be given the seconds).
     """
 
     clock = staticmethod(time.thread_time)
 
-    def __init__(self, every: int | str, n_epochs: int) -> None:
-        self.every, self.n_epochs = every, n_epochs
-        self.cost: float | None = None  # seconds the last measurement took
-        self.since = 0.0  # training seconds since the last measurement
-        self.last_epoch_seconds = 0.0
+    def __init__(self, every: int | str, n_epochs: int, *, key: Hashable = None,
+                 last: bool = False) -> None:
+        self.every, self.n_epochs, self.key, self.last = every, n_epochs, key, last
+        known = _ESTIMATES.get(key) if key is not None else None
+        self.cost: float | None = None if known is None else known[0]  # CPU s a measurement
+        self.last_epoch_seconds = 0.0 if known is None else known[1]  # CPU s an epoch
         self._mark = 0.0
 
     def start(self) -> None:
@@ -259,26 +278,39 @@ class Cadence:
         self._mark = now
         return lap
 
+    def stride(self) -> int:
+        """Every how many epochs ``AUTO`` measures (1 while nothing is known)."""
+        if self.cost is None or self.last_epoch_seconds <= 0:
+            return 1
+        return _power_of_two_at_least(self.cost / (HEALTH_SHARE * self.last_epoch_seconds))
+
     def due(self, done: int, epoch: int) -> bool:
         """Whether the epoch about to run (the segment's ``done``-th, numbered ``epoch``)
         is measured."""
         if self.every == AUTO:
-            if done == 0 or done == self.n_epochs - 1 or self.cost is None:
+            if epoch == 1 or self.cost is None or (self.last and done == self.n_epochs - 1):
                 return True
-            return self.since + self.last_epoch_seconds >= self.cost / HEALTH_SHARE
+            return epoch % self.stride() == 0
         return bool(self.every) and epoch % int(self.every) == 0
+
+    def _remember(self) -> None:
+        if self.key is not None and self.cost is not None:
+            _ESTIMATES[self.key] = (self.cost, self.last_epoch_seconds)
+            _ESTIMATES.move_to_end(self.key)
+            while len(_ESTIMATES) > ESTIMATES_KEPT:
+                _ESTIMATES.popitem(last=False)
 
     def trained(self, seconds: float | None = None) -> None:
         """An epoch's training ended: it took ``seconds``, by default the CPU time since
         ``start()`` (health not included)."""
-        seconds = self._lap(seconds)
-        self.since += seconds
-        self.last_epoch_seconds = seconds
+        self.last_epoch_seconds = self._lap(seconds)
+        self._remember()
 
     def measured(self, seconds: float | None = None) -> None:
         """A measurement ended: it took ``seconds``, by default the CPU time since
         ``trained()``."""
-        self.cost, self.since = self._lap(seconds), 0.0
+        self.cost = self._lap(seconds)
+        self._remember()
 
 
 def check_every(name: str, value: object) -> int | str:

@@ -186,6 +186,7 @@ def train_segment(
     *,
     should_stop: Callable[[], bool] | None = None,
     health_every: int | str = 0,
+    health_last: bool = False,
 ) -> SegmentResult:
     """Train ``n_epochs`` epochs from ``state`` on ``data`` (an ``engine.data.Dataset``, or
     any object with ``X_train``, ``y_train``, ``X_val``, ``y_val`` and ``n_classes``).
@@ -196,16 +197,18 @@ def train_segment(
 
     ``health_every`` k > 0 adds ``"health"`` (``engine.nn.health.epoch_health`` on the first
     ``HEALTH_ROWS`` validation rows) to the metrics of every epoch whose number is a multiple
-    of k (0: never), or ``"auto"``: as often as ``HEALTH_SHARE`` of the training time allows,
-    always the segment's first and last epochs (``engine.nn.health.Cadence``). It is computed
-    at the epoch boundary, outside the steps, and its time counts in the epoch's ``seconds``;
-    training itself is the same with or without it.
+    of k (0: never), or ``"auto"``: epoch 1, and every epoch whose number is a multiple of a
+    power of two picked so that health takes at most ``HEALTH_SHARE`` of the training time,
+    and with ``health_last`` the segment's last epoch (``engine.nn.health.Cadence``). It is
+    computed at the epoch boundary, outside the steps, and its time counts in the epoch's
+    ``seconds``; training itself is the same with or without it.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     n_epochs = as_int("n_epochs", n_epochs, minimum=0)
-    cadence = Cadence(check_every("health_every", health_every), n_epochs)
     spec = state.spec
+    cadence = Cadence(check_every("health_every", health_every), n_epochs,
+                      key=(spec, config.batch_size, len(data.y_train)), last=health_last)
     trainer = _trainer(spec, config, data)
     arena = trainer.arena
     arena.load(state.params, state.buffers, state.opt_state)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 TASK_KEYS = ("model", "config", "dataset", "csv_text", "checkpoint", "seed", "n_epochs")
 CACHE_SIZE = 4  # datasets kept per process
-# network health: "auto" = about 3% of the training time, the segment's first and last epochs
-# always (engine.nn.health.Cadence); every epoch cost 20-110% more (benchmarks/health_overhead.py)
+# network health: "auto" = at most 3% of the training time (epoch 1, every 2**j-th epoch, and the
+# segment's last if the task says "health_last"; engine.nn.health.Cadence); every epoch cost
+# +5% to +60% (benchmarks/health_overhead.py)
 HEALTH_EVERY = "auto"
 
 _datasets: OrderedDict[str, Dataset] = OrderedDict()
@@ -75,7 +76,8 @@ def run_segment(task: dict) -> dict:
 
     task = {"model": ModelSpec dict, "config": TrainConfig dict, "dataset": DatasetSpec dict,
             "csv_text": str | None, "checkpoint": bytes | None, "seed": int, "n_epochs": int,
-            optional "health_every": int | "auto" (see ``health_every``)}
+            optional "health_every": int | "auto" (see ``health_every``), optional
+            "health_last": bool (also measure the segment's last epoch)}
     returns {"checkpoint": bytes, "sha256": str, "epoch": int, "metrics": [EpochMetrics...],
              "status": "ok" | "diverged", "message": str, "seconds": float}
     ``checkpoint=None`` starts from ``new_state(model, seed)``; a given checkpoint must hold
@@ -111,7 +113,8 @@ def run_segment(task: dict) -> dict:
                 f"the checkpoint holds model {state.spec.to_dict()}, but the task asks for "
                 f"{spec.to_dict()}"
             )
-    result = train_segment(state, config, data, task["n_epochs"], health_every=health_every(task))
+    result = train_segment(state, config, data, task["n_epochs"], health_every=health_every(task),
+                           health_last=bool(task.get("health_last", False)))
     blob = state_to_bytes(result.state, history=False)
     return {
         "checkpoint": blob,

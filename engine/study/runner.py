@@ -343,6 +343,8 @@ class StudyRunner:
         self.slots.submit(self.work_fn, task, run)
 
     def _task(self, conn: sqlite3.Connection, run: _Run) -> dict:
+        n_epochs = self._segment_epochs(run)
+        milestone = self.scheduler.next_milestone(run.number, run.epochs_done, run.target)
         return {
             "model": run.model,
             "config": run.config,
@@ -350,7 +352,9 @@ class StudyRunner:
             "csv_text": self.csv_text,
             "checkpoint": store.trial_checkpoint(conn, run.id),
             "seed": run.seed,
-            "n_epochs": self._segment_epochs(run),
+            "n_epochs": n_epochs,
+            # health at the trial's budget and at rungs: its last health is its final epoch's
+            "health_last": run.epochs_done + n_epochs >= milestone,
         }
 
     def _set_state(self, conn: sqlite3.Connection, run: _Run, state: str, **fields) -> None:

@@ -23,7 +23,7 @@ def sick_session(conn, **extra) -> int:
 def health_chart(at) -> dict:
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        if any(a.get("text") == "gradient norm per layer"
+        if any(a.get("text") == "gradient norm"
                for a in spec["layout"].get("annotations", [])):
             return spec
     raise AssertionError("no health chart on the page")

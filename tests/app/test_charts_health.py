@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.charts.health import (
     CLEAN_COLOR,
     FLAG_COLOR,
+    MIN_WIDTH,
     dead_network_note,
     flag_groups,
     health_cells,
@@ -108,11 +109,34 @@ def test_a_net_whose_relus_all_died_is_explained_not_left_empty():
     fig = health_figure(epochs)
     texts = {a.text: (a.xref, a.yref) for a in fig.layout.annotations if a.name == "zero"}
     assert texts == {  # both log panels say why they are empty, and since when
-        "layers 1, 2, 3 at 0 from epoch 1 (no gradient flows):<br>0 has no place on a log "
-        "scale": ("x2 domain", "y2 domain"),
-        "layers 1, 2, 3 at 0 from epoch 2 (no gradient flows):<br>0 has no place on a log "
-        "scale": ("x domain", "y domain")}
+        "layers 1, 2, 3: 0<br>since epoch 1<br>(no gradient flows)": ("x2 domain", "y2 domain"),
+        "layers 1, 2, 3: 0<br>since epoch 2<br>(no gradient flows)": ("x domain", "y domain")}
     # a layer still passing gradient (a leaky ReLU), or alive again, needs no note
     assert dead_network_note([epoch(1, dead_health(1.0, 0.01))]) is None
     assert dead_network_note(epochs + [epoch(4, dead_health(0.9, 0.1))]) is None
     assert dead_network_note([epoch(1)]) is None
+
+
+def test_panel_titles_and_notes_fit_their_panels_without_overlap():
+    """The babysit column can be narrow: at MIN_WIDTH px every title and note line must fit
+    inside its panel (estimated at 0.6 em a character), the four titles sit on two rows, and
+    between the rows there is room for the upper row's tick labels and the lower row's titles."""
+    epochs = [epoch(1, dead_health(1.0, 0.0)), epoch(2, dead_health(1.0, 0.0))]
+    fig = health_figure(epochs, [EXPLODING], height=460)
+    layout = fig.layout
+    plot_width = MIN_WIDTH - layout.margin.l - layout.margin.r
+    titles = [a for a in layout.annotations if a.name != "zero"]
+    assert len(titles) == 4 and len({round(a.y, 3) for a in titles}) == 2
+    for a in layout.annotations:
+        ref = a.xref.split()[0] if a.xref != "paper" else None
+        axis = layout[f"xaxis{ref[1:]}" if ref else None] if ref else None
+        if ref is None:  # a title: centred over its panel's x domain
+            axis = min((layout[k] for k in layout if k.startswith("xaxis")),
+                       key=lambda ax: abs((ax.domain[0] + ax.domain[1]) / 2 - a.x))
+        width = (axis.domain[1] - axis.domain[0]) * plot_width
+        for line in a.text.split("<br>"):
+            assert len(line) * 0.6 * a.font.size <= width, (line, width)
+    upper = min(layout[k].domain[0] for k in ("yaxis", "yaxis2"))
+    lower = max(layout[k].domain[1] for k in ("yaxis3", "yaxis4"))
+    plot_height = 460 - layout.margin.t - layout.margin.b
+    assert (upper - lower) * plot_height >= 12 + 2 * max(a.font.size for a in titles) + 10

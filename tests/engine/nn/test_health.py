@@ -18,7 +18,6 @@ from engine.nn.health import (
     AUTO,
     CONFIDENT,
     HEALTH_ROWS,
-    HEALTH_SHARE,
     Cadence,
     epoch_health,
     health_key,
@@ -220,23 +219,26 @@ def test_train_segment_with_health_trains_the_same_and_reports_on_schedule(tiny_
     assert [m["epoch"] for m in rest.metrics if "health" in m] == [6, 8]
 
 
-def test_auto_health_measures_the_ends_of_a_segment_and_trains_the_same(tiny_data):
+def test_auto_health_measures_epoch_1_a_stride_and_the_last_if_asked(tiny_data):
     spec = ModelSpec(5, (6, 4), 3)
     config = TrainConfig(batch_size=16)
     plain = train_segment(new_state(spec, 1), config, tiny_data, 6)
-    auto = train_segment(new_state(spec, 1), config, tiny_data, 6, health_every="auto")
+    auto = train_segment(new_state(spec, 1), config, tiny_data, 6, health_every="auto",
+                         health_last=True)
     assert auto.state.params["W1"].tobytes() == plain.state.params["W1"].tobytes()
     measured = [m["epoch"] for m in auto.metrics if "health" in m]
     assert measured[0] == 1 and measured[-1] == 6
     assert [m["epoch"] for m in train_segment(
-        auto.state, config, tiny_data, 1, health_every="auto").metrics if "health" in m] == [7]
+        auto.state, config, tiny_data, 1, health_every="auto", health_last=True).metrics
+        if "health" in m] == [7]
 
 
 def test_the_auto_cadence_spends_a_share_of_the_training_time():
     cadence = Cadence(AUTO, n_epochs=100)
-    assert cadence.due(0, 1)  # the first epoch: nothing known yet
+    assert cadence.due(0, 1)  # epoch 1, and nothing known yet
     cadence.trained(0.01)
-    cadence.measured(0.002)  # 2 ms a measurement: one per 40 ms of training at 5%
+    cadence.measured(0.002)  # 2 ms a measurement, 10 ms an epoch: 3% allows one in 6.7
+    assert cadence.stride() == 8  # the power of two at or above
     picked = []
     for done in range(1, 100):
         if cadence.due(done, done + 1):
@@ -245,11 +247,25 @@ def test_the_auto_cadence_spends_a_share_of_the_training_time():
             cadence.measured(0.002)
         else:
             cadence.trained(0.01)
-    assert picked[-1] == 100  # the last epoch of the segment
-    gaps = {b - a for a, b in zip(picked[:-2], picked[1:-1], strict=True)}
-    assert gaps == {math.ceil(0.002 / HEALTH_SHARE / 0.01 - 1e-9)}
+    assert picked == list(range(8, 101, 8))  # no forced end: this cadence was not asked
+    last = Cadence(AUTO, n_epochs=5, last=True)
+    last.trained(0.01), last.measured(0.002)
+    assert [e for e in range(2, 6) if last.due(e - 1, e)] == [5]
     assert Cadence(3, 10).due(0, 3) and not Cadence(3, 10).due(0, 4)
-    assert not Cadence(0, 10).due(0, 1)
+    assert not Cadence(0, 10).due(0, 1) and not Cadence(0, 10, last=True).due(9, 10)
+
+
+def test_the_auto_stride_follows_the_epoch_numbers_across_segments():
+    """A process remembers a workload's costs: the next segment does not re-measure its first
+    epoch, so short segments (a loaded machine) do not multiply the measurements."""
+    key = ("a workload", 1)
+    first = Cadence(AUTO, n_epochs=3, key=key)
+    assert first.due(0, 1)
+    first.trained(0.01), first.measured(0.004)  # stride 16
+    later = Cadence(AUTO, n_epochs=3, key=key)
+    assert later.stride() == 16
+    due = [e for e in range(17, 50) if later.due(0, e)]
+    assert due == [32, 48]
 
 
 def test_bad_inputs_name_the_field(tiny_data):
@@ -279,7 +295,7 @@ def test_the_auto_cadence_counts_cpu_time_not_waiting(tiny_data, monkeypatch):
     monkeypatch.setattr(train_module.Trainer, "run_epoch", waiting)
     spec = ModelSpec(5, (6, 4), 3)
     result = train_segment(new_state(spec, 1), TrainConfig(batch_size=16), tiny_data, 12,
-                           health_every="auto")
+                           health_every="auto", health_last=True)
     measured = [m["epoch"] for m in result.metrics if "health" in m]
     assert measured[0] == 1 and measured[-1] == 12
     assert len(measured) <= 3, measured

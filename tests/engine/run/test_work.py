@@ -33,13 +33,13 @@ def fresh_caches():
 
 
 def test_run_segment_returns_the_contract():
-    result = work.run_segment(task())
+    result = work.run_segment({**task(), "health_last": True})
     assert set(result) == RESULT_KEYS
     assert result["status"] == "ok" and result["message"] == "" and result["epoch"] == 3
     assert result["sha256"] == sha256_hex(result["checkpoint"])
     assert [m["epoch"] for m in result["metrics"]] == [1, 2, 3]
     assert all(math.isfinite(v) for m in result["metrics"] for k, v in m.items() if k != "health")
-    measured = [m for m in result["metrics"] if "health" in m]  # by default "auto": the ends
+    measured = [m for m in result["metrics"] if "health" in m]  # "auto": epoch 1, the last
     assert measured[0]["epoch"] == 1 and measured[-1]["epoch"] == 3
     assert all(m["health"]["grad_norm"] > 0 for m in measured)
     assert result["seconds"] > 0
