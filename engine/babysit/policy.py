@@ -265,12 +265,20 @@ def saturated_head(path: list[dict]) -> str | None:
             "and wrong")
 
 
+STILL_AT_START = 0.1  # no learning: the loss is still within this share of the lineage's first
+
+
 def flat_head(path: list[dict]) -> str | None:
     """The evidence when the training loss of the last ``FLAT_EPOCHS`` epochs, all trained at
     the head's learning rate, moved less than ``FLAT_CHANGE`` of its first value (so after the
-    rate changes it takes ``FLAT_EPOCHS`` new epochs to say so again), or None."""
+    rate changes it takes ``FLAT_EPOCHS`` new epochs to say so again) and is still within
+    ``STILL_AT_START`` of the lineage's first epoch's (a model that learnt and now sits on a
+    plateau is left alone), or None."""
     tail = path[-FLAT_EPOCHS:]
     if len(tail) < FLAT_EPOCHS or not all(_finite(n.get("train_loss")) for n in tail):
+        return None
+    start = next(n["train_loss"] for n in path if _finite(n.get("train_loss")))
+    if min(n["train_loss"] for n in tail) < (1.0 - STILL_AT_START) * start:
         return None
     rates = {(n.get("config") or {}).get("learning_rate") for n in tail}
     if len(rates) != 1:

@@ -225,6 +225,10 @@ def test_no_learning_raises_the_rate_once_per_flat_stretch():
     raised = [*flat, health_node(6, train_loss=0.693, lr=2e-5)]
     assert flat_head(raised) is None
     assert auto_act(flat, {**on, "on_flags": False}, diverged=False) is None
+    # a model that learnt and now sits on a plateau is not "not learning"
+    plateau = [health_node(0, train_loss=None), health_node(1, train_loss=1.0, lr=1e-3)] + [
+        health_node(i, train_loss=0.02, lr=1e-3) for i in range(2, 7)]
+    assert flat_head(plateau) is None and flat_head(plateau[:1] + plateau[2:]) is not None
 
 
 def test_a_raise_is_not_stopped_by_the_floor_but_by_the_cap():
