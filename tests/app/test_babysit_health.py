@@ -84,4 +84,4 @@ def test_a_session_whose_relus_all_died_explains_the_empty_gradient_panels(open_
                "Lower the learning rate" in w for w in warnings), warnings
     spec = health_chart(at)
     zero = [a["text"] for a in spec["layout"]["annotations"] if a.get("name") == "zero"]
-    assert any(t.startswith("layers 1, 2, 3 at 0 from epoch") for t in zero), zero
+    assert any(t.startswith("layers 1, 2, 3: 0<br>since epoch") for t in zero), zero
