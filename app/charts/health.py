@@ -18,12 +18,14 @@ from plotly.subplots import make_subplots
 from app.charts.search import axis_layout, axis_of, plot_values, scored, searched_names
 from engine.diagnosis import FLAG_LABELS, flag_kinds
 
-PANELS = (
-    ("grad_norm", "gradient norm per layer", "log"),
-    ("update_ratio", "update / weight ratio per layer", "log"),
-    ("dead", "share of dead ReLUs per hidden layer", "linear"),
-    ("softmax", "softmax: mean max probability, confident and wrong", "linear"),
+PANELS = (  # (field, title: short enough for half of a narrow column, y scale)
+    ("grad_norm", "gradient norm", "log"),
+    ("update_ratio", "update / weight", "log"),
+    ("dead", "dead ReLUs (share)", "linear"),
+    ("softmax", "softmax", "linear"),
 )
+TITLE_SIZE = 13  # px, the panels' titles
+MIN_WIDTH = 420  # px: the narrowest figure the titles and ticks are laid out for
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 FLAG_COLOR = "#d62728"
 CLEAN_COLOR = "#2f6f4f"
@@ -113,7 +115,8 @@ def health_figure(epochs: Sequence[dict], flags: Sequence[dict] = (), *,
     probability with its share of confident wrong predictions. Each flag is a dotted red line at
     its epoch, its text in the hover. Panel ``i`` (1..4) uses ``xaxis{i}`` / ``yaxis{i}``."""
     fig = make_subplots(rows=2, cols=2, subplot_titles=[p[1] for p in PANELS],
-                        horizontal_spacing=0.08, vertical_spacing=0.16)
+                        horizontal_spacing=0.12, vertical_spacing=0.2)
+    fig.update_annotations(font_size=TITLE_SIZE)  # the titles (the only annotations so far)
     healths = [h for _, h in measured(epochs)]
     for index, (field, _, scale) in enumerate(PANELS):
         row, col = index // 2 + 1, index % 2 + 1
@@ -138,13 +141,14 @@ def health_figure(epochs: Sequence[dict], flags: Sequence[dict] = (), *,
                     hovertemplate=f"layer {layer}, epoch %{{x}}: %{{y:.3g}}<extra></extra>"),
                     row=row, col=col)
             if scale == "log":
-                fig.update_yaxes(type="log", exponentformat="e", row=row, col=col)
+                # few ticks: a log axis spanning less than a decade labels every digit
+                fig.update_yaxes(type="log", exponentformat="e", nticks=4, row=row, col=col)
                 zero, since = _zero_layers(epochs, field, layers_in(healths, field))
                 if zero:
                     names = ", ".join(map(str, zero))
-                    fig.add_annotation(
-                        text=f"layer{'s' if len(zero) > 1 else ''} {names} at 0 from epoch "
-                        f"{since} (no gradient flows):<br>0 has no place on a log scale",
+                    fig.add_annotation(  # short lines: it must fit half a narrow column
+                        text=f"layer{'s' if len(zero) > 1 else ''} {names}: 0<br>since epoch "
+                        f"{since}<br>(no gradient flows)",
                         x=0.5, y=0.04, yanchor="bottom",
                         xref=f"x{index + 1 if index else ''} domain",
                         yref=f"y{index + 1 if index else ''} domain", showarrow=False,
