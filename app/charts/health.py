@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.charts.search import axis_layout, axis_of, plot_values, scored, searched_names
-from engine.diagnosis import FLAG_LABELS, flag_kinds
+from engine.diagnosis import FLAG_LABELS, flag_kinds, format_number
 
 PANELS = (  # (field, title: short enough for half of a narrow column, y scale)
     ("grad_norm", "gradient norm", "log"),
@@ -66,6 +66,21 @@ def health_series(epochs: Sequence[dict], key: str) -> tuple[list[int], list[flo
             xs.append(epoch)
             ys.append(float(h[key]))
     return xs, ys
+
+
+def log_ticks(values: Sequence[float], most: int = 5) -> list[float]:
+    """At most ``most`` readable ticks for a log axis over the positive ``values``: powers of
+    ten (every few when they are many) over two decades or more, else 1, 2 and 5 times them
+    (Plotly's own labels on a short log axis are bare digits, '5' for 0.5 and '2' for 0.02)."""
+    if not values:
+        return []
+    lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    if hi - lo >= 2:
+        step = math.ceil((hi - lo + 1) / most)
+        return [10.0 ** k for k in range(lo, hi + 1, step)]
+    ticks = [m * 10.0 ** k for k in range(lo, hi + 1) for m in (1, 2, 5)]
+    inside = [t for t in ticks if min(values) / 2.5 <= t <= max(values) * 2.5]
+    return inside[:: math.ceil(len(inside) / most)] if inside else []
 
 
 def dead_network_note(epochs: Sequence[dict]) -> str | None:
@@ -141,8 +156,12 @@ def health_figure(epochs: Sequence[dict], flags: Sequence[dict] = (), *,
                     hovertemplate=f"layer {layer}, epoch %{{x}}: %{{y:.3g}}<extra></extra>"),
                     row=row, col=col)
             if scale == "log":
-                # few ticks: a log axis spanning less than a decade labels every digit
-                fig.update_yaxes(type="log", exponentformat="e", nticks=4, row=row, col=col)
+                ys = [y for layer in layers_in(healths, field)
+                      for y in health_series(epochs, f"{field}_{layer}")[1] if y > 0]
+                vals = log_ticks(ys)
+                fig.update_yaxes(type="log", tickvals=vals or None,
+                                 ticktext=[format_number(v) for v in vals] or None,
+                                 row=row, col=col)
                 zero, since = _zero_layers(epochs, field, layers_in(healths, field))
                 if zero:
                     names = ", ".join(map(str, zero))

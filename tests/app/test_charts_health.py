@@ -12,6 +12,7 @@ from app.charts.health import (
     health_figure,
     health_series,
     layers_in,
+    log_ticks,
     params_by_flag,
 )
 from app.views.health import flag_options, flag_summary_text
@@ -140,3 +141,13 @@ def test_panel_titles_and_notes_fit_their_panels_without_overlap():
     lower = max(layout[k].domain[1] for k in ("yaxis3", "yaxis4"))
     plot_height = 460 - layout.margin.t - layout.margin.b
     assert (upper - lower) * plot_height >= 12 + 2 * max(a.font.size for a in titles) + 10
+
+
+def test_log_axes_get_a_few_readable_ticks():
+    assert log_ticks([1.0, 1e6]) == [1.0, 100.0, 1e4, 1e6]
+    assert log_ticks([1e-3, 7e-3]) == [1e-3, 2e-3, 5e-3, 1e-2]
+    assert log_ticks([0.3, 0.6]) == [0.2, 0.5, 1.0]
+    assert log_ticks([]) == []
+    fig = health_figure(EPOCHS)
+    assert list(fig.layout.yaxis.ticktext) == ["0.1", "10", "1e3"]  # 0.5 .. 1e4: every 2nd
+    assert list(fig.layout.yaxis2.ticktext) == ["0.001", "0.002", "0.005"]
