@@ -12,8 +12,10 @@ momentum; float32; one BLAS thread):
   (a) 64 trials of 2-16-16-2 (no batch norm, Adam) on moons, 1,000 points, batch 32, 20 epochs;
   (b) 64 trials of 64-64-10 with batch norm and Adam on digits, batch 64, 27 epochs;
   (c) a random search over the hidden width 8..256 (log-uniform, one layer, batch norm, Adam) on
-      digits, 64 trials, batch 64, 27 epochs; stacked two ways: padded to the widest member in
-      one stack, and bucketed by width (powers of two, each bucket padded to its widest).
+      digits, 64 trials, batch 64, 27 epochs; stacked three ways: padded to the widest member
+      in one stack, bucketed by width (powers of two, each bucket padded to its widest), and
+      "by rule" as the study runner does (the buckets where stacking pays, `engine.study.
+      stacking.pays`, as stacks; the others alone).
 Columns: trials/s one at a time (`train_segment` per trial), stacked (`train_stacked`, one call
 for the whole case or per bucket), their ratio, and two GEMM-only bounds, both timed in this run
 in CPU seconds: "solo GEMMs" (each trial's 2-D products back to back, `_common.GemmBound`: what
@@ -24,8 +26,9 @@ is to its own matrix products. Every figure is the best of `--repeat` rounds (de
 solo and stacked alternating, per CPU second of this process (one thread: wall-clock time on
 an idle machine; the best wall-clock ratio is printed beside). Minor page faults per step of
 the stacked run show that its step allocates nothing new. `--profile a` prints the heaviest
-NumPy calls of case (a)'s stacked run by line. Targets: (a) >= 8x, (b) >= 2.5x, (c) >= 1.5x
-(the better of padding and bucketing).
+NumPy calls of case (a)'s stacked run by line; `--pays` prints the batch x width table behind
+the runner's rule (16 members, 3 epochs each). Targets: (a) >= 8x, (b) >= 2.5x, (c) >= 1.5x
+(the best of the ways).
 """
 
 from __future__ import annotations
@@ -86,6 +89,20 @@ def buckets(specs: list[ModelSpec]) -> list[list[int]]:
     return [groups[k] for k in sorted(groups)]
 
 
+def by_rule(specs: list[ModelSpec], cfgs: list[TrainConfig]) -> list[list[int]]:
+    """What the study runner does: the buckets where stacking pays as stacks, the rest alone."""
+    from engine.study.stacking import pays
+
+    groups = []
+    for g in buckets(specs):
+        j = g[0]
+        if pays({"hidden": list(specs[j].hidden)}, {"batch_size": cfgs[j].batch_size}):
+            groups.append(g)
+        else:
+            groups.extend([k] for k in g)
+    return groups
+
+
 def gemm_seconds(specs, data, batch: int, epochs: int) -> float:
     """GEMM-only CPU seconds of training every member ``epochs`` epochs one at a time."""
     n_train = len(data.X_train)
@@ -113,11 +130,15 @@ def run_case(name: str, n: int, repeat: int) -> dict:
 
     def stacked(groups: list[list[int]]) -> None:
         for g in groups:
-            train_stacked([states[j] for j in g], [cfgs[j] for j in g], data, epochs)
+            if len(g) == 1:  # alone, as the runner trains a trial where stacking does not pay
+                train_segment(states[g[0]], cfgs[g[0]], data, epochs)
+            else:
+                train_stacked([states[j] for j in g], [cfgs[j] for j in g], data, epochs)
 
     ways = {"padded": [list(range(n))]}
     if name == "c":
         ways["bucketed"] = buckets(specs)
+        ways["by rule"] = by_rule(specs, cfgs)
     out: dict = {"name": name, "n": n, "epochs": epochs}
     with one_blas_thread():
         train_stacked(states[:2], cfgs[:2], data, 1)  # warm up both paths
@@ -145,7 +166,7 @@ def report(r: dict) -> list[str]:
     n = r["n"]
     solo_wall, solo_cpu, _ = r["solo"]
     lines, best = [], 0.0
-    for way in ("padded", "bucketed"):
+    for way in ("padded", "bucketed", "by rule"):
         if way not in r:
             continue
         wall, cpu, faults = r[way]
@@ -163,6 +184,39 @@ def report(r: dict) -> list[str]:
     lines.append(f"({r['name']}) {'PASS' if best >= target else 'FAIL'}: best ratio {best:.2f}x, "
                  f"target >= {target}x")
     return lines
+
+
+def _pair(states, cfgs, data, epochs: int, repeat: int) -> tuple[float, float]:
+    """Best CPU seconds of (one at a time, stacked) over ``repeat`` alternating rounds."""
+    solo = stacked = float("inf")
+    for _ in range(repeat):
+        solo = min(solo, timed(lambda: [train_segment(s, c, data, epochs)
+                                        for s, c in zip(states, cfgs)])[1])
+        stacked = min(stacked, timed(lambda: train_stacked(states, cfgs, data, epochs))[1])
+    return solo, stacked
+
+
+def pays_table(n: int, repeat: int, epochs: int = 3) -> None:
+    """Stacked against one at a time over batch size x width, BN on and off, on digits: the
+    measurements behind ``engine.study.stacking.PAYS_ELEMENTS``."""
+    from engine.study.stacking import pays
+
+    data = build_dataset(DatasetSpec(kind="digits"))
+    print(f"{n} members of 64-W-10 (Adam), {epochs} epochs on digits; ratio = stacked trials/s "
+          f"over one at a time (best of {repeat}); 'stack' = the runner's rule says it pays")
+    with one_blas_thread():
+        for bn in (True, False):
+            for batch in (16, 64, 256):
+                for width in (8, 16, 32, 64, 128, 256):
+                    specs = [ModelSpec(64, (width,), 10, batch_norm=bn)] * n
+                    cfgs = configs(n, batch, 5)
+                    states = [new_state(s, j) for j, s in enumerate(specs)]
+                    train_stacked(states[:2], cfgs[:2], data, 1)
+                    solo, stacked = _pair(states, cfgs, data, epochs, repeat)
+                    rule = "stack" if pays({"hidden": [width]}, {"batch_size": batch}) else "alone"
+                    print(f"  bn={bn!s:5s} batch {batch:3d} width {width:3d} (rows x width "
+                          f"{batch * width:6,d}): ratio {solo / stacked:5.2f}x  {rule}",
+                          flush=True)
 
 
 def profile(name: str, n: int) -> None:
@@ -187,10 +241,16 @@ def main() -> int:
     parser.add_argument("--cases", default="abc", help="which cases (default abc)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds; the best is kept")
     parser.add_argument("--profile", metavar="CASE", help="per-line NumPy profile of one case")
+    parser.add_argument("--pays", action="store_true",
+                        help="the batch x width table behind the runner's stacking rule")
     args = parser.parse_args()
     n = 16 if args.quick else 64
     print(f"BLAS: {blas_report()}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.pays:
+        pays_table(16, max(1, args.repeat))
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
     if args.profile:
         profile(args.profile, n)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -145,7 +145,7 @@ if space is None and kind != "coarse_to_fine" and not problems:
     problems.append("fix the hyperparameter rows above")
 pbt_note(space, scheduler)
 
-preview_space, units = space, None
+preview_space, units, stacking = space, None, None
 try:
     if kind == "coarse_to_fine" and parent is not None:
         plan = studies.zoom_plan(conn, parent["id"], top_fraction=top_pct / 100, shrink=shrink)
@@ -158,6 +158,9 @@ try:
                       for k, v in plan["box"]["values"].items()], hide_index=True)
         units = sampler_from_dict(plan["sampler"]).sample_unit(
             preview_space, min(int(n_trials), PREVIEW_MAX), int(seed))
+        stacking = studies.stacking_plan_for(
+            plan["space"], plan["sampler"], parent["scheduler"], n_trials=int(n_trials),
+            seed=int(seed), workers=parent["workers"])
         for knob_name in preview_space.dimension_names:
             slots[knob_name] = st.empty()
     elif space is not None and (n_trials or 0) >= 1 and scheduler is not None:  # else named above
@@ -167,6 +170,8 @@ try:
         studies.plan_trials(space.to_dict(), sampler, scheduler, n_trials, int(seed),
                             dataset.n_features, dataset.n_classes, epoch_budget=epoch_budget,
                             objective=objective, preview=1)  # the launch's own checks
+        stacking = studies.stacking_plan_for(space.to_dict(), sampler, scheduler,
+                                             n_trials=n_trials, seed=int(seed), workers=workers)
 except (ValueError, LookupError) as err:  # the engine's messages name the field and value
     problems.append(str(err))
     st.error(f"Not launchable yet: {plain(err)}", icon=":material/error:")
@@ -177,6 +182,9 @@ if units is not None and preview_space is not None:
         values = [dim.from_unit(float(u)) for u in np.asarray(units)[:, i]]
         slots[knob_name].plotly_chart(sampler_preview(knob_name, dim.to_dict(), values),
                                       key=f"preview.{knob_name}")
+
+if stacking is not None:  # when the runner trains trials of one shape as one computation
+    st.caption(f":material/stacks: {stacking['text']}")
 
 # ---- launch -----------------------------------------------------------------------------------
 st.divider()

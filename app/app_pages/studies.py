@@ -82,6 +82,12 @@ def describe_study(s: dict) -> str:
 
 st.markdown(f"### {plain(study['name'])} &nbsp; {status_badge(study['status'])}")
 st.caption(describe_study(study))
+with friendly_errors("say how the study's trials train"):
+    stacked = studies.stacking_plan_for(
+        study["space"], study["sampler"], study["scheduler"], n_trials=study["n_trials"],
+        seed=study["seed"], workers=study["workers"],
+        params=[t["params"] for t in studies.list_trials(conn, study_id)])
+    st.caption(f":material/stacks: {stacked['text']}")
 with buttons:
     if active and st.button("Stop", key="study.stop", width="stretch",
                                 icon=":material/stop:"):

@@ -28,6 +28,7 @@ _EXPORTS = {
     "returned_trials": "roundtrip",
     "study_lineage": "roundtrip",
     "plan_trials": "planning", "validate_study": "planning",
+    "stacking_plan": "stacking", "stacking_plan_for": "stacking",
     "trial_seed": "runner", "run_study": "runner",
     "STUDY_STATUSES": "engine.storage.studies", "TRIAL_STATES": "engine.storage.studies",
     "TERMINAL_STATES": "engine.storage.studies", "METRIC_COLUMNS": "engine.storage.studies",

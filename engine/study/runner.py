@@ -87,9 +87,10 @@ class StudyRunner:
         stack: bool | None = None,
         stack_fn: Callable[[dict], dict] | None = None,
     ):
+        from engine.run.work import run_segment
+
         self.warm_up = work_fn is None
-        if work_fn is None:
-            from engine.run.work import run_segment as work_fn
+        work_fn = work_fn or run_segment
         self.db_path, self.study_id, self.work_fn = db_path, study_id, work_fn
         self.segment_seconds = (
             segment_seconds or _env_float("PANDA_CAVIAR_SEGMENT_SECONDS") or SEGMENT_SECONDS
@@ -97,8 +98,14 @@ class StudyRunner:
         cap = max_segment_epochs or _env_float("PANDA_CAVIAR_MAX_SEGMENT_EPOCHS")
         self.max_segment_epochs = int(cap) if cap else None
         self.executor_factory = executor_factory or default_executor
-        # stacked work units (engine.study.stacking): opt-in, option or $PANDA_CAVIAR_STACK=1
-        self.stack = os.environ.get("PANDA_CAVIAR_STACK") == "1" if stack is None else stack
+        # stacked work units (engine.study.stacking), for the trials where stacking pays: on
+        # unless stack=False or $PANDA_CAVIAR_STACK=0; by default only with the real work unit
+        # or a stack_fn of its own (a stand-in work_fn has no stacked counterpart)
+        from engine.study.stacking import enabled
+
+        if stack is None and work_fn is not run_segment and stack_fn is None:
+            stack = False
+        self.stack = enabled(stack)
         if stack_fn is None:
             from engine.run.stacked_work import run_stacked_segment as stack_fn
         self.stack_fn = stack_fn
@@ -490,7 +497,7 @@ def run_study(db_path: str | os.PathLike, study_id: int, **options) -> str:
     Options (for tests and benchmarks): ``work_fn`` (default ``engine.run.work.run_segment``),
     ``segment_seconds`` (default 0.5 or $PANDA_CAVIAR_SEGMENT_SECONDS), ``max_segment_epochs``
     (or $PANDA_CAVIAR_MAX_SEGMENT_EPOCHS), ``executor_factory(study) -> Executor``, ``stack``
-    (stacked work units, ``engine.study.stacking``; default $PANDA_CAVIAR_STACK == "1"),
+    (stacked work units, ``engine.study.stacking``; default on unless $PANDA_CAVIAR_STACK is 0),
     ``stack_fn`` (default ``engine.run.stacked_work.run_stacked_segment``).
     """
     return StudyRunner(db_path, study_id, **options).run()

@@ -1,9 +1,13 @@
 """Stacked work units for the study runner: trials of one shape trained as one computation.
 
-When stacking is on (``StudyRunner(stack=True)`` or ``$PANDA_CAVIAR_STACK=1``), a free worker
-slot takes the next started trial and every other queued trial that can share its stack
-(``stack_key``: depth, activation, batch norm, optimizer, batch size and the width bucket, a
-power of two), and, for a sampler that does not learn, asks new trials to fill it. The stack
+Stacking is on by default (``StudyRunner(stack=False)`` or ``$PANDA_CAVIAR_STACK=0`` turns it
+off) for the trials where it pays (``pays``: the mini-batch rows times the widest hidden layer,
+rounded up to its power of two, at most ``PAYS_ELEMENTS``). A free worker slot then takes the
+next started trial and every other queued trial that can share its stack (``stack_key``: depth,
+activation, batch norm, optimizer, batch size and the width bucket, a power of two), and, for a
+sampler that does not learn, asks new trials to fill it; a trial where stacking does not pay
+trains alone. ``stacking_plan`` says which of a study's trials will stack (the designer and the
+study page show it). The stack
 holds at most ``limit`` members: ``MAX_MEMBERS``, the memory bound
 (``engine.nn.stacked.max_members``, 256 MiB a unit) and a share of what is left so that every
 worker gets a stack. One segment trains every member the same number of epochs (the fewest any
@@ -17,11 +21,36 @@ round, and a runner killed mid-stack re-runs only the members whose segment was 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 
 from engine.study.trials import TrialRun, segment_epochs
 
 MAX_MEMBERS = 64
+# Stacking pays while a member's activations per layer (batch rows x widest hidden layer, its
+# power-of-two bucket) stay this small: measured on digits with 16 members (BN on and off,
+# batch 16..256, widths 8..256; `benchmarks/stacked.py --pays`), at most 8,192 the stack trained
+# 1.3x to 4.7x the trials per CPU second of one at a time; at 16,384 from 0.9x to 1.4x; from
+# 32,768 on, 0.9x to 1.0x (the products dominate and stacking only adds copies).
+PAYS_ELEMENTS = 8192
+
+
+def enabled(option: bool | None = None) -> bool:
+    """Whether a runner stacks: ``option`` if given, else on unless $PANDA_CAVIAR_STACK is 0."""
+    if option is not None:
+        return bool(option)
+    return os.environ.get("PANDA_CAVIAR_STACK", "1").strip().lower() not in ("0", "off", "no")
+
+
+def bucket_width(model: dict) -> int:
+    """The widest hidden layer rounded up to a power of two (what a stack pads it to)."""
+    widest = max(model["hidden"]) if model["hidden"] else 1
+    return 2 ** math.ceil(math.log2(widest))
+
+
+def pays(model: dict, config: dict) -> bool:
+    """Whether training this trial in a stack pays (see ``PAYS_ELEMENTS``)."""
+    return int(config["batch_size"]) * bucket_width(model) <= PAYS_ELEMENTS
 
 
 @dataclass
@@ -34,9 +63,8 @@ class Stack:
 def stack_key(run: TrialRun) -> tuple:
     """Runs with equal keys may share a stack (widths within one power of two are padded)."""
     m, c = run.model, run.config
-    widest = max(m["hidden"]) if m["hidden"] else 1
     return (len(m["hidden"]), m["activation"], m["batch_norm"], m.get("dtype", "float32"),
-            c["optimizer"], c["batch_size"], math.ceil(math.log2(widest)))
+            c["optimizer"], c["batch_size"], int(math.log2(bucket_width(m))))
 
 
 def limit(runner, run: TrialRun) -> int:
@@ -81,8 +109,8 @@ def gather(runner, conn, run: TrialRun) -> list[TrialRun]:
 
 
 def submit(runner, conn, run: TrialRun) -> None:
-    """Submit ``run`` alone or, with company, as a stacked work unit."""
-    runs = gather(runner, conn, run)
+    """Submit ``run`` alone (stacking would not pay, or no company) or as a stacked unit."""
+    runs = gather(runner, conn, run) if pays(run.model, run.config) else [run]
     if len(runs) == 1:
         runner._submit(conn, run)
         return
@@ -130,3 +158,73 @@ def handle(runner, conn, future, stack: Stack, generation: int) -> None:
             runner._set_state(conn, run, "failed",
                               error="".join(traceback.format_exception(err)))
             runner._told(conn, run)
+
+
+def stacking_plan(trials: list[tuple[dict, dict]], *, learns: bool, workers: int,
+                  population: bool = False, n_trials: int | None = None,
+                  on: bool | None = None) -> dict:
+    """What a study's runner will stack, for the designer and the study page.
+
+    ``trials``: (model, config) pairs (``engine.search.trial_config``'s first two) of the trials
+    planned or stored; ``learns``: the sampler learns (it asks one trial at a time, so only
+    trials waiting together share a stack); ``population``: population-based training (the
+    population waits together at every round); ``n_trials``: the study's trials in all (default
+    ``len(trials)``); ``on``: stacking enabled (default ``enabled()``).
+    Returns ``{"on", "stacked", "total", "largest", "text"}``: how many of the trials pay,
+    the largest stack one worker may get, and one sentence saying it."""
+    on = enabled(on)
+    total = len(trials)
+    paying = [(m, c) for m, c in trials if pays(m, c)]
+    largest = min(MAX_MEMBERS, max(1, math.ceil((n_trials or total) / max(1, workers))))
+    out = {"on": on, "stacked": len(paying) if on else 0, "total": total, "largest": largest}
+    if not on:
+        out["text"] = "Stacking is off ($PANDA_CAVIAR_STACK=0): every trial trains alone."
+        return out
+    rule = f"batch size × widest hidden layer ≤ {PAYS_ELEMENTS:,}"
+    if not trials:
+        out["text"] = (f"Stacking is on: trials of one shape train together as one computation "
+                       f"where it pays ({rule}).")
+        return out
+    if not paying:
+        m, c = max(trials, key=lambda mc: mc[1]["batch_size"] * bucket_width(mc[0]),
+                   default=({"hidden": [1]}, {"batch_size": 1}))
+        out["text"] = (f"Every trial trains alone: stacking pays only while {rule} (widths "
+                       f"rounded up to a power of two), and here it is up to "
+                       f"{c['batch_size']} × {bucket_width(m)} = "
+                       f"{c['batch_size'] * bucket_width(m):,}.")
+        return out
+    which = "All trials" if len(paying) == total else f"{len(paying)} of {total} trials"
+    text = (f"Runs stacked: {which} ({rule}) train together with the others of their shape, "
+            f"as one computation, in stacks of up to {largest} per worker")
+    if population:
+        text += "; the population trains as stacks round after round"
+    elif learns:
+        text += ("; this sampler asks one trial at a time as results arrive, so only trials "
+                 "waiting together share a stack")
+    if len(paying) < total:
+        text += f"; the other {total - len(paying)} train alone"
+    out["text"] = text + "."
+    return out
+
+
+PLAN_PREVIEW = 64  # trials sampled to judge a study's plan before any is asked
+
+
+def stacking_plan_for(space: dict, sampler: dict, scheduler: dict, *, n_trials: int | None,
+                      seed: int, workers: int, params: list[dict] | None = None,
+                      on: bool | None = None) -> dict:
+    """``stacking_plan`` for a study's settings: over ``params`` (the trials stored so far) or,
+    without any, the first ``PLAN_PREVIEW`` trials its sampler would ask."""
+    from engine.search import Space, sampler_from_dict, trial_config
+
+    space_obj, built = Space.from_dict(space), sampler_from_dict(sampler)
+    if not params:
+        count = min(n_trials or PLAN_PREVIEW, PLAN_PREVIEW)
+        try:
+            params = [space_obj.params_from_unit(u)
+                      for u in built.sample_unit(space_obj, count, seed)]
+        except (ValueError, LookupError):  # a sampler that cannot ask ahead: decided per trial
+            params = []
+    pairs = [trial_config(p, 1, 2)[:2] for p in params]
+    return stacking_plan(pairs, learns=built.learns, workers=workers, n_trials=n_trials,
+                         population=scheduler.get("kind") == "pbt", on=on)

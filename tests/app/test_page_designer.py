@@ -195,3 +195,19 @@ def test_knobs_valid_alone_but_not_together_are_a_plain_message(open_page):
     assert "decay_rate must be in (0, 1]" in at.warning[-1].value
     at.toggle(key="hp.decay_rate.search").set_value(True).run()
     assert errors(at) == [] and not launch_button(at).disabled
+
+
+def stacking_note(at) -> str:
+    return next(c.value for c in at.caption if ":material/stacks:" in c.value)
+
+
+def test_the_designer_says_when_the_study_will_run_stacked(open_page):
+    at = open_page("designer")
+    no_exception(at)
+    assert "Runs stacked: All trials (batch size × widest hidden layer ≤ 8,192)" in (
+        stacking_note(at))
+    at.toggle(key="hp.hidden_units.search").set_value(False).run()
+    at.text_input(key="hp.hidden_units.value").set_value("256").run()
+    at.text_input(key="hp.batch_size.value").set_value("128").run()
+    assert "Every trial trains alone" in stacking_note(at)
+    assert "128 × 256 = 32,768" in stacking_note(at)

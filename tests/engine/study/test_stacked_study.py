@@ -128,3 +128,75 @@ def test_stack_key_buckets_widths_by_powers_of_two():
 
     assert stack_key(run_(20)) == stack_key(run_(32)) != stack_key(run_(33))
     assert stack_key(run_(20)) != stack_key(run_(20, bs=64))
+
+
+def test_stacking_pays_while_batch_rows_times_the_bucketed_width_stay_small():
+    from engine.study.stacking import PAYS_ELEMENTS, pays
+
+    assert PAYS_ELEMENTS == 8192
+    assert pays({"hidden": [64, 64]}, {"batch_size": 128})  # 128 x 64 = 8,192
+    assert pays({"hidden": [65]}, {"batch_size": 64})  # padded to 128: 8,192
+    assert not pays({"hidden": [129]}, {"batch_size": 64})  # padded to 256: 16,384
+    assert not pays({"hidden": [8, 300]}, {"batch_size": 32})  # the widest layer counts
+
+
+@pytest.mark.parametrize("units, batch, stacked", [(8, 32, True), (256, 64, False)])
+def test_the_runner_stacks_by_default_only_where_it_pays(tmp_path, monkeypatch, units, batch,
+                                                         stacked):
+    """No option, no environment: the real work unit stacks small trials and trains wide ones
+    (batch x width above the rule) alone; $PANDA_CAVIAR_STACK=0 turns stacking off."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import engine.run.stacked_work as stacked_work
+    from engine.study.runner import run_study
+
+    monkeypatch.delenv("PANDA_CAVIAR_STACK", raising=False)
+    sizes: list[int] = []
+    real = stacked_work.run_stacked_segment
+
+    def recording(task):
+        sizes.append(len(task["members"]))
+        return real(task)
+
+    monkeypatch.setattr(stacked_work, "run_stacked_segment", recording)
+    fixed = {"hidden_layers": 1, "hidden_units": units, "batch_size": batch}
+    pool = lambda study: ThreadPoolExecutor(study["workers"])  # noqa: E731
+    study_id = make(tmp_path / "d.db", FULL, 4, fixed=fixed)
+    assert run_study(tmp_path / "d.db", study_id, executor_factory=pool,
+                     max_segment_epochs=2) == "complete"
+    assert bool(sizes) is stacked and all(n >= 2 for n in sizes)
+    for state, rows in curves(tmp_path / "d.db", study_id).values():
+        assert state == "complete" and [e for e, _, _ in rows] == [1, 2, 3, 4]
+    if stacked:
+        monkeypatch.setenv("PANDA_CAVIAR_STACK", "0")
+        sizes.clear()
+        off = make(tmp_path / "off.db", FULL, 4, fixed=fixed)
+        assert run_study(tmp_path / "off.db", off, executor_factory=pool) == "complete"
+        assert sizes == []
+
+
+def test_the_stacking_plan_says_which_trials_stack_and_why():
+    from engine.study.stacking import stacking_plan, stacking_plan_for
+
+    small = ({"hidden": [16]}, {"batch_size": 32})
+    wide = ({"hidden": [256]}, {"batch_size": 64})
+    plan = stacking_plan([small] * 6, learns=False, workers=2, on=True)
+    assert (plan["stacked"], plan["total"], plan["largest"]) == (6, 6, 3)
+    assert plan["text"].startswith(
+        "Runs stacked: All trials (batch size × widest hidden layer ≤ 8,192)")
+    assert "stacks of up to 3 per worker" in plan["text"]
+    plan = stacking_plan([small, small, wide], learns=True, workers=1, on=True)
+    assert plan["stacked"] == 2 and "2 of 3 trials" in plan["text"]
+    assert "the other 1 train alone" in plan["text"] and "one trial at a time" in plan["text"]
+    plan = stacking_plan([wide], learns=False, workers=1, on=True)
+    assert plan["stacked"] == 0 and "64 × 256 = 16,384" in plan["text"]
+    assert stacking_plan([small], learns=False, workers=1, on=False)["text"].startswith(
+        "Stacking is off")
+    assert "population trains as stacks" in stacking_plan(
+        [small] * 4, learns=False, workers=2, population=True, on=True)["text"]
+    space = {"params": {"hidden_units": {"type": "int", "low": 8, "high": 512, "scale": "log"}},
+             "fixed": {"batch_size": 64}}
+    plan = stacking_plan_for(space, {"kind": "random"}, FULL, n_trials=200, seed=0, workers=2,
+                             on=True)
+    assert plan["total"] == 64 and 0 < plan["stacked"] < 64  # 8..128 stack, 129..512 do not
+    assert plan["largest"] == 64  # min(64, 200 trials / 2 workers)
