@@ -83,6 +83,9 @@ def test_population_trains_in_rounds_and_recipients_take_the_donors_checkpoint(
 
 
 def test_stop_mid_round_and_after_an_exploit_then_resume(db_path, monkeypatch):
+    # trials alone, asked one by one as slots free (a stacking runner asks the whole population
+    # at once to fill its stack: tests/engine/study/test_stacked_study.py)
+    monkeypatch.setenv("PANDA_CAVIAR_STACK", "0")
     reference = make(db_path)
     assert run_study(db_path, reference) == "complete"
     study_id = make(db_path)
