@@ -12,11 +12,9 @@ number quoted and the evidence in plain words:
   "exploding gradients from epoch 7 (norm 1e4)", quoting the largest norm since;
 - ``dead_relus``: at the last measured epoch a layer has at least ``DEAD_SHARE`` of its ReLUs
   dead: "62% dead ReLUs in layer 2" (the worst layer);
-- ``softmax_saturated``: at one of the last ``SATURATED_WINDOW`` measured epochs at least
-  ``SATURATED_WRONG`` of the rows are predicted with probability >= 0.99 and wrong (a net whose
-  output swings in and out of saturation from epoch to epoch is flagged steadily, not every
-  other epoch): "softmax saturated: 40% confident and wrong", quoting the worst of them, from
-  the first of them;
+- ``softmax_saturated``: at the last measured epoch at least ``SATURATED_WRONG`` of the rows
+  are predicted with probability >= 0.99 and wrong: "softmax saturated: 40% confident and
+  wrong";
 - ``no_learning``: over at least ``FLAT_EPOCHS`` epochs the training loss never moved more
   than ``FLAT_CHANGE`` of its first value (the first epoch's average includes the steep start
   of a net that learns): "no learning: loss flat at 0.693 for 8 epochs".
@@ -40,7 +38,6 @@ EXPLODING_NORM = 1e3  # a gradient norm this large is exploding, whatever it sta
 EXPLODING_GROWTH = 100.0  # ... and so is one this many times its first measured value
 DEAD_SHARE = 0.5  # share of a layer's ReLUs that are dead
 SATURATED_WRONG = 0.2  # share of rows predicted with p >= 0.99 and wrong
-SATURATED_WINDOW = 3  # measured epochs looked at: a softmax swinging in and out is saturated
 FLAT_EPOCHS = 5
 FLAT_CHANGE = 0.02  # relative range of the training loss over all epochs
 
@@ -110,15 +107,15 @@ def dead_relus(epochs: list[dict]) -> dict | None:
 
 
 def softmax_saturated(epochs: list[dict]) -> dict | None:
-    recent = [(epoch, health["confident_wrong"])
-              for epoch, health in _measured(epochs)[-SATURATED_WINDOW:]
-              if _finite(health.get("confident_wrong"))]
-    hits = [(epoch, wrong) for epoch, wrong in recent if wrong >= SATURATED_WRONG]
-    if not hits:
+    measured = _measured(epochs)
+    if not measured:
         return None
-    worst = max(wrong for _, wrong in hits)
-    text = f"softmax saturated: {100 * worst:.0f}% confident and wrong"
-    return _flag("softmax_saturated", hits[0][0], worst, text)
+    wrong = measured[-1][1].get("confident_wrong")
+    if not (_finite(wrong) and wrong >= SATURATED_WRONG):
+        return None
+    text = f"softmax saturated: {100 * wrong:.0f}% confident and wrong"
+    return _flag("softmax_saturated", _since(measured, "confident_wrong", SATURATED_WRONG),
+                 wrong, text)
 
 
 def no_learning(epochs: list[dict]) -> dict | None:
