@@ -189,7 +189,9 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     tab = context.new_page()
-    tab.set_default_timeout(20_000)
+    # Generous: on a loaded 2-core machine (a CI box running other jobs) a rerun can take many
+    # seconds; 20 s timed out waiting for buttons at load 30. Waiting costs nothing when fast.
+    tab.set_default_timeout(60_000)
     try:
         yield tab
     finally:
