@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.nn.config import TrainConfig, as_int
 from engine.nn.fast import make_targets
-from engine.nn.health import HEALTH_ROWS, Cadence, check_every, epoch_health
+from engine.nn.health import AUTO, HEALTH_ROWS, Cadence, check_every, epoch_health
 from engine.nn.model import ModelSpec
 from engine.nn.optim import learning_rate_at
 from engine.nn.stacked_arena import StackArena, stack_spec
@@ -152,14 +152,22 @@ def train_stacked(
     *,
     should_stop: Callable[[], bool] | None = None,
     health_every: int | str = 0,
+    health_last: bool | list[bool] = False,
 ) -> list[SegmentResult]:
     """Train every member ``n_epochs`` epochs from its state; one ``SegmentResult`` each.
 
     The arguments are ``train_segment``'s, one state and one config per member (see the module
-    docstring for what members must share). The states passed in are never touched."""
+    docstring for what members must share); ``health_last`` may also be one flag per member
+    (under ``"auto"``, measure that member's last epoch of the segment). The states passed in
+    are never touched."""
     _check(states, configs)
     n_epochs = as_int("n_epochs", n_epochs, minimum=0)
     cadence = Cadence(check_every("health_every", health_every), n_epochs)  # one for the stack
+    lasts = ([bool(health_last)] * len(states) if isinstance(health_last, bool)
+             else [bool(x) for x in health_last])
+    if len(lasts) != len(states):
+        raise ValueError(f"health_last needs one flag per state, got {len(lasts)} flags for "
+                         f"{len(states)} states")
     specs = [s.spec for s in states]
     trainer = StackTrainer(specs, configs[0].optimizer, configs[0].batch_size, data)
     arena, p = trainer.arena, trainer.p
@@ -213,7 +221,8 @@ def train_stacked(
             hyper.set_lr(lrs)
             hyper.plan(arena.step, len(trainer.batches))
             epoch_lr = lrs.copy()
-            due = [alive[j] and cadence.due(done, epochs[j] + 1)
+            last = done == n_epochs - 1 and cadence.every == AUTO
+            due = [alive[j] and (cadence.due(done, epochs[j] + 1) or (last and lasts[j]))
                    for j in range(p)]
             prev = {j: _member(arena, j, _rows(arena))[0] for j in range(p) if due[j]}
             trainer.shuffle(rngs, alive)

@@ -36,7 +36,7 @@ def run_stacked_segment(task: dict) -> dict:
 
     task = {"dataset": DatasetSpec dict, "csv_text": str | None, "n_epochs": int,
             optional "health_every": int, "members": [{"model", "config", "checkpoint",
-            "seed"}, ...]}
+            "seed", optional "health_last": bool}, ...]}
     returns {"members": [run_segment result dict per member], "seconds": float}
     """
     t0 = time.perf_counter()
@@ -55,7 +55,8 @@ def run_stacked_segment(task: dict) -> dict:
     states = [_state(m) for m in members]
     configs = [TrainConfig.from_dict(m["config"]) for m in members]
     results = train_stacked(states, configs, data, task["n_epochs"],
-                            health_every=health_every(task))
+                            health_every=health_every(task),
+                            health_last=[bool(m.get("health_last", False)) for m in members])
     out = []
     for result in results:
         blob = state_to_bytes(result.state, history=False)

@@ -123,10 +123,11 @@ def submit(runner, conn, run: TrialRun) -> None:
     for r in runs:
         task = runner._task(conn, r)
         members.append({k: task[k] for k in ("model", "config", "checkpoint", "seed")})
+        members[-1]["health_last"] = task.get("health_last", False)  # at its budget or rung
         if r.state != "running":
             runner._set_state(conn, r, "running")
     task = {k: v for k, v in runner._task(conn, runs[0]).items()
-            if k not in ("model", "config", "checkpoint", "seed")}
+            if k not in ("model", "config", "checkpoint", "seed", "health_last")}
     task.update(n_epochs=n_epochs, members=members)
     runner.slots.submit(runner.stack_fn, task, Stack(runs))
 
