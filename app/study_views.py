@@ -11,7 +11,7 @@ import sqlite3
 
 import streamlit as st
 
-from app.charts.curves import curves_figure
+from app.charts.curves import Y_SCALES, curves_figure
 from app.charts.health import SUMMARY_CELLS, health_cells, params_by_flag
 from app.charts.population import population_figure
 from app.charts.search import (
@@ -34,6 +34,7 @@ from app.views.selection import narrow_metrics, remember
 from engine import study as studies
 
 TOP_LINES = 5
+Y_SCALE_LABELS = {"auto": "fit", "linear": "all", "log": "log"}
 
 
 def _top_numbers(trials: list[dict], k: int = TOP_LINES) -> list[int]:
@@ -50,13 +51,17 @@ def curves_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
     splits = c2.pills("Curves", ["train", "val"], default=["train", "val"],
                       selection_mode="multi", key="curves.splits",
                       format_func={"train": "training", "val": "validation"}.get)
-    log_y = c3.toggle("Log y axis", key="curves.log_y")
+    y_scale = c3.segmented_control(
+        "Y axis", list(Y_SCALES), default="auto", required=True, key="curves.y_scale",
+        format_func=Y_SCALE_LABELS.get,
+        help="fit to the normal curves: a trial whose loss blew up (> 1e3) is clipped at the "
+             "top edge and flagged; all: a linear axis with every point; log: a log axis")
     metrics = narrow_metrics(study, trials, cached_metrics(conn, study))
     if not metrics["epoch"]:
         st.info("No epoch has finished yet: the curves appear as soon as one does.")
         return
     best = best_trial(trials)
-    fig = curves_figure(metrics, metric, splits or ["val"], log_y=log_y,
+    fig = curves_figure(metrics, metric, splits or ["val"], y_scale=y_scale,
                         best_number=None if best is None else best["number"],
                         top_numbers=_top_numbers(trials))
     st.plotly_chart(fig, key="curves.chart")

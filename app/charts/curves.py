@@ -9,6 +9,13 @@ epoch). Drawing 1,000 trials as 1,000 Plotly traces is slow to send and to draw,
 - past ``max_lines`` trials, the ordinary ones are aggregated into a median line and a
   10-90 % band per epoch, and only the top ones are drawn as lines;
 - past ``max_points`` points per trace, each curve keeps every k-th epoch (and its last one).
+
+A trial whose loss blew up (above ``BLOWUP`` = 1e3; a cross-entropy at chance is ln C, a few
+units) would flatten every other curve on a linear axis. So the y axis has three modes
+(``Y_SCALES``): ``"auto"`` (the default) is linear with its range fitted to the normal trials
+(the blown-up ones clipped at the top edge, where a marker says their peak), ``"linear"`` shows
+everything, ``"log"`` puts the y axis on a log scale. In every mode blown-up trials are drawn
+as their own flagged trace (legend and hover say so) and a note above the chart counts them.
 """
 
 from __future__ import annotations
@@ -18,13 +25,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts.ticks import log_ticks
+from app.charts.ticks import log_ticks, tick_text
 
 METRICS = {"loss": "loss", "acc": "accuracy"}
 SPLITS = ("train", "val")
 SPLIT_STYLE = {"train": {"dash": "dot"}, "val": {"dash": "solid"}}
 TOP_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 BEST_COLOR = "#d62728"
+BLOWUP = 1e3  # a loss above this is a blow-up, not a curve to fit the axis to
+BLOWUP_COLOR = "#b8860b"
+Y_SCALES = ("auto", "linear", "log")
+HEADROOM = 1.08  # the clipped axis ends a little above the highest normal point
 
 
 def _columns(metrics: Mapping[str, Sequence], key: str) -> np.ndarray:
@@ -59,6 +70,35 @@ def _band(epochs: np.ndarray, values: np.ndarray):
     return uniq, q[:, 0], q[:, 1], q[:, 2]
 
 
+def blown_up(metrics: Mapping[str, Sequence], splits: Sequence[str] = SPLITS,
+             threshold: float = BLOWUP) -> dict[int, float]:
+    """Trials whose loss in any of ``splits`` went above ``threshold``: {number: peak loss}."""
+    numbers = _columns(metrics, "number")
+    peaks: dict[int, float] = {}
+    for split in splits:
+        values = _columns(metrics, f"{split}_loss")
+        if len(values) != len(numbers):
+            continue
+        over = np.isfinite(values) & (values > threshold)
+        for number, value in zip(numbers[over], values[over]):
+            peaks[int(number)] = max(peaks.get(int(number), 0.0), float(value))
+    return dict(sorted(peaks.items()))
+
+
+def blowup_note(peaks: Mapping[int, float], y_scale: str, threshold: float = BLOWUP) -> str:
+    """The sentence above a chart with blown-up trials: "2 trials blew up (loss > 1e3),
+    clipped: trial 3 (8e5), trial 7 (2.1e4)"; "" when none did."""
+    if not peaks:
+        return ""
+    n = len(peaks)
+    shown = ", ".join(f"trial {k} ({tick_text(v) if v < 1e5 else f'{v:.1e}'.replace('e+0', 'e')})"
+                      for k, v in list(peaks.items())[:5])
+    more = f" and {n - 5} more" if n > 5 else ""
+    how = ", clipped" if y_scale == "auto" else ""
+    return (f"{n} trial{'s' if n > 1 else ''} blew up (loss > {tick_text(threshold)}){how}: "
+            f"{shown}{more}")
+
+
 def curves_figure(
     metrics: Mapping[str, Sequence],
     metric: str = "loss",
@@ -67,6 +107,7 @@ def curves_figure(
     best_number: int | None = None,
     top_numbers: Sequence[int] = (),
     log_y: bool = False,
+    y_scale: str | None = None,
     max_lines: int = 300,
     max_points: int = 20_000,
 ) -> go.Figure:
@@ -74,10 +115,18 @@ def curves_figure(
 
     Traces, per split: ``"<split>: all trials"`` (one gapped WebGL trace) or, past
     ``max_lines`` trials, ``"<split>: median"`` and ``"<split>: 10-90 %"``; then one trace per
-    top trial and ``"<split>: best (trial N)"``. ``log_y`` puts the y axis on a log scale.
+    top trial and ``"<split>: best (trial N)"``. Loss curves of blown-up trials (see
+    :func:`blown_up`) leave the ordinary trace for ``"<split>: ⚠ blew up"`` (and, on the clipped
+    axis, ``"⚠ clipped peaks"``: a marker at the top edge for each); the layout's ``meta``
+    holds ``{"blown_up": [numbers], "y_scale": ..., "note": ...}`` and the note is the
+    title. ``y_scale`` is one of ``Y_SCALES`` (default ``"auto"``; ``log_y=True`` is
+    ``"log"``).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got metric={metric!r}")
+    y_scale = y_scale or ("log" if log_y else "auto")
+    if y_scale not in Y_SCALES:
+        raise ValueError(f"y_scale must be one of {list(Y_SCALES)}, got y_scale={y_scale!r}")
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ValueError(f"splits must be among {SPLITS}, got {list(splits)}")
@@ -86,13 +135,15 @@ def curves_figure(
     n_trials = len(np.unique(numbers))
     special = [n for n in top_numbers if n != best_number]
     highlighted = np.isin(numbers, [*special, *([] if best_number is None else [best_number])])
+    peaks = blown_up(metrics, splits) if metric == "loss" else {}
+    wild = np.isin(numbers, list(peaks)) & ~highlighted  # (R,) rows of blown-up trials
     aggregate = n_trials > max_lines
     fig = go.Figure()
     both = len(splits) > 1
     for split in splits:
         legend = not both or split == "val"  # one legend entry per trial: its val line
         values = _columns(metrics, f"{split}_{metric}")
-        base = ~highlighted
+        base = ~highlighted & ~wild
         style = SPLIT_STYLE[split]
         if aggregate and base.any():
             e, q10, q50, q90 = _band(epochs[base], values[base])
@@ -110,6 +161,15 @@ def curves_figure(
                 line={"color": "rgba(110,120,115,0.45)", "width": 1, **style},
                 hovertemplate="trial %{customdata}<br>epoch %{x}<br>%{y:.4g}<extra></extra>",
                 connectgaps=False,
+            ))
+        if wild.any():
+            x, y, c = _gapped(numbers[wild], epochs[wild], values[wild], 1)
+            fig.add_trace(go.Scattergl(
+                x=x, y=y, customdata=c, mode="lines", name=f"{split}: ⚠ blew up",
+                line={"color": BLOWUP_COLOR, "width": 1.5, **style}, legendgroup="blew up",
+                showlegend=legend, connectgaps=False,
+                hovertemplate="⚠ trial %{customdata} blew up<br>epoch %{x}<br>%{y:.4g}"
+                              "<extra></extra>",
             ))
         for i, number in enumerate(special):
             mask = numbers == number
@@ -131,21 +191,58 @@ def curves_figure(
         xaxis_title="epoch", yaxis_title=METRICS[metric], height=400, template="plotly_white",
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "title": {"side": "top left"}},
-        uirevision=f"{metric}-{log_y}",  # keep zoom while the curves grow
     )
-    fig.update_yaxes(type="log" if log_y else "linear")
-    if log_y:
-        drawn = np.concatenate([_columns(metrics, f"{s}_{metric}") for s in splits] or [[]])
+    fig.update_yaxes(type="log" if y_scale == "log" else "linear")
+    drawn = np.concatenate([_columns(metrics, f"{s}_{metric}") for s in splits] or [[]])
+    if y_scale == "log":
         fig.update_yaxes(**log_ticks(drawn.tolist(), max_ticks=7))
+    elif y_scale == "auto" and peaks:
+        normal = np.concatenate([
+            _columns(metrics, f"{s}_{metric}")[~np.isin(numbers, list(peaks))] for s in splits])
+        normal = normal[np.isfinite(normal)]
+        if len(normal):
+            low, high = min(0.0, float(normal.min())), float(normal.max())
+            top = high * HEADROOM if high > 0 else 1.0
+            fig.update_yaxes(range=[low, top])
+            _mark_clipped(fig, metrics, splits, peaks, top)
+    note = blowup_note(peaks, y_scale)
+    if note:
+        fig.update_layout(title={"text": "⚠ " + note, "font": {"size": 13, "color": BLOWUP_COLOR},
+                                 "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"},
+                          margin={"t": 80})
+    fig.update_layout(meta={"blown_up": list(peaks), "y_scale": y_scale, "note": note},
+                      uirevision=f"{metric}-{y_scale}")  # keep zoom while curves grow
     return fig
+
+
+def _mark_clipped(fig: go.Figure, metrics: Mapping[str, Sequence], splits: Sequence[str],
+                  peaks: Mapping[int, float], top: float) -> None:
+    """One marker at the top edge of the clipped axis per blown-up trial, at the first epoch
+    its loss leaves the chart; the hover gives its peak."""
+    numbers, epochs = _columns(metrics, "number"), _columns(metrics, "epoch")
+    xs, texts = [], []
+    for number, peak in peaks.items():
+        above = np.zeros(len(numbers), bool)
+        for split in splits:
+            values = _columns(metrics, f"{split}_loss")
+            above |= (numbers == number) & np.isfinite(values) & (values > top)
+        if above.any():
+            xs.append(float(epochs[above].min()))
+            texts.append(f"⚠ trial {number} blew up: loss up to {peak:.3g} (off the chart)")
+    if xs:
+        fig.add_trace(go.Scatter(
+            x=xs, y=[top] * len(xs), mode="markers", name="⚠ clipped peaks", text=texts,
+            marker={"symbol": "triangle-up", "size": 11, "color": BLOWUP_COLOR},
+            hovertemplate="%{text}<br>epoch %{x}<extra></extra>", cliponaxis=False,
+        ))
 
 
 def count_points(fig: go.Figure) -> int:
     """Number of finite (x, y) points drawn by the figure's line traces (for tests and the
-    browser check that curves grow)."""
+    browser check that curves grow); marker-only traces (clipped peaks) are not curves."""
     total = 0
     for trace in fig.data:
-        if trace.y is None or trace.x is None:
+        if trace.y is None or trace.x is None or getattr(trace, "mode", None) == "markers":
             continue
         y = np.asarray(trace.y, dtype=np.float64)
         total += int(np.isfinite(y).sum())

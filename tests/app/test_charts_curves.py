@@ -69,3 +69,68 @@ def test_empty_metrics_and_bad_arguments():
         curves_figure(empty, "f1")
     with pytest.raises(ValueError, match="splits"):
         curves_figure(empty, "loss", ["test"])
+
+
+def blown(n_trials: int = 6, n_epochs: int = 5, wild=(2, 4), peak: float = 8e5) -> dict:
+    """Ordinary losses in [0.1, 2]; the ``wild`` trials blow up to ``peak`` from epoch 3."""
+    m = metrics(n_trials, n_epochs)
+    for key in ("train_loss", "val_loss"):
+        m[key] = [0.1 + 1.9 * v for v in m[key]]
+    for i, (number, epoch) in enumerate(zip(m["number"], m["epoch"])):
+        if number in wild and epoch >= 3:
+            m["val_loss"][i] = peak / (1 + (number == wild[-1]))
+    return m
+
+
+def test_blown_up_trials_are_clipped_flagged_and_counted_by_default():
+    """QA: one trial at 8e5 on a linear axis flattened every other curve to a line at 0."""
+    m = blown()
+    fig = curves_figure(m, "loss", ["train", "val"], best_number=0)
+    assert fig.layout.meta["blown_up"] == [2, 4] and fig.layout.meta["y_scale"] == "auto"
+    assert fig.layout.yaxis.type == "linear"
+    low, high = fig.layout.yaxis.range
+    normal = [v for n, v in zip(m["number"], m["val_loss"] + m["train_loss"]) if n not in (2, 4)]
+    assert low == 0 and max(normal) < high < 3  # fitted to the normal curves, not to 8e5
+    names = [t.name for t in fig.data]
+    assert "val: ⚠ blew up" in names and "⚠ clipped peaks" in names
+    wild = fig.data[names.index("val: ⚠ blew up")]
+    assert set(np.asarray(wild.customdata, float)[np.isfinite(wild.y)]) == {2, 4}
+    assert "blew up" in wild.hovertemplate
+    ordinary = fig.data[names.index("val: all trials")]
+    assert set(np.asarray(ordinary.customdata, float)[np.isfinite(ordinary.y)]) == {1, 3, 5}
+    peaks = fig.data[names.index("⚠ clipped peaks")]
+    assert list(peaks.x) == [3, 3] and all(y == high for y in peaks.y)
+    assert "8e+05" in peaks.text[0] and "4e+05" in peaks.text[1]
+    note = fig.layout.meta["note"]
+    assert note.startswith("2 trials blew up (loss > 1000), clipped: trial 2 (8.0e5)")
+    assert note in fig.layout.title.text
+    assert count_points(fig) == 2 * 6 * 5  # every point drawn once, the markers are not curves
+
+
+def test_the_user_can_switch_to_the_full_linear_or_a_log_axis():
+    m = blown()
+    full = curves_figure(m, "loss", ["val"], y_scale="linear")
+    assert full.layout.yaxis.range is None and full.layout.yaxis.type == "linear"
+    assert "⚠ clipped peaks" not in [t.name for t in full.data]
+    assert full.layout.meta["note"] == "2 trials blew up (loss > 1000): trial 2 (8.0e5), " \
+                                       "trial 4 (4.0e5)"
+    log = curves_figure(m, "loss", ["val"], y_scale="log")
+    assert log.layout.yaxis.type == "log" and "val: ⚠ blew up" in [t.name for t in log.data]
+    assert curves_figure(m, "loss", ["val"], log_y=True).layout.yaxis.type == "log"
+    with pytest.raises(ValueError, match="y_scale must be one of"):
+        curves_figure(m, y_scale="symlog")
+
+
+def test_no_blow_up_no_note_and_accuracy_is_never_flagged():
+    fig = curves_figure(metrics(4, 3), "loss", ["val"])
+    assert fig.layout.meta["blown_up"] == [] and fig.layout.meta["note"] == ""
+    assert fig.layout.yaxis.range is None and not fig.layout.title.text
+    acc = curves_figure(blown(), "acc", ["val"])
+    assert acc.layout.meta["blown_up"] == [] and "⚠" not in " ".join(t.name for t in acc.data)
+
+
+def test_a_blown_up_best_trial_keeps_its_own_highlight():
+    fig = curves_figure(blown(wild=(2,)), "loss", ["val"], best_number=2)
+    names = [t.name for t in fig.data]
+    assert "val: best (trial 2)" in names and "val: ⚠ blew up" not in names
+    assert fig.layout.meta["blown_up"] == [2]

@@ -44,7 +44,8 @@ def test_curves_progress_and_metrics(open_page, conn):
     best = max(store.list_trials(conn, study_id), key=lambda t: t["best_val_acc"] or 0)
     assert f"val: best (trial {best['number']})" in names and "val: all trials" in names
     assert [b.label for b in at.button] == ["▶ Resume"]
-    at.toggle(key="curves.log_y").set_value(True).run()
+    assert spec(at)["layout"]["meta"]["y_scale"] == "auto"  # the default fits normal curves
+    at.segmented_control(key="curves.y_scale").set_value("log").run()
     assert spec(at)["layout"]["yaxis"]["type"] == "log"
     at.pills(key="curves.splits").set_value(["train"]).run()
     assert all(n.startswith("train") for n in (t["name"] for t in spec(at)["data"]))
