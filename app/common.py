@@ -190,31 +190,72 @@ def trials_total(study: dict) -> int:
     return study["n_trials"] or sum(study["counts"].values())
 
 
-def sidebar_status() -> None:
-    """The sidebar: which database this server uses, and what is running in it right now."""
+LIVE_EVERY = 1.0  # seconds between the live views' reads of SQLite while something runs
+
+
+def running_now(conn: sqlite3.Connection) -> tuple[list[dict], list[dict]]:
+    """What is active right now: (studies queued/running/stopping, sessions running). A study
+    queued with no live runner (it never started) is listed, but only :func:`live_every`
+    decides whether that is worth polling for."""
     from engine import study as studies
 
+    active = [s for s in studies.list_studies(conn) if s["status"] in ACTIVE_STATUSES]
+    sessions = [s for s in list_sessions_safe(conn) if s.get("status") == "running"]
+    return active, sessions
+
+
+def live_every(active: list[dict], sessions: list[dict]) -> float | None:
+    """How often a live view re-reads the database: every :data:`LIVE_EVERY` seconds while a
+    runner is alive on an active study or a running session, else None (no timer: a stalled
+    queued study or a session whose runner died would otherwise be polled forever)."""
+    alive = any(s.get("runner_alive") for s in [*active, *sessions])
+    return LIVE_EVERY if alive else None
+
+
+def live_fragment(body, every: float | None):
+    """Run ``body(was_live)`` as a fragment re-run every ``every`` seconds (None: drawn once).
+    The body calls :func:`end_live` when what it watched has stopped, so the page is redrawn
+    once without the timer."""
+    return st.fragment(run_every=every)(body)(every is not None)
+
+
+def end_live(was_live: bool, live_now: bool) -> None:
+    """Inside a live fragment: when it was polling and nothing runs any more, redraw the
+    whole app once (every view then shows the final state and no timer is left running)."""
+    if was_live and not live_now:
+        st.rerun(scope="app")
+
+
+def _sidebar_body(was_live: bool) -> None:
+    with friendly_errors("read what is running"):
+        active, sessions = running_now(get_conn())
+        if not active and not sessions:
+            st.caption("Nothing is running.")
+        for study in active[:8]:
+            done = sum(study["counts"][k] for k in ("complete", "pruned", "diverged", "failed",
+                                                    "cancelled"))
+            st.page_link(
+                PAGES["studies"],
+                label=f"{plain(study['name'])} · {done}/{trials_total(study)} trials",
+                icon=":material/play_circle:",
+                query_params={"study": str(study["id"])},
+            )
+        for session in sessions[:8]:
+            st.page_link(
+                PAGES["babysit"],
+                label=f"{plain(session['name'])} · epoch {session.get('head_epoch', '?')}",
+                icon=":material/child_care:",
+                query_params={"session": str(session["id"])},
+            )
+        end_live(was_live, live_every(active, sessions) is not None)
+
+
+def sidebar_status() -> None:
+    """The sidebar: which database this server uses, and what is running in it right now,
+    re-read every second while a runner works (a fragment: only the sidebar redraws)."""
     with st.sidebar:
         st.caption(f"Database: `{db_path()}`")
+        every = None
         with friendly_errors("read what is running"):
-            conn = get_conn()
-            active = [s for s in studies.list_studies(conn) if s["status"] in ACTIVE_STATUSES]
-            sessions = [s for s in list_sessions_safe(conn) if s.get("status") == "running"]
-            if not active and not sessions:
-                st.caption("Nothing is running.")
-            for study in active[:8]:
-                done = sum(study["counts"][k] for k in ("complete", "pruned", "diverged", "failed",
-                                                        "cancelled"))
-                st.page_link(
-                    PAGES["studies"],
-                    label=f"{plain(study['name'])} · {done}/{trials_total(study)} trials",
-                    icon=":material/play_circle:",
-                    query_params={"study": str(study["id"])},
-                )
-            for session in sessions[:8]:
-                st.page_link(
-                    PAGES["babysit"],
-                    label=f"{plain(session['name'])} · epoch {session.get('head_epoch', '?')}",
-                    icon=":material/child_care:",
-                    query_params={"session": str(session["id"])},
-                )
+            every = live_every(*running_now(get_conn()))
+        live_fragment(_sidebar_body, every)
