@@ -29,6 +29,9 @@ version ``v - 1`` to ``v`` (``v = 1`` creates everything from scratch):
   ``study_actions``, one row per action on a study (add a trial, extend, change the space, stop a
   trial, notes, ...): its runner, or the caller when none is alive, applies it and sets
   ``applied_at`` in the same transaction, so none is lost or applied twice.
+- 6: ``drafts``, one row per form whose inputs outlive a browser refresh and a server restart
+  (the search designer's, with the dataset chosen for it): a JSON object of plain values
+  (``engine.storage.drafts``). Nothing else changes: a v5 database keeps all its rows.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -250,6 +253,15 @@ CREATE INDEX IF NOT EXISTS actions_pending ON study_actions (study_id, applied_a
 """
 
 
+_V6 = """
+CREATE TABLE IF NOT EXISTS drafts (
+    name        TEXT PRIMARY KEY,
+    values_json TEXT NOT NULL,
+    updated_at  REAL NOT NULL
+)
+"""
+
+
 def _v5(conn: sqlite3.Connection) -> None:
     """Columns added only where missing (a database taken back to an older version by hand
     may still have them), then the actions table."""
@@ -280,7 +292,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
-    1: _V1, 2: _V2, 3: _v3, 4: _V4, 5: _v5,
+    1: _V1, 2: _V2, 3: _v3, 4: _V4, 5: _v5, 6: _V6,
 }
 
 
