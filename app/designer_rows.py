@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from engine.search import KNOBS, Choice, Dimension, Float, Int, SpaceError, default_space
+from engine.study.planning import MAX_TRIALS, MAX_WORKERS
 
 SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1-log (β)"}
 COLUMNS = [1.3, 0.6, 1, 1, 1.1]
@@ -33,6 +34,18 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "decay_every": (5, 20, "linear"),
 }
 DECADES_WARNING = 2.0
+# The limits of the designer's number boxes: the engine's own where it has one.
+MAX_EPOCHS = KNOBS["n_epochs"].high  # 10,000 epochs a trial
+MAX_ROUNDS = 1_000
+MAX_ETA = 10
+MAX_SEED = 2**32 - 1
+MAX_EPOCH_BUDGET = MAX_TRIALS * 10_000
+SAMPLER_LABELS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
+                  "zoom": "Zoom (coarse to fine)", "tpe": "TPE", "gp": "Bayesian (GP)",
+                  "coarse_to_fine": "Coarse-to-fine"}
+SCHEDULES = {"full_budget": "Full budget", "successive_halving": "Successive halving (ASHA)",
+             "pbt": "Population-based training"}
+BACKENDS = {"local": "This machine", "dask": "A Dask cluster"}
 
 
 @dataclass
@@ -171,14 +184,36 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
     return row
 
 
-def at_least_one(value: int, label: str, problems: list[str]) -> int:
-    """A count typed in a number box that accepts 0 (Streamlit silently keeps the old value
-    when a box's minimum refuses what was typed): 0 becomes a problem that names the box."""
-    if value < 1:
-        message = f"{label} must be at least 1, got {value}"
+def bounded(value: int, label: str, low: int, high: int, problems: list[str]) -> int:
+    """A whole number typed in a box without limits of its own (a box with ``min_value`` /
+    ``max_value`` only outlines a refused number in red and silently keeps the last valid one,
+    so Launch would use a value the page no longer shows): out of ``low..high`` becomes an
+    error beside the box and a problem that names the box, its limit and the value."""
+    value = int(value)
+    message = ""
+    if value < low:
+        message = f"{label} must be at least {low:,}, got {value:,}"
+    elif value > high:
+        message = f"{label} must be at most {high:,}, got {value:,}"
+    if message:
         st.error(message, icon=":material/error:")
         problems.append(message)
-    return int(value)
+    return value
+
+
+def count_box(column, label: str, default: int, low: int, high: int, key: str,
+              problems: list[str], *, field: str = "", **kwargs) -> int:
+    """A number box for a whole number in ``low..high``, checked by :func:`bounded` (its
+    messages name ``field``, default the label)."""
+    value = column.number_input(label, value=default, step=kwargs.pop("step", 1), key=key,
+                                persist_state="session", **kwargs)
+    with column:
+        return bounded(value, field or label, low, high, problems)
+
+
+def at_least_one(value: int, label: str, problems: list[str]) -> int:
+    """A count that must be at least 1 (no upper limit of its own)."""
+    return bounded(value, label, 1, 2**63 - 1, problems)
 
 
 def dask_unreachable(address: str, timeout: float = 2.0) -> str:
@@ -204,17 +239,13 @@ def dask_unreachable(address: str, timeout: float = 2.0) -> str:
 def pbt_schedule(columns: list, problems: list[str]) -> dict | None:
     """Population-based training's settings in three of the budget columns; None while a box
     holds 0 (a problem already named)."""
-    interval = columns[1].number_input("Epochs per round", 0, 10_000, 4,
-                                       key="designer.pbt_interval", persist_state="session")
-    with columns[1]:
-        interval = at_least_one(interval, "Epochs per round", problems)
-    rounds = columns[2].number_input("Rounds", 0, 1_000, 5, key="designer.pbt_rounds",
-                                     persist_state="session")
-    with columns[2]:
-        rounds = at_least_one(rounds, "Rounds", problems)
+    before = len(problems)
+    interval = count_box(columns[1], "Epochs per round", 4, 1, MAX_EPOCHS,
+                         "designer.pbt_interval", problems)
+    rounds = count_box(columns[2], "Rounds", 5, 1, MAX_ROUNDS, "designer.pbt_rounds", problems)
     share = columns[3].slider("Replace the bottom %", 5, 50, 25, key="designer.pbt_quantile",
                               persist_state="session")
-    if interval < 1 or rounds < 1:
+    if len(problems) > before:
         return None
     st.caption(f"Each trial trains {interval * rounds} epochs in {rounds} rounds of {interval}. "
                f"After every round but the last, the bottom {share}% of the population copy the "
@@ -241,57 +272,104 @@ def budget_section(problems: list[str]) -> tuple[dict, int, str]:
     scheduler is None while an epochs box holds 0 (a problem already named)."""
     st.subheader("Budget and resources")
     budget = st.columns(4)
-    schedule = budget[0].radio(
-        "Schedule", ["full_budget", "successive_halving", "pbt"], key="designer.schedule",
-        format_func={"full_budget": "Full budget",
-                     "successive_halving": "Successive halving (ASHA)",
-                     "pbt": "Population-based training"}.get,
-        persist_state="session")
-    epochs = 1
+    schedule = budget[0].radio("Schedule", list(SCHEDULES), key="designer.schedule",
+                               format_func=SCHEDULES.get, persist_state="session")
+    epochs, epochs_ok = 1, True
     if schedule != "pbt":
-        epochs = budget[1].number_input("Epochs per trial (max)", 0, 10_000, 20,
-                                        key="designer.epochs", persist_state="session")
-        with budget[1]:
-            epochs = at_least_one(epochs, "Epochs per trial", problems)
+        before = len(problems)
+        epochs = count_box(budget[1], "Epochs per trial (max)", 20, 1, MAX_EPOCHS,
+                           "designer.epochs", problems, field="Epochs per trial")
+        epochs_ok = len(problems) == before
     if schedule == "pbt":
         scheduler = pbt_schedule(budget, problems)
     elif schedule == "full_budget":
         scheduler = {"kind": "full_budget", "n_epochs": epochs}
     else:
-        first = budget[2].number_input("First rung (epochs)", 1, 10_000, 2,
-                                       key="designer.min_epochs", persist_state="session")
-        eta = budget[3].number_input("Keep 1 in", 2, 10, 3, key="designer.eta",
-                                     persist_state="session")
+        before = len(problems)
+        first = count_box(budget[2], "First rung (epochs)", 2, 1, MAX_EPOCHS,
+                          "designer.min_epochs", problems)
+        eta = count_box(budget[3], "Keep 1 in", 3, 2, MAX_ETA, "designer.eta", problems)
         scheduler = {"kind": "successive_halving", "max_epochs": epochs,
-                     "min_epochs": int(first), "eta": int(eta)}
+                     "min_epochs": first, "eta": eta}
+        epochs_ok = epochs_ok and len(problems) == before
     where = st.columns(4)
-    backend = where[0].radio("Run on", ["local", "dask"], key="designer.backend",
-                             format_func={"local": "This machine", "dask": "A Dask cluster"}.get,
-                             persist_state="session")
-    workers = int(where[1].number_input("Workers", 1, 256, min(2, os.cpu_count() or 1),
-                                        key="designer.workers", persist_state="session"))
+    backend = where[0].radio("Run on", list(BACKENDS), key="designer.backend",
+                             format_func=BACKENDS.get, persist_state="session")
+    workers = count_box(where[1], "Workers", min(2, os.cpu_count() or 1), 1, MAX_WORKERS,
+                        "designer.workers", problems)
     address = ""
     if backend == "dask":
         address = where[2].text_input("Dask scheduler address", key="designer.address",
                                       placeholder="tcp://127.0.0.1:8786", persist_state="session")
         if not address.strip():
             problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
-    return (scheduler if epochs >= 1 else None), workers, address.strip()
+    return (scheduler if epochs_ok else None), workers, address.strip()
 
 
 OBJECTIVES = {"val_acc": "maximise validation accuracy", "val_loss": "minimise validation loss",
               "val_error": "minimise validation error"}
 
 
-def goal_section() -> tuple[dict, int | None]:
+def goal_section(problems: list[str]) -> tuple[dict, int | None]:
     """What the search optimises and an optional cap on epochs in all: (objective dict,
     epoch_budget or None). Samplers, schedulers and zooms all read the objective."""
     goal = st.columns(4)
     metric = goal[0].selectbox("Optimise", list(OBJECTIVES), format_func=OBJECTIVES.get,
                                key="designer.objective", persist_state="session")
-    cap = goal[1].number_input(
-        "Epochs in all (0 = no cap)", 0, 10_000_000, 0, step=100, key="designer.epoch_budget",
-        persist_state="session",
+    cap = count_box(
+        goal[1], "Epochs in all (0 = no cap)", 0, 0, MAX_EPOCH_BUDGET, "designer.epoch_budget",
+        problems, field="Epochs in all", step=100,
         help="Stop asking for new trials once the trials' epochs, trained or reserved, reach "
              "this number; trials already running finish.")
-    return {"metric": metric}, (int(cap) or None)
+    return {"metric": metric}, (cap if 0 < cap <= MAX_EPOCH_BUDGET else None)
+
+
+# ---- the draft: which saved values the designer takes back after a refresh -------------------
+CHOICE_FIELDS = {
+    "designer.sampler": tuple(SAMPLER_LABELS), "designer.qmc": ("sobol", "lhs"),
+    "designer.schedule": tuple(SCHEDULES), "designer.backend": tuple(BACKENDS),
+    "designer.objective": tuple(OBJECTIVES),
+}
+SLIDER_FIELDS = {"designer.top": (1, 100), "designer.shrink": (0.05, 1.0),
+                 "designer.pbt_quantile": (5, 50)}
+COUNT_FIELDS = ("designer.seed", "designer.n_trials", "designer.points", "designer.epochs",
+                "designer.pbt_interval", "designer.pbt_rounds", "designer.min_epochs",
+                "designer.eta", "designer.workers", "designer.epoch_budget")
+TEXT_FIELDS = ("designer.name", "designer.address")
+MAX_TEXT = 1_000
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def draft_field_ok(key: str, value: Any) -> bool:
+    """Whether a value saved in the designer's draft may go back into its widget: the right
+    type, an option the widget offers, a slider value in its range. (Counts go back whatever
+    their size: the page names one out of range.)"""
+    if key in CHOICE_FIELDS:
+        return isinstance(value, str) and value in CHOICE_FIELDS[key]
+    if key in SLIDER_FIELDS:
+        low, high = SLIDER_FIELDS[key]
+        return _number(value) and low <= value <= high and isinstance(value, type(low))
+    if key in COUNT_FIELDS:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
+    if key in TEXT_FIELDS:
+        return isinstance(value, str) and len(value) <= MAX_TEXT
+    name, _, field = key.removeprefix("hp.").rpartition(".")
+    knob = KNOBS.get(name) if key.startswith("hp.") else None
+    if knob is None:
+        return False
+    if field == "search":
+        return isinstance(value, bool)
+    if knob.kind == "choice":
+        fits = [o for o in knob.options]
+        if field == "options":
+            return isinstance(value, list) and all(
+                any(type(v) is type(o) and v == o for o in fits) for v in value)
+        return field == "value" and any(type(value) is type(o) and value == o for o in fits)
+    if field in ("low", "high", "value"):
+        return isinstance(value, str) and len(value) <= 100
+    if field == "scale":
+        return value in (("linear", "log") if knob.kind == "int" else tuple(SCALE_LABELS))
+    return False

@@ -17,7 +17,8 @@ if __name__ != "__mp_main__":
 
     import streamlit as st
 
-    from app.common import PAGES, friendly_errors, sidebar_status
+    from app.common import PAGES, friendly_errors, get_conn, sidebar_status
+    from app.drafts import remember_draft, restore_draft
 
     st.set_page_config(page_title="Panda & Caviar", page_icon="🐼", layout="wide")
 
@@ -37,6 +38,12 @@ if __name__ != "__mp_main__":
         ],
     }
     page = st.navigation(pages)
+    with friendly_errors("restore the search designer's draft"):
+        restore_draft(get_conn())  # once per browser session: a refresh finds the design
     sidebar_status()
-    with friendly_errors(f"show the page {page.title!r}"):
-        page.run()
+    try:
+        with friendly_errors(f"show the page {page.title!r}"):
+            page.run()
+    finally:
+        with friendly_errors("keep the search designer's draft"):
+            remember_draft(get_conn())

@@ -13,9 +13,11 @@ from app.common import PAGES, friendly_errors, get_conn, open_study, plain, stat
 from app.datasets import DEFAULT_SPEC, load_dataset, spec_label
 from app.designer_rows import (
     MAIN_KNOBS,
+    MAX_SEED,
     MORE_KNOBS,
-    at_least_one,
+    SAMPLER_LABELS,
     budget_section,
+    count_box,
     dask_unreachable,
     defaults,
     goal_section,
@@ -23,19 +25,38 @@ from app.designer_rows import (
     render_header,
     render_row,
 )
+from app.drafts import forget_draft
 from engine import study as studies
 from engine.search import SAMPLERS as SAMPLER_KINDS
 from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
+from engine.study.planning import MAX_TRIALS, MAX_WORKERS
 
-SAMPLERS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
-            "zoom": "Zoom (coarse to fine)", "tpe": "TPE", "gp": "Bayesian (GP)",
-            "coarse_to_fine": "Coarse-to-fine"}
+SAMPLERS = SAMPLER_LABELS
 PREVIEW_MAX = 1000
 
 
 def sampler_summary(kind: str) -> str:
     """The engine's one sentence on when to use a sampler kind."""
     return SAMPLER_KINDS[kind].summary
+
+def partial_space(params: dict, fixed: dict) -> Space | None:
+    """A space of the rows that are valid, for their previews while another row is not (one
+    bad knob must not hide every other knob's preview): with the fixed values if they agree,
+    else without them, else each dimension that stands on its own."""
+    for values in (fixed, {}):
+        try:
+            return Space(params, values)
+        except SpaceError:
+            pass
+    alone = {}
+    for knob_name, dim in params.items():
+        try:
+            Space({knob_name: dim}, {})
+            alone[knob_name] = dim
+        except SpaceError:
+            pass
+    return Space(alone, {}) if alone else None
+
 
 st.title("Search designer")
 conn = get_conn()
@@ -47,8 +68,10 @@ name = head[0].text_input("Study name", placeholder="e.g. learning-rate sweep on
                           key="designer.name", persist_state="session")
 head[1].markdown(f"**Dataset:** {plain(spec_label(dataset_spec))}")
 head[1].page_link(PAGES["data"], label="change the dataset", icon=":material/dataset:")
-seed = head[2].number_input("Seed", 0, 2**32 - 1, 0, key="designer.seed",
-                            persist_state="session")
+seed = count_box(head[2], "Seed", 0, 0, MAX_SEED, "designer.seed", problems)
+head[2].button("Start over", key="designer.reset", on_click=forget_draft, args=(conn,),
+               icon=":material/restart_alt:", type="tertiary",
+               help="Clear this design (it is kept across refreshes and restarts until then)")
 
 kind = st.segmented_control("Sampler", list(SAMPLERS), format_func=SAMPLERS.get,
                             default="random", required=True, key="designer.sampler",
@@ -59,19 +82,17 @@ sampler: dict = {"kind": kind}
 n_trials: int | None = None
 parent = None
 if kind in ("random", "quasi_random", "zoom", "tpe", "gp", "coarse_to_fine"):
-    n_trials = settings[0].number_input("Trials", 0, 10_000, 20, key="designer.n_trials",
-                                        persist_state="session")
-    with settings[0]:
-        n_trials = at_least_one(n_trials, "Trials", problems)
+    n_trials = count_box(settings[0], "Trials", 20, 1, MAX_TRIALS, "designer.n_trials",
+                         problems)
 if kind == "quasi_random":
     sampler["method"] = settings[1].selectbox(
         "Sequence", ["sobol", "lhs"], key="designer.qmc", persist_state="session",
         format_func={"sobol": "Sobol (scrambled)", "lhs": "Latin hypercube"}.get)
 if kind == "grid":
-    points = settings[0].number_input("Points per axis", 0, 50, 3, key="designer.points",
-                                      persist_state="session")
-    with settings[0]:
-        sampler["points_per_axis"] = at_least_one(points, "Points per axis", problems)
+    before = len(problems)
+    sampler["points_per_axis"] = count_box(settings[0], "Points per axis", 3, 1, 50,
+                                           "designer.points", problems)
+    points_ok = len(problems) == before
 if kind == "coarse_to_fine":
     candidates = [s for s in studies.list_studies(conn) if s["best_val_acc"] is not None]
     if not candidates:
@@ -123,29 +144,37 @@ if kind == "coarse_to_fine":
                "executor.")
 else:
     scheduler, workers, address = budget_section(problems)
-    objective, epoch_budget = goal_section()
+    objective, epoch_budget = goal_section(problems)
 
 # ---- check everything with the engine, then preview -------------------------------------------
-space = None
-if kind != "coarse_to_fine" and not any(r.error for r in rows):
+space = preview_space = None
+if kind != "coarse_to_fine":
     with friendly_errors("check the search space"):
-        params = {r.name: r.dimension for r in rows if r.searched}
-        fixed = {r.name: r.fixed for r in rows if not r.searched}
-        try:
-            space = Space(params, fixed)
-        except SpaceError as err:  # rows valid one by one, not together (decay and its rate)
-            st.error(str(err), icon=":material/error:")
-            problems.append(str(err))
-        if space is not None and kind == "grid" and sampler["points_per_axis"] >= 1:
+        params = {r.name: r.dimension for r in rows if r.searched and not r.error}
+        fixed = {r.name: r.fixed for r in rows if not r.searched and not r.error}
+        if not any(r.error for r in rows):
+            try:
+                space = Space(params, fixed)
+            except SpaceError as err:  # rows valid one by one, not together (decay, its rate)
+                st.error(str(err), icon=":material/error:")
+                problems.append(str(err))
+        preview_space = space or partial_space(params, fixed)
+        if preview_space is not None and kind == "grid" and points_ok:
             grid = GridSampler(sampler["points_per_axis"])
-            n_trials = grid.grid_size(space)
-            settings[1].metric("Grid size = trials", f"{n_trials:,}")
-            settings[2].caption(grid.grid_count(space))
+            n_trials = grid.grid_size(preview_space)
+            if space is not None:
+                settings[1].metric("Grid size = trials", f"{n_trials:,}")
+                settings[2].caption(grid.grid_count(space))
+        for row in rows:
+            if row.error:
+                slots[row.name].caption("No preview until this row is fixed.")
 if space is None and kind != "coarse_to_fine" and not problems:
     problems.append("fix the hyperparameter rows above")
 pbt_note(space, scheduler)
 
-preview_space, units, stacking = space, None, None
+units, stacking = None, None
+n_preview = min(max(1, int(n_trials or 0)), PREVIEW_MAX)  # a count out of range is named above
+sampler_ok = kind != "grid" or points_ok
 try:
     if kind == "coarse_to_fine" and parent is not None:
         plan = studies.zoom_plan(conn, parent["id"], top_fraction=top_pct / 100, shrink=shrink)
@@ -157,21 +186,26 @@ try:
         st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]}
                       for k, v in plan["box"]["values"].items()], hide_index=True)
         units = sampler_from_dict(plan["sampler"]).sample_unit(
-            preview_space, min(int(n_trials), PREVIEW_MAX), int(seed))
-        stacking = studies.stacking_plan_for(
-            plan["space"], plan["sampler"], parent["scheduler"], n_trials=int(n_trials),
-            seed=int(seed), workers=parent["workers"])
+            preview_space, n_preview, min(max(0, seed), MAX_SEED))
+        if (n_trials or 0) >= 1:
+            stacking = studies.stacking_plan_for(
+                plan["space"], plan["sampler"], parent["scheduler"], n_trials=int(n_trials),
+                seed=min(max(0, seed), MAX_SEED), workers=parent["workers"])
         for knob_name in preview_space.dimension_names:
             slots[knob_name] = st.empty()
-    elif space is not None and (n_trials or 0) >= 1 and scheduler is not None:  # else named above
-        n_preview = min(int(n_trials), PREVIEW_MAX)
-        units = sampler_from_dict(sampler).sample_unit(space, n_preview, int(seed))
+    elif preview_space is not None and preview_space.n_dims and sampler_ok:
+        units = sampler_from_dict(sampler).sample_unit(preview_space, n_preview,
+                                                       min(max(0, seed), MAX_SEED))
+    if kind != "coarse_to_fine" and space is not None and scheduler is not None and sampler_ok:
         dataset = load_dataset(conn, dataset_spec)
-        studies.plan_trials(space.to_dict(), sampler, scheduler, n_trials, int(seed),
-                            dataset.n_features, dataset.n_classes, epoch_budget=epoch_budget,
-                            objective=objective, preview=1)  # the launch's own checks
+        checked_trials = min(max(1, int(n_trials or 1)), MAX_TRIALS)  # out of range: named
+        checked_seed = min(max(0, seed), MAX_SEED)
+        studies.plan_trials(space.to_dict(), sampler, scheduler, checked_trials,  # the launch's
+                            checked_seed, dataset.n_features, dataset.n_classes,  # own checks
+                            epoch_budget=epoch_budget, objective=objective, preview=1)
         stacking = studies.stacking_plan_for(space.to_dict(), sampler, scheduler,
-                                             n_trials=n_trials, seed=int(seed), workers=workers)
+                                             n_trials=checked_trials, seed=checked_seed,
+                                             workers=min(max(1, workers), MAX_WORKERS))
 except (ValueError, LookupError) as err:  # the engine's messages name the field and value
     problems.append(str(err))
     st.error(f"Not launchable yet: {plain(err)}", icon=":material/error:")

@@ -24,7 +24,7 @@ from engine.storage import studies as store
 from engine.storage.db import Db, db_path_of, opened, transaction
 from engine.study.export import export_metrics_csv as _export_metrics
 from engine.study.export import export_trials_csv as _export_trials
-from engine.study.planning import dataset_for_study, integer, validate_study
+from engine.study.planning import MAX_WORKERS, dataset_for_study, integer, validate_study
 
 
 def new_study(
@@ -52,7 +52,7 @@ def new_study(
     study optimises (default ``{"metric": "val_acc"}``): samplers, schedulers and zooms read it.
     """
     seed = integer(seed, "seed", 0, 2**32 - 1)
-    workers = default_workers() if workers is None else integer(workers, "workers", 1, 1024)
+    workers = default_workers() if workers is None else integer(workers, "workers", 1, MAX_WORKERS)
     if not isinstance(executor_address, str):
         raise ValueError(f"executor_address must be a string, got {executor_address!r}")
     executor_address = executor_address.strip()

@@ -26,6 +26,7 @@ import numpy as np
 from engine.storage.blobs import get_upload, save_upload
 
 MAX_TRIALS = 100_000
+MAX_WORKERS = 1024  # local processes or Dask workers a study may ask for
 
 
 def integer(value: object, field: str, low: int, high: int | None = None) -> int:

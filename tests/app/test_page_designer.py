@@ -211,3 +211,113 @@ def test_the_designer_says_when_the_study_will_run_stacked(open_page):
     at.text_input(key="hp.batch_size.value").set_value("128").run()
     assert "Every trial trains alone" in stacking_note(at)
     assert "128 × 256 = 32,768" in stacking_note(at)
+
+
+def test_numbers_out_of_range_name_the_field_limit_and_value_and_disable_launch(open_page, conn):
+    """QA: trials 100000 or workers 0 only got a red outline while Launch stayed enabled and
+    silently used the last valid value."""
+    at = open_page("designer")
+    at.number_input(key="designer.n_trials").set_value(100_001).run()
+    no_exception(at)
+    assert errors(at) == ["Trials must be at most 100,000, got 100,001"]
+    assert at.number_input(key="designer.n_trials").value == 100_001  # what is shown is used
+    assert launch_button(at).disabled
+    assert "Trials must be at most 100,000, got 100,001" in at.warning[-1].value
+    at.number_input(key="designer.n_trials").set_value(3).run()
+    at.number_input(key="designer.workers").set_value(0).run()
+    assert errors(at) == ["Workers must be at least 1, got 0"] and launch_button(at).disabled
+    at.number_input(key="designer.workers").set_value(5000).run()
+    assert errors(at) == ["Workers must be at most 1,024, got 5,000"]
+    assert store.list_studies(conn) == []
+    at.number_input(key="designer.workers").set_value(1).run()
+    at.number_input(key="designer.seed").set_value(2**32).run()
+    assert errors(at) == ["Seed must be at most 4,294,967,295, got 4,294,967,296"]
+    at.number_input(key="designer.seed").set_value(7).run()
+    at.number_input(key="designer.epoch_budget").set_value(-5).run()
+    assert errors(at) == ["Epochs in all must be at least 0, got -5"]
+    at.number_input(key="designer.epoch_budget").set_value(0).run()
+    assert errors(at) == [] and not launch_button(at).disabled
+    launch_button(at).click().run()
+    (study,) = store.list_studies(conn)
+    assert (study["n_trials"], study["workers"], study["seed"]) == (3, 1, 7)
+
+
+def test_one_bad_knob_keeps_the_other_knobs_previews(open_page):
+    """QA: one row with a typo hid the preview of every other knob."""
+    at = open_page("designer")
+    at.text_input(key="hp.l2.low").set_value("abc").run()
+    no_exception(at)
+    assert errors(at) == ["l2 low: 'abc' is not a number"] and launch_button(at).disabled
+    specs = [json.dumps(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
+    assert len(specs) == 4  # the five searched knobs but l2
+    assert not any("l2 on its" in s for s in specs)
+    assert any("learning_rate on its log scale" in s for s in specs)
+    assert "No preview until this row is fixed." in [c.value for c in at.caption]
+    # two bad rows, and a count out of range too: the valid knobs still show where they land
+    at.text_input(key="hp.learning_rate.high").set_value("-1").run()
+    at.number_input(key="designer.n_trials").set_value(0).run()
+    assert len(at.get("plotly_chart")) == 3 and len(errors(at)) == 3
+
+
+def test_a_refresh_or_a_restart_keeps_the_design_and_the_dataset(open_page, conn):
+    """QA: a browser refresh lost the designer's inputs and the dataset chosen for it."""
+    import streamlit as st
+
+    data = open_page("data")
+    data.selectbox(key="data.kind").set_value("digits").run()
+    data.button(key="data.use_builtin").click().run()
+    no_exception(data)
+    at = open_page("designer")
+    assert any("digits (8x8 images)" in m.value for m in at.markdown)
+    at.text_input(key="designer.name").set_value("kept across refreshes").run()
+    at.segmented_control(key="designer.sampler").set_value("quasi_random").run()
+    at.selectbox(key="designer.qmc").set_value("lhs").run()
+    at.number_input(key="designer.n_trials").set_value(100_001).run()  # kept, and still refused
+    at.text_input(key="hp.l2.low").set_value("1e-5").run()
+    at.toggle(key="hp.dropout.search").set_value(True).run()
+    at.multiselect(key="hp.batch_norm.options").set_value([True]).run()
+    at.radio(key="designer.schedule").set_value("successive_halving").run()
+    no_exception(at)
+
+    st.cache_resource.clear()  # a server restart: new connection pool, new browser session
+    again = open_page("designer")
+    no_exception(again)
+    assert again.text_input(key="designer.name").value == "kept across refreshes"
+    assert again.segmented_control(key="designer.sampler").value == "quasi_random"
+    assert again.selectbox(key="designer.qmc").value == "lhs"
+    assert again.number_input(key="designer.n_trials").value == 100_001
+    assert "Trials must be at most 100,000, got 100,001" in errors(again)
+    assert launch_button(again).disabled
+    assert again.text_input(key="hp.l2.low").value == "1e-5"
+    assert again.toggle(key="hp.dropout.search").value is True
+    assert again.multiselect(key="hp.batch_norm.options").value == [True]
+    assert again.radio(key="designer.schedule").value == "successive_halving"
+    assert any("digits (8x8 images)" in m.value for m in again.markdown)
+
+    again.button(key="designer.reset").click().run()  # start over: the defaults again
+    no_exception(again)
+    assert again.text_input(key="designer.name").value == ""
+    assert again.number_input(key="designer.n_trials").value == 20
+    fresh = open_page("designer")
+    assert fresh.number_input(key="designer.n_trials").value == 20
+    assert any("digits (8x8 images)" in m.value for m in fresh.markdown)  # data stays
+
+
+def test_a_damaged_draft_is_left_out_value_by_value(open_page, conn):
+    from engine.storage.drafts import save_draft
+
+    save_draft(conn, "designer", {
+        "designer.sampler": "no such sampler", "designer.n_trials": "lots",
+        "designer.shrink": 7.0, "hp.activation.options": ["relu", "swish"],
+        "hp.l2.scale": "cubic", "hp.nope.low": "1", "designer.name": "still fine",
+        "dataset_spec": {"kind": "csv", "csv_sha256": "0" * 64, "label_column": "y"},
+        "designer.epochs": 7,
+    })
+    at = open_page("designer")
+    no_exception(at)
+    assert at.segmented_control(key="designer.sampler").value == "random"
+    assert at.number_input(key="designer.n_trials").value == 20
+    assert at.text_input(key="designer.name").value == "still fine"
+    assert at.number_input(key="designer.epochs").value == 7
+    assert errors(at) == [] and not launch_button(at).disabled
+    assert any("moons" in m.value.lower() for m in at.markdown)  # the missing upload: default

@@ -1,0 +1,101 @@
+"""The search designer's draft: its inputs and the dataset chosen for it, kept in SQLite
+(``engine.storage.drafts``, name ``"designer"``) so a browser refresh, a second visit or a
+restart of the server finds them as they were.
+
+The router calls :func:`restore_draft` once per browser session, before the page is drawn
+(each value checked by ``app.designer_rows.draft_field_ok``, the dataset by building its spec;
+a value that does not fit is left out), and :func:`remember_draft` after every run (a write
+only when something changed). Every tab shares the one draft: the last change wins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+import streamlit as st
+
+from app.designer_rows import draft_field_ok
+from engine.data import DatasetSpec
+from engine.storage.blobs import get_upload
+from engine.storage.drafts import delete_draft, load_draft, save_draft
+
+log = logging.getLogger("panda_caviar.app")
+
+NAME = "designer"
+PREFIXES = ("designer.", "hp.")
+DATASET_KEY = "dataset_spec"
+NOT_KEPT = ("designer.parent",)  # a study row picked in a box: chosen again, not restored
+_RESTORED = "_draft.restored"
+_SAVED = "_draft.saved"
+
+
+def dataset_ok(conn: sqlite3.Connection, spec: Any) -> bool:
+    """A dataset spec that still describes a dataset (an upload still stored)."""
+    try:
+        parsed = DatasetSpec.from_dict(spec)
+        if parsed.kind == "csv":
+            get_upload(conn, parsed.csv_sha256)
+        return True
+    except (ValueError, LookupError, TypeError, AttributeError):
+        return False
+
+
+def draft_values() -> dict:
+    """What this session's designer holds now: its widget values and the chosen dataset."""
+    values = {}
+    for key in list(st.session_state.keys()):
+        if (isinstance(key, str) and key.startswith(PREFIXES) and key not in NOT_KEPT
+                and draft_field_ok(key, st.session_state[key])):
+            values[key] = st.session_state[key]
+    if DATASET_KEY in st.session_state:
+        values[DATASET_KEY] = st.session_state[DATASET_KEY]
+    return values
+
+
+def restore_draft(conn: sqlite3.Connection) -> None:
+    """Once per session: put the saved draft's values back into session state (before any
+    widget is drawn, so each widget starts from its saved value)."""
+    if st.session_state.get(_RESTORED):
+        return
+    st.session_state[_RESTORED] = True
+    draft = load_draft(conn, NAME) or {}
+    for key, value in draft.items():
+        if key in st.session_state:
+            continue
+        if key == DATASET_KEY:
+            if dataset_ok(conn, value):
+                st.session_state[key] = value
+        elif key.startswith(PREFIXES) and key not in NOT_KEPT and draft_field_ok(key, value):
+            st.session_state[key] = value
+    st.session_state[_SAVED] = _fingerprint(draft_values())
+
+
+def remember_draft(conn: sqlite3.Connection) -> None:
+    """Save the draft when the designer's values changed since the last save."""
+    values = draft_values()
+    text = _fingerprint(values)
+    if text == st.session_state.get(_SAVED):
+        return
+    try:
+        save_draft(conn, NAME, values)
+    except (ValueError, sqlite3.Error):  # a draft is a convenience: never break the page
+        log.exception("could not save the designer's draft")
+        return
+    st.session_state[_SAVED] = text
+
+
+def forget_draft(conn: sqlite3.Connection) -> None:
+    """Start the designer over: the draft and this session's designer values are dropped
+    (the chosen dataset stays)."""
+    delete_draft(conn, NAME)
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(PREFIXES):
+            del st.session_state[key]
+    st.session_state[_SAVED] = _fingerprint(draft_values())
+
+
+def _fingerprint(values: dict) -> str:
+    return json.dumps(values, sort_keys=True, default=str)
