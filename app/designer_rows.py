@@ -16,11 +16,16 @@ from typing import Any
 
 import streamlit as st
 
+from app.numbers import fmt
 from engine.search import KNOBS, Choice, Dimension, Float, Int, SpaceError, default_space
 from engine.study.planning import MAX_TRIALS, MAX_WORKERS
 
 SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1-log (β)"}
-COLUMNS = [1.3, 0.6, 1, 1, 1.1]
+# The controls under each knob's name: search toggle, low (or the fixed value), high, scale. The
+# name has a line of its own: beside them, at 1,024 px, "learning_rate" broke mid-word and the
+# boxes cut "0.0001" to "0.000".
+COLUMNS = [0.55, 1, 1, 1.3]
+GAP = "xsmall"
 MAIN_KNOBS = ("learning_rate", "beta1", "beta2", "momentum", "l2", "dropout", "hidden_units",
               "hidden_layers", "batch_size", "optimizer", "activation", "batch_norm")
 MORE_KNOBS = ("epsilon", "bn_momentum", "decay", "decay_rate", "decay_every", "init")
@@ -71,9 +76,10 @@ def defaults() -> tuple[set[str], dict[str, Any]]:
     return set(space.params), fixed
 
 
-def fmt(value: float) -> str:
-    """A number as a person would type it: 0.0001 -> '0.0001', 1e-06 -> '1e-06'."""
-    return f"{value:g}"
+def knob_label(name: str) -> str:
+    """A knob's name in bold, allowed to break only after an underscore (a zero-width space
+    there), never inside a word."""
+    return f"**{name.replace('_', '_' + chr(0x200B))}**"
 
 
 def parse_number(text: str, field: str, integer: bool) -> float | int:
@@ -120,9 +126,9 @@ def build_dimension(name: str, low_text: str, high_text: str, scale: str) -> Dim
 
 
 def render_header() -> None:
-    """Column titles above the rows (the rows' own labels are collapsed)."""
-    for column, title in zip(st.columns(COLUMNS), ("knob", "search", "low, or the value",
-                                                   "high", "scale")):
+    """Column titles above the rows' controls (the rows' own labels are collapsed)."""
+    for column, title in zip(st.columns(COLUMNS, gap=GAP),
+                             ("search", "low, or the value", "high", "scale")):
         column.caption(title)
 
 
@@ -130,12 +136,12 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
     """Draw one row (name, search toggle, bounds and scale, or a fixed value) and parse it."""
     knob = KNOBS[name]
     key = f"hp.{name}"
+    st.markdown(knob_label(name), help=f"{name} must be {knob.domain()}")
     if knob.kind == "choice":  # one wide cell for the options instead of low/high/scale
-        c_name, c_mode, c_low = st.columns([*COLUMNS[:2], sum(COLUMNS[2:])],
-                                           vertical_alignment="center")
+        c_mode, c_low = st.columns([COLUMNS[0], sum(COLUMNS[1:])], gap=GAP,
+                                   vertical_alignment="center")
     else:
-        c_name, c_mode, c_low, c_high, c_scale = st.columns(COLUMNS, vertical_alignment="center")
-    c_name.markdown(f"**{name}**", help=f"{name} must be {knob.domain()}")
+        c_mode, c_low, c_high, c_scale = st.columns(COLUMNS, gap=GAP, vertical_alignment="center")
     search = c_mode.toggle("search", value=searched_default, key=f"{key}.search",
                            label_visibility="collapsed", persist_state="session")
     row = Row(name)

@@ -72,6 +72,13 @@ def _fingerprint(d: dict) -> str:
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 
+# How the float knobs' boxes print their value: "%g" (shortest, six significant digits), so
+# 0.0001 reads 0.0001 and 0.99999 reads 0.99999 (with "%.3f" / "%.4f" they read 0.000 and
+# 1.0000), and a value adopted from a search (dropout 0.1234) is shown as it is.
+KNOB_FORMATS = {name: "%g" for name in ("l2", "momentum", "beta1", "beta2", "dropout",
+                                        "bn_momentum", "decay_rate")}
+
+
 def knob_widgets(
     config: dict, *, batch_norm: bool, optimizer: str | None, columns: int = 2
 ) -> dict:
@@ -92,7 +99,7 @@ def knob_widgets(
         "Batch size", min_value=1, max_value=100_000, value=int(config["batch_size"]), step=1)
     values["l2"] = next(cells).number_input(
         "L2 strength", min_value=0.0, max_value=100.0, value=float(config["l2"]), step=1e-4,
-        format="%g")
+        format=KNOB_FORMATS["l2"])
     betas = (("momentum", "Momentum β", ("momentum",)), ("beta1", "Adam β1", ("adam",)),
              ("beta2", "RMSprop ρ" if optimizer == "rmsprop" else "Adam β2 (RMSprop ρ)"
               if optimizer is None else "Adam β2", ("adam", "rmsprop")))
@@ -101,20 +108,20 @@ def knob_widgets(
             values[name] = next(cells).number_input(
                 label, min_value=0.0, max_value=max(0.9999, float(config[name])),
                 value=float(config[name]), step=0.0001,
-                format="%.4f")
+                format=KNOB_FORMATS[name])
     values["dropout"] = next(cells).number_input(
         "Dropout (drop probability)", min_value=0.0, max_value=0.95,
-        value=float(config["dropout"]), step=0.05, format="%.2f")
+        value=float(config["dropout"]), step=0.05, format=KNOB_FORMATS["dropout"])
     if batch_norm:
         values["bn_momentum"] = next(cells).number_input(
             "BN momentum (running averages)", min_value=0.0, max_value=1.0,
-            value=float(config["bn_momentum"]), step=0.01, format="%.3f")
+            value=float(config["bn_momentum"]), step=0.01, format=KNOB_FORMATS["bn_momentum"])
     values["decay"] = next(cells).selectbox(
         "Learning-rate decay", DECAYS, index=DECAYS.index(config["decay"]),
         help="inverse: lr/(1+k·epoch); exponential: lr·k^epoch; step: lr·k^(epoch // every)")
     values["decay_rate"] = next(cells).number_input(
         "Decay rate k", min_value=0.0, max_value=100.0, value=float(config["decay_rate"]),
-        step=0.01, format="%g")
+        step=0.01, format=KNOB_FORMATS["decay_rate"])
     values["decay_every"] = next(cells).number_input(
         "Step every (epochs)", min_value=1, max_value=100_000, value=int(config["decay_every"]),
         step=1)
@@ -165,7 +172,7 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
         seed = c[3].number_input("Weights seed", min_value=0, max_value=2**31 - 1, value=0)
         st.markdown("**Training knobs** (changeable later, except the optimizer)")
         optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index("adam"))
-        values = knob_widgets(defaults, batch_norm=True, optimizer=None, columns=4)
+        values = knob_widgets(defaults, batch_norm=True, optimizer=None, columns=3)
         submitted = st.form_submit_button("Start the session", type="primary")
     if not submitted:
         return None

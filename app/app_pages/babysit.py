@@ -14,6 +14,7 @@ import streamlit as st
 
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
 from app.common import db_path, friendly_errors, get_conn, plain, query_int, status_badge
+from app.numbers import short
 from app.panda_forms import knobs_form, lr_options, new_session_form, trial_picker
 from app.views.babysit_health import session_health
 from app.views.roundtrip import return_controls
@@ -170,7 +171,7 @@ def live_status(session_id: int, was_busy: bool) -> None:
     m[2].metric("Branch", view["branch"])
     m[3].metric("Val loss", "–" if head.get("val_loss") is None else f"{head['val_loss']:.4f}")
     m[4].metric("Val accuracy", "–" if head.get("val_acc") is None else f"{head['val_acc']:.1%}")
-    m[5].metric("Learning rate", f"{view['config']['learning_rate']:.3g}")
+    m[5].metric("Learning rate", short(view["config"]["learning_rate"], 2))  # 1e-4, not 0.0…
     if view["status"] == "diverged":
         st.warning(f"The last epoch diverged: {plain(view['message'].rstrip('.'))}. The model "
                    "stays at the last good epoch: turn the learning rate down, or roll back.")

@@ -66,7 +66,7 @@ def test_linear_range_over_two_decades_warns(open_page):
     at.selectbox(key="hp.learning_rate.scale").set_value("linear").run()
     no_exception(at)
     warning = at.warning[0].value
-    assert "learning_rate: 0.0001..1 spans 4.0 decades on a linear scale" in warning
+    assert "learning_rate: 1e-4..1 spans 4.0 decades on a linear scale" in warning
     assert "Use the log scale" in warning
     assert not launch_button(at).disabled  # a warning, not an error
 

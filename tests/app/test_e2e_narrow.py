@@ -1,0 +1,123 @@
+"""At 1,024 px wide (a laptop with the sidebar open), in a real headless Chromium: no word of
+the search designer or the babysit form is broken across two lines, and every number box
+shows its whole number (issue 12 item 16: "learning_r / ate", "momentu / m"; "0.0001" cut to
+"0.000", "0.9000" to "0.900").
+
+A break is *mid-word* when the characters on both sides of it are letters or digits (a line
+may break at a space, after an underscore or a hyphen). Measured per character with DOM
+ranges, over every text in Markdown and caption elements of the page's main area.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import babysit
+from engine.storage.db import connect
+from tests.app.conftest import screenshot, wait_settled
+
+pytestmark = pytest.mark.browser
+
+BROKEN_WORDS = r"""() => {
+  const out = [];
+  const word = /[\p{L}\p{N}]/u;
+  const boxes = document.querySelectorAll(
+    '[data-testid="stMain"] [data-testid="stMarkdownContainer"],' +
+    '[data-testid="stMain"] [data-testid="stCaptionContainer"],' +
+    '[data-testid="stMain"] [data-testid="stWidgetLabel"]');
+  for (const box of boxes) {
+    const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent;
+      let lastTop = null;
+      for (let i = 0; i < text.length; i++) {
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rect = range.getClientRects()[0];
+        if (!rect || rect.width === 0) continue;
+        if (lastTop !== null && rect.top > lastTop + 2 && i > 0
+            && word.test(text[i - 1]) && word.test(text[i])) {
+          out.push(text.slice(0, i) + " / " + text.slice(i));
+        }
+        lastTop = rect.top;
+      }
+    }
+  }
+  return out;
+}"""
+
+CUT_NUMBERS = r"""() => {
+  // The text's width in the input's own font against the room inside its padding (a number
+  // box does not scroll, so scrollWidth cannot tell).
+  const out = [];
+  const canvas = document.createElement("canvas").getContext("2d");
+  for (const input of document.querySelectorAll(
+      '[data-testid="stMain"] [data-testid="stNumberInput"] input,' +
+      '[data-testid="stMain"] [data-testid="stTextInput"] input')) {
+    if (!input.value) continue;
+    const style = getComputedStyle(input);
+    canvas.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const need = canvas.measureText(input.value).width;
+    if (need > room + 0.5) {
+      const label = input.getAttribute("aria-label") || "?";
+      out.push(`${label}=${input.value} (${need.toFixed(0)} px in ${room.toFixed(0)})`);
+    }
+  }
+  return out;
+}"""
+
+CUT_METRICS = r"""() => Array.from(document.querySelectorAll(
+    '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *'))
+  .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+
+
+@pytest.fixture
+def laptop(browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 2400})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)  # a loaded machine draws the designer slowly
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def open_settled(page, url: str, ready: str) -> None:
+    page.goto(url)
+    page.locator(ready).first.wait_for()
+    wait_settled(page, timeout=60)
+
+
+def test_the_designer_at_1024_px_breaks_no_word_and_cuts_no_number(streamlit_server, laptop):
+    open_settled(laptop, f"{streamlit_server['url']}/designer",
+                 'button:has-text("Launch search")')
+    laptop.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
+    wait_settled(laptop, timeout=60)
+    screenshot(laptop, "narrow-1-designer-1024")
+    assert laptop.evaluate(BROKEN_WORDS) == []
+    assert laptop.evaluate(CUT_NUMBERS) == []
+
+
+def test_the_babysit_forms_at_1024_px_show_whole_numbers(streamlit_server, laptop):
+    url = streamlit_server["url"]
+    open_settled(laptop, f"{url}/babysit", 'button:has-text("Start the session")')
+    screenshot(laptop, "narrow-2-babysit-new-1024")
+    assert laptop.evaluate(CUT_NUMBERS) == []
+    assert laptop.evaluate(BROKEN_WORDS) == []
+    conn = connect(streamlit_server["db"])
+    session_id = babysit.new_session(
+        conn, name="narrow", model={"hidden": [8], "batch_norm": True},
+        dataset={"kind": "moons", "n_samples": 100, "seed": 0},
+        config={"learning_rate": 1e-4, "l2": 1e-4, "beta2": 0.99999, "dropout": 0.1234,
+                "bn_momentum": 0.0001}, seed=0)
+    conn.close()
+    open_settled(laptop, f"{url}/babysit?session={session_id}",
+                 '[data-testid="stForm"]:has-text("Training knobs")')
+    screenshot(laptop, "narrow-3-babysit-knobs-1024")
+    assert laptop.evaluate(CUT_NUMBERS) == []
+    assert laptop.evaluate(CUT_METRICS) == []  # the learning rate reads 1e-4, not "0.0…"
+    shown = laptop.evaluate("""() => Array.from(document.querySelectorAll(
+        '[data-testid="stForm"] input[type="number"]')).map(i => i.value)""")
+    assert {"0.0001", "0.99999", "0.1234"} <= set(shown), shown
