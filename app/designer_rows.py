@@ -24,7 +24,7 @@ SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1-log (β)"}
 # The controls under each knob's name: search toggle, low (or the fixed value), high, scale. The
 # name has a line of its own: beside them, at 1,024 px, "learning_rate" broke mid-word and the
 # boxes cut "0.0001" to "0.000".
-COLUMNS = [0.55, 1, 1, 1.3]
+COLUMNS = [0.75, 1, 1, 1.3]
 GAP = "xsmall"
 MAIN_KNOBS = ("learning_rate", "beta1", "beta2", "momentum", "l2", "dropout", "hidden_units",
               "hidden_layers", "batch_size", "optimizer", "activation", "batch_norm")
