@@ -81,6 +81,7 @@ def figures(conn, study_id: int) -> None:
         parallel_coordinates,
         params_vs_score,
     )
+    from app.common import running_now
     from engine import study as studies
     from engine.search import Objective
     from engine.study.importance import advice, importance
@@ -102,6 +103,7 @@ def figures(conn, study_id: int) -> None:
     steps = [
         ("reference: the bare trials table", table),
         ("read: trials", lambda: studies.list_trials(conn, study_id)),
+        ("live status (sidebar, each second)", lambda: running_now(conn)),
         ("read: every epoch's metrics", lambda: studies.study_metrics(conn, study_id)),
         ("curves (train + val loss)", lambda: curves_figure(
             metrics, "loss", ["train", "val"], best_number=best, top_numbers=[best])),
