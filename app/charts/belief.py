@@ -35,8 +35,10 @@ def slices_figure(belief: dict, space: dict, columns: int = 3) -> go.Figure:
     names = [n for n in slices if n in space.get("params", {})]
     rows = max(1, math.ceil(len(names) / columns))
     cols = min(columns, max(1, len(names)))
+    # no subplot titles: each panel's x axis is titled with its parameter already (on its own
+    # scale: "1 - beta1"), and a title above as well said the same thing twice
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.05,
-                        vertical_spacing=0.2, subplot_titles=names or None)
+                        vertical_spacing=0.2)
     observed = belief.get("observed") or []
     through = belief.get("through") or {}
     for i, name in enumerate(names):

@@ -85,3 +85,15 @@ def test_zoom_rounds_outline_each_box() -> None:
     table = rounds_table(belief, SPACE.to_dict())
     assert table[0]["learning_rate"] == "whole range" and table[1]["box width"] == "50%"
     assert " .. " in table[1]["learning_rate"]
+
+
+def test_slices_name_each_panel_once() -> None:
+    """Each panel's parameter is named by its x axis title (on its own scale), not repeated
+    in a subplot title above the panel."""
+    belief = sampler_from_dict({"kind": "gp"}).describe(SPACE, history())
+    layout = slices_figure(belief, SPACE.to_dict()).to_plotly_json()["layout"]
+    titles = [layout[f"xaxis{'' if i == 1 else i}"]["title"]["text"] for i in range(1, 5)]
+    assert titles == ["learning_rate", "1 - beta1", "hidden_units", "batch_norm"]
+    texts = [a.get("text") for a in layout.get("annotations", ())]
+    names = {*SPACE.params, *titles}
+    assert not [t for t in texts if t in names], texts
