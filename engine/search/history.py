@@ -107,6 +107,16 @@ class History:
         as the worst loss seen (its region is bad, not unknown). ``epoch`` is None in the
         result when nothing qualifies.
         """
+        _, units, losses, epoch = self.observed_trials(epoch=epoch, min_count=min_count)
+        return units, losses, epoch
+
+    def observed_trials(
+        self, *, epoch: int | None = None, min_count: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
+        """:meth:`observations` with the trial number of each row first: ``(numbers (n,),
+        units (n, d), losses (n,), epoch)`` (rows: the trials with a score, in number order,
+        then the diverged ones)."""
+        empty = (np.zeros(0, dtype=int), np.zeros((0, self._dims())), np.zeros(0))
         if epoch is None:
             counts: dict[int, int] = {}
             for t in self.trials:
@@ -115,23 +125,24 @@ class History:
                         counts[e] = counts.get(e, 0) + 1
             qualified = [e for e, n in counts.items() if n >= min_count]
             if not qualified:
-                return np.zeros((0, self._dims())), np.zeros(0), None
+                return (*empty, None)
             epoch = max(qualified)
-        units, losses, diverged = [], [], []
+        rows, losses, diverged = [], [], []
         for t in self.trials:
             score = t.scores.get(epoch)
             if finite(score):
-                units.append(t.point())
+                rows.append(t)
                 losses.append(self.objective.loss(score))
             elif t.state == "diverged":
-                diverged.append(t.point())
+                diverged.append(t)
         if diverged and losses:
             worst = max(losses)
-            units.extend(diverged)
+            rows.extend(diverged)
             losses.extend([worst] * len(diverged))
-        if not units:
-            return np.zeros((0, self._dims())), np.zeros(0), epoch
-        return np.stack(units), np.asarray(losses, dtype=np.float64), epoch
+        if not rows:
+            return (*empty, epoch)
+        return (np.array([t.number for t in rows], dtype=int), np.stack([t.point() for t in rows]),
+                np.asarray(losses, dtype=np.float64), epoch)
 
     def pending_points(self) -> np.ndarray:
         """The unit points of the pending trials, shape ``(p, d)``."""

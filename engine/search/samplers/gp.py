@@ -9,21 +9,29 @@ After a Sobol start (:class:`~engine.search.samplers.learning.LearningSampler`) 
    one length scale per input column, plus a white-noise term, every hyperparameter set by
    maximising the marginal likelihood (L-BFGS-B, with restarts). Inputs are the unit point,
    a Choice one-hot encoded (one column, and one length scale, per option). Past
-   ``MAX_FIT`` results the hyperparameters are fitted on a random subset, then the model
-   conditions on all of them;
+   ``MAX_FIT`` results the hyperparameters are fitted on a random subset. They are refitted
+   at every result up to ``REFIT_EVERY_RESULT`` results, then about eight times per doubling
+   of the data (:func:`refit_size`: on the first results by trial number), and each fit is
+   kept (a pure function of its data) until the next, so the asks and beliefs in between
+   only condition on the newer results;
+   the model conditions on every result up to ``MAX_CONDITION``, past that on the best half
+   and the most recent of the others (:func:`conditioning_rows`);
 3. conditions on the pending trials as if they had returned the mean result (a constant liar:
    the model becomes sure there, so parallel workers are sent elsewhere);
 4. maximises log expected improvement over the cube (Sobol candidates plus steps around the
    best points, then L-BFGS-B; :mod:`.acquisition`) and returns the best point that is not
    already pending.
 
-Deterministic for ``(settings, space, history, rng)``: every random choice (restarts, subset,
-candidates) is drawn from ``rng``.
+Deterministic for ``(settings, space, history, rng)``: the candidates are drawn from ``rng``,
+and a hyperparameter fit's random choices (restarts, subset) from a generator seeded by its
+data's size, so a fit kept from an earlier ask is the fit this ask would make.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -47,6 +55,37 @@ from engine.search.space import Space
 
 MAX_FIT = 40  # results the hyperparameters are fitted on (a random subset past this)
 MAX_ITER = 25  # L-BFGS-B iterations of a hyperparameter fit
+REFIT_EVERY_RESULT = 32  # up to this many results, the hyperparameters are refitted at each
+MAX_CONDITION = 256  # results the model conditions on (past this: best half, most recent half)
+KEPT_FITS = 8  # hyperparameter fits a sampler keeps (a study asks and describes from one)
+
+
+def refit_size(n: int) -> int:
+    """How many results the hyperparameters are fitted on when ``n`` are in: ``n`` up to
+    ``REFIT_EVERY_RESULT``, then ``n`` rounded down to a step of an eighth of the power of two
+    at or below it (32, 36, ..., 64, 72, ..., 128, 144, ..., 256, 288, ...): about eight fits
+    per doubling of the data instead of one per result."""
+    if n <= REFIT_EVERY_RESULT:
+        return n
+    step = (1 << (n.bit_length() - 1)) // 8
+    return n - n % step
+
+
+def conditioning_rows(losses: np.ndarray, numbers: np.ndarray,
+                      cap: int | None = None) -> np.ndarray:
+    """Rows (sorted indices) of the results a model conditions on: all of them while there are
+    at most ``cap``; past that the ``cap // 2`` best (lowest loss, ties to the lower trial
+    number) and the ``cap - cap // 2`` most recent of the others (highest trial numbers): the
+    model stays sure where the good trials are and where the search went lately. ``cap``:
+    ``MAX_CONDITION`` by default."""
+    cap = MAX_CONDITION if cap is None else cap
+    n = len(losses)
+    if n <= cap:
+        return np.arange(n)
+    best = np.lexsort((numbers, losses))[: cap // 2]
+    rest = np.setdiff1d(np.arange(n), best)
+    recent = rest[np.argsort(-np.asarray(numbers)[rest], kind="stable")[: cap - cap // 2]]
+    return np.sort(np.concatenate([best, recent]))
 
 
 def encode(space: Space, units: np.ndarray) -> np.ndarray:
@@ -109,10 +148,10 @@ def _lbfgsb(max_iter: int):
     return run
 
 
-def fit_gp(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
-    """A GaussianProcessRegressor on ``x (n, D)``, ``y (n,)`` with its hyperparameters fitted
-    by marginal likelihood (on at most ``MAX_FIT`` rows, then conditioned on all; restarts from
-    random hyperparameters while the data are few and each fit is cheap)."""
+def fit_kernel(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+    """The kernel of a GaussianProcessRegressor on ``x (n, D)``, ``y (n,)`` with its
+    hyperparameters fitted by marginal likelihood (on at most ``MAX_FIT`` rows drawn by
+    ``rng``; restarts from random hyperparameters while the rows are few and a fit is cheap)."""
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -123,23 +162,22 @@ def fit_gp(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
     fit_rows = np.arange(len(y))
     if len(y) > MAX_FIT:
         fit_rows = np.sort(rng.choice(len(y), MAX_FIT, replace=False))
-    restarts = 2 if len(fit_rows) <= 30 else 1 if len(fit_rows) <= 60 else 0
+    restarts = 2 if len(fit_rows) <= 30 else 1
     gp = GaussianProcessRegressor(kernel, alpha=1e-10, optimizer=_lbfgsb(MAX_ITER),
                                   n_restarts_optimizer=restarts,
                                   random_state=int(rng.integers(2**31)))
     with warnings.catch_warnings():  # hyperparameters at a bound are fine here
         warnings.simplefilter("ignore")
         gp.fit(x[fit_rows], y[fit_rows])
-        if len(fit_rows) < len(y):
-            gp = condition(gp, x, y)
-    return gp
+    return gp.kernel_
 
 
-def condition(gp, x: np.ndarray, y: np.ndarray):
-    """The same kernel (hyperparameters kept) conditioned on ``x``, ``y``."""
+def condition(kernel, x: np.ndarray, y: np.ndarray):
+    """A GaussianProcessRegressor with ``kernel`` (hyperparameters kept) conditioned on ``x``,
+    ``y``."""
     from sklearn.gaussian_process import GaussianProcessRegressor
 
-    return GaussianProcessRegressor(gp.kernel_, alpha=1e-10, optimizer=None).fit(x, y)
+    return GaussianProcessRegressor(kernel, alpha=1e-10, optimizer=None).fit(x, y)
 
 
 class GPSampler(LearningSampler):
@@ -152,20 +190,40 @@ class GPSampler(LearningSampler):
     summary = ("Bayesian optimisation with a Gaussian process: the most from a small budget "
                "(up to a few hundred trials) of expensive trials")
 
-    def model(self, space: Space, data: Observed, rng: np.random.Generator):
-        """``(gp conditioned on results and lies, warp, best warped loss)``."""
-        warp = Warp(data.losses)
-        y = warp(data.losses)
-        x = encode(space, data.units)
-        gp = fit_gp(x, y, rng)
+    def kernel(self, space: Space, data: Observed):
+        """The fitted kernel for ``data``: fitted on its first ``refit_size(n)`` results by
+        trial number (losses warped among themselves), kept for the next asks (the same data
+        give the same fit: its generator is seeded by the data's size)."""
+        first = np.argsort(data.numbers, kind="stable")[: refit_size(data.n)]
+        x, losses = encode(space, data.units[first]), data.losses[first]
+        key = hashlib.sha256(np.asarray(x.shape).tobytes() + x.tobytes()
+                             + losses.tobytes()).hexdigest()
+        kept = self.__dict__.setdefault("_kernels", OrderedDict())
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+        kernel = fit_kernel(x, Warp(losses)(losses), np.random.default_rng([len(first), 0x6F17]))
+        kept[key] = kernel
+        while len(kept) > KEPT_FITS:
+            kept.popitem(last=False)
+        return kernel
+
+    def model(self, space: Space, data: Observed):
+        """``(gp conditioned on results and lies, warp, best warped loss)``; the results are
+        ``conditioning_rows`` of ``data``."""
+        rows = conditioning_rows(data.losses, data.numbers)
+        warp = Warp(data.losses[rows])
+        y = warp(data.losses[rows])
+        x = encode(space, data.units[rows])
         if len(data.pending):
-            lies = np.full(len(data.pending), float(np.mean(y)))
-            gp = condition(gp, np.concatenate([x, encode(space, data.pending)]),
-                           np.concatenate([y, lies]))
-        return gp, warp, float(np.min(y))
+            x = np.concatenate([x, encode(space, data.pending)])
+            y_all = np.concatenate([y, np.full(len(data.pending), float(np.mean(y)))])
+        else:
+            y_all = y
+        return condition(self.kernel(space, data), x, y_all), warp, float(np.min(y))
 
     def _propose(self, space: Space, data: Observed, rng: np.random.Generator) -> np.ndarray:
-        gp, _, best = self.model(space, data, rng)
+        gp, _, best = self.model(space, data)
 
         def log_ei(units: np.ndarray) -> np.ndarray:
             mean, std = gp.predict(encode(space, units), return_std=True)
@@ -181,7 +239,7 @@ class GPSampler(LearningSampler):
         if not learnable(space) or data.n < self.needed(space):
             return None
         with one_blas_thread():
-            gp, warp, _ = self.model(space, data, np.random.default_rng([history.seed, 0xBE11EF]))
+            gp, warp, _ = self.model(space, data)
 
         def predict(units: np.ndarray, _axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             mean, std = gp.predict(encode(space, units), return_std=True)

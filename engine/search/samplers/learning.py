@@ -103,13 +103,15 @@ def learnable(space: Space) -> bool:
 @dataclass(frozen=True)
 class Observed:
     """What a model learns from. ``units (n, d)`` and ``losses (n,)`` (lower is better) at
-    ``epoch``; ``pending (p, d)``: points asked but without a result at that epoch."""
+    ``epoch``, of the trials ``numbers (n,)``; ``pending (p, d)``: points asked but without a
+    result at that epoch."""
 
     units: np.ndarray
     losses: np.ndarray
     epoch: int | None
     pending: np.ndarray
     objective: Objective
+    numbers: np.ndarray
 
     @property
     def n(self) -> int:
@@ -122,13 +124,13 @@ class Observed:
 
 def observed(space: Space, history: History, min_count: int) -> Observed:
     """The :class:`Observed` of ``history`` (see the module docstring)."""
-    units, losses, epoch = history.observations(min_count=min_count)
+    numbers, units, losses, epoch = history.observed_trials(min_count=min_count)
     pending = [t.point() for t in history.pending()
                if epoch is None or t.scores.get(epoch) is None]
     pending_units = np.stack(pending) if pending else np.zeros((0, space.n_dims))
     return Observed(snap(space, units) if len(units) else np.zeros((0, space.n_dims)),
                     np.asarray(losses, dtype=np.float64), epoch,
-                    snap(space, pending_units), history.objective)
+                    snap(space, pending_units), history.objective, numbers)
 
 
 class LearningSampler(Sampler):

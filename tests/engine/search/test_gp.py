@@ -1,0 +1,91 @@
+"""The gp sampler's cost rules: the results it conditions on past ``MAX_CONDITION`` (the best half
+and the most recent others), and hyperparameters refitted on a schedule and kept in between,
+without changing what it asks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.search import Float, History, Objective, Space, ask_rng
+from engine.search.samplers import GPSampler
+from engine.search.samplers import gp as gp_module
+from engine.search.samplers.learning import observed
+from tests.engine.search.helpers import record
+
+SPACE = Space({"learning_rate": Float(1e-5, 1.0, "log"), "dropout": Float(0.0, 0.9),
+               "momentum": Float(0.0, 0.99)})
+
+
+def random_history(n: int, finished: int | None = None, seed: int = 0) -> History:
+    """``n`` trials at random points scored by a bowl; only the first ``finished`` (default
+    all) have their result, the others are running."""
+    rng = np.random.default_rng(seed)
+    finished = n if finished is None else finished
+    history = History(objective=Objective("val_loss"), seed=seed)
+    for k in range(n):
+        u = rng.random(SPACE.n_dims)
+        score = {1: float(np.sum((u - 0.3) ** 2))} if k < finished else None
+        history = record(history, SPACE, u, score)
+    return history
+
+
+def test_conditioning_rows_are_the_best_half_and_the_most_recent_others() -> None:
+    losses = np.array([5.0, 1.0, 7.0, 1.0, 9.0, 2.0, 8.0, 6.0, 3.0, 4.0])
+    numbers = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    np.testing.assert_array_equal(gp_module.conditioning_rows(losses, numbers, cap=10),
+                                  np.arange(10))  # up to the cap: every result
+    rows = gp_module.conditioning_rows(losses, numbers, cap=6)
+    # best 3: rows 1, 3 (loss 1; ties in number order) and 5 (loss 2); then the 3 most recent
+    # of the others: trials 9, 8, 7
+    np.testing.assert_array_equal(rows, [1, 3, 5, 7, 8, 9])
+    shuffled = np.array([3, 9, 0, 1, 7, 2, 4, 8, 5, 6])  # recency is the trial number
+    rows = gp_module.conditioning_rows(losses, shuffled, cap=6)
+    # best: rows 3 and 1 (loss 1), 5 (loss 2); most recent of the rest: trials 8, 7, 6
+    np.testing.assert_array_equal(rows, [1, 3, 4, 5, 7, 9])
+
+
+def test_the_model_conditions_on_at_most_max_condition_results(monkeypatch) -> None:
+    monkeypatch.setattr(gp_module, "MAX_CONDITION", 20)
+    history = random_history(52, finished=50)  # and 2 pending
+    data = observed(SPACE, history, 4)
+    gp, _, best = GPSampler().model(SPACE, data)
+    rows = gp_module.conditioning_rows(data.losses, data.numbers)
+    assert len(rows) == 20 and gp.X_train_.shape == (22, SPACE.n_dims)
+    expected = np.concatenate([data.units[rows], data.pending])
+    np.testing.assert_array_equal(gp.X_train_, expected)
+    assert np.argmin(data.losses) in rows  # the best result is always among them
+    point = GPSampler().ask(SPACE, history, ask_rng(0, history.number))
+    assert point.shape == (SPACE.n_dims,)
+
+
+def test_refit_sizes() -> None:
+    sizes = {n: gp_module.refit_size(n) for n in (5, 32, 33, 35, 36, 63, 64, 71, 72, 100, 500)}
+    assert sizes == {5: 5, 32: 32, 33: 32, 35: 32, 36: 36, 63: 60, 64: 64, 71: 64, 72: 72,
+                     100: 96, 500: 480}
+
+
+def test_hyperparameters_are_fitted_on_the_first_results_and_kept_until_the_next_refit() -> None:
+    sampler = GPSampler()
+    thetas = {}
+    for finished in (96, 100, 103, 104):
+        history = random_history(110, finished=finished)
+        thetas[finished] = sampler.kernel(SPACE, observed(SPACE, history, 4)).theta
+    np.testing.assert_array_equal(thetas[100], thetas[96])  # refit_size(100) == 96
+    np.testing.assert_array_equal(thetas[103], thetas[96])
+    assert not np.array_equal(thetas[104], thetas[96])  # 104: a new fit
+    # the kept fit is the one a new sampler makes from the first 96 results alone
+    fresh = GPSampler().kernel(SPACE, observed(SPACE, random_history(110, finished=96), 4))
+    np.testing.assert_array_equal(fresh.theta, thetas[100])
+
+
+def test_a_kept_fit_does_not_change_what_is_asked() -> None:
+    history = random_history(44, finished=40)
+    warmed = GPSampler()
+    for finished in (33, 36, 38):  # fits kept from earlier asks of the same study
+        earlier = random_history(44, finished=finished)
+        warmed.ask(SPACE, earlier, ask_rng(0, earlier.number))
+    asked = warmed.ask(SPACE, history, ask_rng(0, history.number))
+    np.testing.assert_array_equal(asked, GPSampler().ask(SPACE, history,
+                                                          ask_rng(0, history.number)))
+    belief = GPSampler().describe(SPACE, history)
+    assert belief == warmed.describe(SPACE, history)
