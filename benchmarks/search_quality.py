@@ -29,6 +29,7 @@ trial; the digits task's training is the cost, and ``gp`` asks are the next.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -84,6 +85,12 @@ def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int,
     space, trace, tried = task.space, Trace(), []
     smp, sch = sampler_from_dict(sampler), scheduler_from_dict(scheduler)
     history, spent = History((), Objective("val_error"), seed, None), 0
+    until = [0]  # the epoch the trial surely reaches: its next milestone, within the budget
+
+    def ahead(done: int) -> int:
+        """Epochs to compute at once (a digits trial: one segment up to its next rung)."""
+        return until[0] - done
+
     while spent < budget:
         number = history.number
         u = smp.ask(space, history, ask_rng(seed, number))
@@ -95,8 +102,9 @@ def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int,
         record = TrialRecord(number, tuple(float(x) for x in u), params, "running", {}, target)
         history = history.with_trial(record)
         scores: dict[int, float] = {}
-        state, curve = "stopped", curves.curve(task, params, train_seed(seed, number))
         milestone = sch.next_milestone(number, 0, target)
+        until[0] = min(milestone, budget - spent)
+        state, curve = "stopped", curves.curve(task, params, train_seed(seed, number), ahead)
         for epoch, error in enumerate(curve, 1):
             spent += 1
             scores[epoch] = error
@@ -112,6 +120,7 @@ def run_ours(task: Task, sampler: dict, scheduler: dict, seed: int, budget: int,
                     state = "pruned"
                     break
                 milestone = sch.next_milestone(number, epoch, target)
+                until[0] = min(milestone, epoch + budget - spent)
             if spent >= budget:
                 break
         else:
@@ -151,13 +160,21 @@ def run_optuna(task: Task, method: str, seed: int, budget: int,
     study = optuna.create_study(direction="minimize", sampler=optuna_sampler(method, seed),
                                 pruner=optuna_pruner(method))
     trace, tried, spent = Trace(), [], 0
+    pruned = not method.endswith(("-random", "-tpe", "-qmc"))
+
+    def ahead(done: int) -> int:
+        """Epochs to compute at once: up to the next rung of the pruners here (their rungs are
+        powers of 3: 1, 3, 9, 27; without a pruner the whole run), within the budget."""
+        rung = 3 ** math.ceil(math.log(done + 1, 3) - 1e-9) if pruned else N_EPOCHS
+        return min(rung, N_EPOCHS, done + budget - spent) - done
+
     while spent < budget:
         trial = study.ask()
         params = task.optuna_params(trial)
         tried.append(params)
         state, value, last = TrialState.FAIL, None, None
-        for epoch, error in enumerate(curves.curve(task, params, train_seed(seed, trial.number)),
-                                      1):
+        for epoch, error in enumerate(
+                curves.curve(task, params, train_seed(seed, trial.number), ahead), 1):
             spent, last = spent + 1, error
             trial.report(error, epoch)
             if epoch == N_EPOCHS:
