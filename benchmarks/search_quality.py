@@ -63,6 +63,7 @@ OURS = {
     "zoom": ({"kind": "zoom"}, FULL),
     "tpe": ({"kind": "tpe"}, FULL),
     "gp": ({"kind": "gp"}, FULL),
+    "gp-5": ({"kind": "gp", "n_startup": 5}, FULL),  # a shorter Sobol start
     "random+asha": ({"kind": "random"}, ASHA),
     "tpe+asha": ({"kind": "tpe"}, ASHA),
     "gp+asha": ({"kind": "gp"}, ASHA),

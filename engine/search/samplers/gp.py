@@ -7,8 +7,11 @@ After a Sobol start (:class:`~engine.search.samplers.learning.LearningSampler`) 
    value then do not flatten the model where the good trials are);
 2. fits scikit-learn's ``GaussianProcessRegressor``: a constant times a Matérn-5/2 kernel with
    one length scale per input column, plus a white-noise term, every hyperparameter set by
-   maximising the marginal likelihood (L-BFGS-B, with restarts). Inputs are the unit point,
-   a Choice one-hot encoded (one column, and one length scale, per option). Past
+   maximising the marginal likelihood (L-BFGS-B, with restarts), times a log-normal prior on
+   the length scales that prefers smooth functions while the results are few
+   (:func:`length_scale_prior`; ``length_scale_prior=False`` for the likelihood alone).
+   Inputs are the unit point, a Choice one-hot encoded (one column, and one length scale,
+   per option). Past
    ``MAX_FIT`` results the hyperparameters are fitted on a random subset. They are refitted
    at every result up to ``REFIT_EVERY_RESULT`` results, then about eight times per doubling
    of the data (:func:`refit_size`: on the first results by trial number), and each fit is
@@ -30,6 +33,7 @@ data's size, so a fit kept from an earlier ask is the fit this ask would make.
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from collections import OrderedDict
 from typing import Any
@@ -51,6 +55,7 @@ from engine.search.samplers.learning import (
     slices,
     snap,
 )
+from engine.search.scales import SpaceError
 from engine.search.space import Space
 
 MAX_FIT = 40  # results the hyperparameters are fitted on (a random subset past this)
@@ -134,24 +139,50 @@ class Warp:
         return np.where(np.isfinite(out), out, fallback)
 
 
-def _lbfgsb(max_iter: int):
+def _lbfgsb(max_iter: int, penalty=None):
     """An optimizer for GaussianProcessRegressor: L-BFGS-B with an iteration cap (the marginal
-    likelihood's last digits do not change the proposal, and each step costs O(n^3))."""
+    likelihood's last digits do not change the proposal, and each step costs O(n^3)).
+    ``penalty(theta) -> (value, gradient)``, added to the negative log marginal likelihood:
+    a negative log prior (a MAP fit)."""
 
     def run(obj_func, initial_theta: np.ndarray, bounds: np.ndarray):
         from scipy.optimize import minimize
 
-        result = minimize(obj_func, initial_theta, jac=True, method="L-BFGS-B", bounds=bounds,
+        def objective(theta):
+            value, gradient = obj_func(theta, eval_gradient=True)
+            if penalty is not None:
+                extra, extra_gradient = penalty(theta)
+                value, gradient = value + extra, gradient + extra_gradient
+            return value, gradient
+
+        result = minimize(objective, initial_theta, jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": max_iter})
         return result.x, result.fun
 
     return run
 
 
-def fit_kernel(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+def length_scale_prior(kernel, n_inputs: int):
+    """The negative log of a log-normal prior on each length scale, ``log l ~ N(sqrt(2) +
+    log(D) / 2, 3)`` for ``D`` inputs (Hvarfner et al., "Vanilla Bayesian optimization performs
+    great in high dimensions", 2024): with few results the fit prefers smooth functions, so
+    the axes that do not matter get long length scales rather than fitting noise."""
+    names = [h.name for h in kernel.hyperparameters for _ in range(h.n_elements)]
+    columns = np.array([name.endswith("length_scale") for name in names])
+    mu, var = math.sqrt(2) + 0.5 * math.log(n_inputs), 3.0
+
+    def penalty(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = np.where(columns, theta - mu, 0.0)
+        return float(0.5 * np.sum(z * z) / var), z / var
+
+    return penalty
+
+
+def fit_kernel(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, prior: bool = True):
     """The kernel of a GaussianProcessRegressor on ``x (n, D)``, ``y (n,)`` with its
     hyperparameters fitted by marginal likelihood (on at most ``MAX_FIT`` rows drawn by
-    ``rng``; restarts from random hyperparameters while the rows are few and a fit is cheap)."""
+    ``rng``; restarts from random hyperparameters while the rows are few and a fit is cheap);
+    ``prior``: a MAP fit with :func:`length_scale_prior`."""
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -163,7 +194,8 @@ def fit_kernel(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
     if len(y) > MAX_FIT:
         fit_rows = np.sort(rng.choice(len(y), MAX_FIT, replace=False))
     restarts = 2 if len(fit_rows) <= 30 else 1
-    gp = GaussianProcessRegressor(kernel, alpha=1e-10, optimizer=_lbfgsb(MAX_ITER),
+    penalty = length_scale_prior(kernel, x.shape[1]) if prior else None
+    gp = GaussianProcessRegressor(kernel, alpha=1e-10, optimizer=_lbfgsb(MAX_ITER, penalty),
                                   n_restarts_optimizer=restarts,
                                   random_state=int(rng.integers(2**31)))
     with warnings.catch_warnings():  # hyperparameters at a bound are fine here
@@ -184,7 +216,17 @@ class GPSampler(LearningSampler):
     """Gaussian-process Bayesian optimisation with log expected improvement (module docstring).
 
     ``n_startup``: Sobol trials before the model is used; ``min_observations``: results a rung
-    needs before the model learns from it (default ``max(4, d + 2)``)."""
+    needs before the model learns from it (default ``max(4, d + 2)``); ``length_scale_prior``:
+    fit the hyperparameters with a log-normal prior on the length scales
+    (:func:`length_scale_prior`), else by marginal likelihood alone."""
+
+    def __init__(self, n_startup: int = 10, min_observations: int | None = None,
+                 length_scale_prior: bool = True):
+        super().__init__(n_startup, min_observations)
+        if not isinstance(length_scale_prior, bool):
+            raise SpaceError("length_scale_prior must be true or false, got "
+                             f"length_scale_prior={length_scale_prior!r}")
+        self.length_scale_prior = length_scale_prior
 
     kind = "gp"
     summary = ("Bayesian optimisation with a Gaussian process: the most from a small budget "
@@ -202,7 +244,8 @@ class GPSampler(LearningSampler):
         if key in kept:
             kept.move_to_end(key)
             return kept[key]
-        kernel = fit_kernel(x, Warp(losses)(losses), np.random.default_rng([len(first), 0x6F17]))
+        kernel = fit_kernel(x, Warp(losses)(losses), np.random.default_rng([len(first), 0x6F17]),
+                            self.length_scale_prior)
         kept[key] = kernel
         while len(kept) > KEPT_FITS:
             kept.popitem(last=False)
@@ -249,5 +292,6 @@ class GPSampler(LearningSampler):
         return {"kind": self.kind, "model": "gaussian process (mean, 2 sd band)", **belief}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **self.settings()}
+        return {"kind": self.kind, **self.settings(),
+                "length_scale_prior": self.length_scale_prior}
 

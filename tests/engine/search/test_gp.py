@@ -5,8 +5,9 @@ without changing what it asks."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from engine.search import Float, History, Objective, Space, ask_rng
+from engine.search import Float, History, Objective, Space, SpaceError, ask_rng
 from engine.search.samplers import GPSampler
 from engine.search.samplers import gp as gp_module
 from engine.search.samplers.learning import observed
@@ -89,3 +90,27 @@ def test_a_kept_fit_does_not_change_what_is_asked() -> None:
                                                           ask_rng(0, history.number)))
     belief = GPSampler().describe(SPACE, history)
     assert belief == warmed.describe(SPACE, history)
+
+
+def test_the_length_scale_prior_is_a_log_normal_on_the_length_scales_only() -> None:
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    kernel = ConstantKernel() * Matern(length_scale=np.ones(4)) + WhiteKernel()
+    penalty = gp_module.length_scale_prior(kernel, 4)
+    mu, var = np.sqrt(2) + 0.5 * np.log(4), 3.0
+    theta = np.array([0.3, mu, mu - 1.0, mu + 2.0, -5.0, -3.0])  # constant, 4 scales, noise
+    value, gradient = penalty(theta)
+    z = theta[1:5] - mu
+    assert value == pytest.approx(0.5 * np.sum(z * z) / var)
+    np.testing.assert_allclose(gradient, [0.0, *(z / var), 0.0])
+
+
+def test_the_prior_is_a_setting_that_changes_the_fit() -> None:
+    data = observed(SPACE, random_history(12), 4)
+    with_prior = GPSampler().kernel(SPACE, data)
+    without = GPSampler(length_scale_prior=False).kernel(SPACE, data)
+    assert not np.allclose(with_prior.theta, without.theta)
+    assert GPSampler().to_dict()["length_scale_prior"] is True
+    with pytest.raises(SpaceError, match="length_scale_prior must be true or false, got "
+                                         "length_scale_prior='yes'"):
+        GPSampler(length_scale_prior="yes")
