@@ -107,10 +107,10 @@ def test_the_length_scale_prior_is_a_log_normal_on_the_length_scales_only() -> N
 
 def test_the_prior_is_a_setting_that_changes_the_fit() -> None:
     data = observed(SPACE, random_history(12), 4)
-    with_prior = GPSampler().kernel(SPACE, data)
-    without = GPSampler(length_scale_prior=False).kernel(SPACE, data)
+    with_prior = GPSampler(length_scale_prior=True).kernel(SPACE, data)
+    without = GPSampler().kernel(SPACE, data)
     assert not np.allclose(with_prior.theta, without.theta)
-    assert GPSampler().to_dict()["length_scale_prior"] is True
+    assert GPSampler().to_dict()["length_scale_prior"] is False
     with pytest.raises(SpaceError, match="length_scale_prior must be true or false, got "
                                          "length_scale_prior='yes'"):
         GPSampler(length_scale_prior="yes")
