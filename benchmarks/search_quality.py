@@ -223,6 +223,9 @@ def parse_seeds(text: str, first: int) -> list[int]:
     """``"20"`` (20 seeds from ``first``), ``"0-19"``, ``"3,5,8"`` or a mix ``"0-4,9"``."""
     text = text.strip()
     if text.isdigit():
+        if int(text) < 1:
+            raise ValueError(f"a count of seeds must be at least 1, got {text!r} (one seed "
+                             "by its number: a range such as 0-0)")
         return list(range(first, first + int(text)))
     seeds: list[int] = []
     for part in text.split(","):

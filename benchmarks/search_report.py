@@ -122,7 +122,7 @@ def verdicts(summaries: dict[str, dict[str, dict]], ours: list[str], synthetic: 
              budget: int) -> None:
     ours = [m for m in ours if all(m in s for s in summaries.values())]
     print()
-    if not all("optuna-tpe" in s for s in summaries.values()) or not ours:
+    if not summaries or not all("optuna-tpe" in s for s in summaries.values()) or not ours:
         print("PASS/FAIL: not judged (run with optuna-tpe and our methods on every task)")
         return
     beats = [m for m in ours if all(s[m]["final"] < s["optuna-tpe"]["final"]

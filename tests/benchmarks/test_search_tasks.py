@@ -47,3 +47,14 @@ def test_a_full_budget_digits_trial_is_one_segment(method) -> None:
         trace, tried = search_quality.run_optuna(task, method, 0, 2 * 27, Curves())
     assert len(tried) == 2 and len(trace.results) == 2
     assert DigitsCurve.segments - before == 2
+
+
+def test_nothing_run_is_not_judged(capsys) -> None:
+    from search_report import verdicts
+
+    verdicts({}, list(search_quality.OURS), [], 1728)
+    out = capsys.readouterr().out
+    assert "not judged" in out and "PASS" not in out.replace("PASS/FAIL", "")
+    with pytest.raises(ValueError, match="a count of seeds must be at least 1, got '0'"):
+        search_quality.parse_seeds("0", 0)
+    assert search_quality.parse_seeds("0-0", 0) == [0]
