@@ -23,6 +23,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.labels import menu_words
 from engine.storage.db import connect, default_path
 
 log = logging.getLogger("panda_caviar.app")
@@ -118,10 +119,11 @@ def plain(text: Any) -> str:
 
 def explain(err: BaseException) -> str:
     """One sentence for a person: the engine's own message for the errors it raises on purpose
-    (ValueError, LookupError: they name the field and the value), the type otherwise."""
+    (ValueError, LookupError: they name the field and the value, in the menus' words:
+    ``app.labels.menu_words``), the type otherwise."""
     text = str(err).strip() or type(err).__name__
     if isinstance(err, ValueError | LookupError):
-        return text
+        return menu_words(text)
     if isinstance(err, sqlite3.OperationalError):
         return f"the database is busy or unreadable ({text}); try again in a moment"
     return f"{type(err).__name__}: {text}"

@@ -16,11 +16,11 @@ from typing import Any
 
 import streamlit as st
 
+from app.labels import SAMPLER_LABELS, SCALE_LABELS, SCHEDULE_LABELS, menu_words
 from app.numbers import fmt
 from engine.search import KNOBS, Choice, Dimension, Float, Int, SpaceError, default_space
 from engine.study.planning import MAX_TRIALS, MAX_WORKERS
 
-SCALE_LABELS = {"linear": "linear", "log": "log", "one_minus_log": "1-log (β)"}
 # The controls under each knob's name: search toggle, low (or the fixed value), high, scale. The
 # name has a line of its own: beside them, at 1,024 px, "learning_rate" broke mid-word and the
 # boxes cut "0.0001" to "0.000".
@@ -45,11 +45,7 @@ MAX_ROUNDS = 1_000
 MAX_ETA = 10
 MAX_SEED = 2**32 - 1
 MAX_EPOCH_BUDGET = MAX_TRIALS * 10_000
-SAMPLER_LABELS = {"random": "Random", "quasi_random": "Quasi-random", "grid": "Grid",
-                  "zoom": "Zoom (coarse to fine)", "tpe": "TPE", "gp": "Bayesian (GP)",
-                  "coarse_to_fine": "Coarse-to-fine"}
-SCHEDULES = {"full_budget": "Full budget", "successive_halving": "Successive halving (ASHA)",
-             "pbt": "Population-based training"}
+SCHEDULES = SCHEDULE_LABELS  # the menus' names: app/labels.py
 BACKENDS = {"local": "This machine", "dask": "A Dask cluster"}
 
 
@@ -185,7 +181,7 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
             row.fixed = value
     except SpaceError as err:
         row.dimension = None
-        message = str(err)  # every row's message starts with the knob it is about
+        message = menu_words(err)  # every row's message starts with the knob it is about
         row.error = message if message.startswith(name) else f"{name}: {message}"
     return row
 

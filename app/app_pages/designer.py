@@ -26,6 +26,7 @@ from app.designer_rows import (
     render_row,
 )
 from app.drafts import forget_draft
+from app.labels import menu_words
 from engine import study as studies
 from engine.search import SAMPLERS as SAMPLER_KINDS
 from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
@@ -156,8 +157,8 @@ if kind != "coarse_to_fine":
             try:
                 space = Space(params, fixed)
             except SpaceError as err:  # rows valid one by one, not together (decay, its rate)
-                st.error(str(err), icon=":material/error:")
-                problems.append(str(err))
+                st.error(plain(menu_words(err)), icon=":material/error:")
+                problems.append(menu_words(err))
         preview_space = space or partial_space(params, fixed)
         if preview_space is not None and kind == "grid" and points_ok:
             grid = GridSampler(sampler["points_per_axis"])
@@ -207,8 +208,8 @@ try:
                                              n_trials=checked_trials, seed=checked_seed,
                                              workers=min(max(1, workers), MAX_WORKERS))
 except (ValueError, LookupError) as err:  # the engine's messages name the field and value
-    problems.append(str(err))
-    st.error(f"Not launchable yet: {plain(err)}", icon=":material/error:")
+    problems.append(menu_words(err))
+    st.error(f"Not launchable yet: {plain(menu_words(err))}", icon=":material/error:")
 
 if units is not None and preview_space is not None:
     for i, knob_name in enumerate(preview_space.dimension_names):

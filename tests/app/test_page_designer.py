@@ -321,3 +321,14 @@ def test_a_damaged_draft_is_left_out_value_by_value(open_page, conn):
     assert at.number_input(key="designer.epochs").value == 7
     assert errors(at) == [] and not launch_button(at).disabled
     assert any("moons" in m.value.lower() for m in at.markdown)  # the missing upload: default
+
+
+def test_messages_use_the_menus_names_for_scales(open_page):
+    """The scale menu says "1-log (β)": a refusal says it too, never "one_minus_log"."""
+    at = open_page("designer")
+    at.text_input(key="hp.beta1.high").set_value("1").run()
+    no_exception(at)
+    message = errors(at)[0]
+    assert message.startswith("beta1: 1-log (β) scale needs 0 <= low <= high < 1")
+    assert "one_minus_log" not in message
+    assert launch_button(at).disabled
