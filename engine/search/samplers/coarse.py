@@ -3,7 +3,9 @@
 The lecture's method: after a coarse random search, zoom into the region where the best trials
 are and search it more densely. :class:`CoarseToFineSampler` holds the parent's scored trials;
 its :class:`Box` (in unit space, so every scale zooms alike) is their bounding box, widened to at
-least ``shrink`` of each axis. Which trials are best is the parent study's
+least ``shrink`` of each axis. A Choice is not zoomed: its options have no order, so a box along
+its unit axis would drop options by their place in the list (``sgd``, first of the optimizers,
+vanished from a child study); the box keeps every option and only the numbers narrow. Which trials are best is the parent study's
 :class:`~engine.search.objective.Objective` (an error or a loss is minimised). A zoom of a zoom
 study passes that study's own box as ``within``: the new box is then at least ``shrink`` of the
 *parent's box* (not of the whole range) and inside it, so zooming again goes below half the width.
@@ -19,6 +21,7 @@ from numbers import Real
 
 import numpy as np
 
+from engine.search.dimensions import Choice
 from engine.search.objective import Objective
 from engine.search.samplers.base import SequenceSampler, count
 from engine.search.scales import SpaceError
@@ -148,6 +151,9 @@ class CoarseToFineSampler(SequenceSampler):
         start = np.clip((lo + hi) / 2 - width / 2, outer_lo, outer_hi - width)
         start = np.minimum(start, lo)  # guard against rounding: keep every top-k point inside
         stop = np.maximum(np.minimum(start + width, outer_hi), hi)
+        for j, name in enumerate(names):  # options have no order to zoom along: keep them all
+            if isinstance(space.params[name], Choice):
+                start[j], stop[j] = 0.0, 1.0
         unit = {n: (float(a), float(b)) for n, a, b in zip(names, start, stop)}
         values = {n: space.params[n].value_range(*unit[n]) for n in names}
         return Box(unit, values)

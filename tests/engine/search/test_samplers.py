@@ -166,7 +166,7 @@ class TestCoarseToFine:
         low = CoarseToFineSampler(trials, top_k=1, shrink=0.2, maximize=False).box(self.space)
         assert high.unit["learning_rate"] == pytest.approx((0.0, 0.2))
         assert low.unit["learning_rate"] == pytest.approx((0.8, 1.0))
-        assert high.values["activation"] == ("relu",)
+        assert high.values["activation"] == ("relu", "tanh", "sigmoid", "leaky_relu")  # kept
 
     def test_direction_comes_from_the_objective(self) -> None:
         trials = [({"learning_rate": 1e-4, "hidden_units": 8, "activation": "relu"}, 0.9)]
@@ -236,3 +236,21 @@ def test_sampler_from_dict_errors(d: dict, message: str) -> None:
     with pytest.raises(SpaceError) as info:
         sampler_from_dict(d)
     assert message in str(info.value)
+
+
+def test_a_zoom_keeps_every_option_of_a_choice():
+    """Options have no order: the box around trials that all used adam (last of the optimizers)
+    used to cover only rmsprop and adam, so sgd silently vanished from the child study."""
+    space = Space({"learning_rate": Float(1e-4, 1.0, "log"),
+                   "optimizer": Choice(["sgd", "momentum", "rmsprop", "adam"])})
+    trials = [({"learning_rate": 10 ** (-4 + 4 * i / 19), "optimizer": "adam"}, i / 19)
+              for i in range(20)]
+    sampler = CoarseToFineSampler(trials, top_k=3, shrink=0.25)
+    box = sampler.box(space)
+    assert box.values["optimizer"] == ("sgd", "momentum", "rmsprop", "adam")
+    assert box.unit["optimizer"] == (0.0, 1.0)
+    low, high = box.unit["learning_rate"]
+    assert high - low < 0.5  # the numbers still narrow
+    sampled = {space.params_from_unit(u)["optimizer"]
+               for u in sampler.sample_unit(space, 64, seed=0)}
+    assert sampled == {"sgd", "momentum", "rmsprop", "adam"}
