@@ -31,6 +31,7 @@ from app.views.belief import belief_view, learns
 from app.views.importance import importance_view
 from app.views.ranges import range_form, ranges_key
 from app.views.selection import narrow_metrics, remember
+from app.zoom_box import box_rows
 from engine import study as studies
 
 TOP_LINES = 5
@@ -298,8 +299,7 @@ def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
         return
     st.caption(f"The box around {len(plan['chosen'])} of {plan['n_scored']} scored trials "
                f"covers {100 * plan['volume']:.1f}% of the parent's space:")
-    st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]} for k, v in box["values"].items()],
-                 hide_index=True, key="zoom.box")
+    st.dataframe(box_rows(box["values"]), hide_index=True, key="zoom.box")
     if st.button("Launch the zoom study", type="primary", key="zoom.launch",
                  icon=":material/zoom_in:"):
         with friendly_errors("launch the zoom study"):

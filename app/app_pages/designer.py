@@ -27,6 +27,7 @@ from app.designer_rows import (
 )
 from app.drafts import forget_draft
 from app.labels import menu_words
+from app.zoom_box import box_rows
 from engine import study as studies
 from engine.search import SAMPLERS as SAMPLER_KINDS
 from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
@@ -184,8 +185,7 @@ try:
         st.caption(f"Around the best {len(plan['chosen'])} of {plan['n_scored']} scored trials "
                    f"of study #{parent['id']}; it covers {100 * plan['volume']:.1f}% of the "
                    "parent's space.")
-        st.dataframe([{"parameter": k, "from": v[0], "to": v[-1]}
-                      for k, v in plan["box"]["values"].items()], hide_index=True)
+        st.dataframe(box_rows(plan["box"]["values"]), hide_index=True)
         units = sampler_from_dict(plan["sampler"]).sample_unit(
             preview_space, n_preview, min(max(0, seed), MAX_SEED))
         if (n_trials or 0) >= 1:

@@ -237,3 +237,15 @@ def test_the_study_page_says_whether_its_trials_train_stacked(open_page, conn):
                              params=[t["params"] for t in store.list_trials(conn, study_id)])
     assert plan["total"] == 6 and note == f":material/stacks: {plan['text']}"
     assert plan["text"].startswith(("Runs stacked", "Every trial trains alone"))
+
+
+def test_the_zoom_box_table_is_formatted_text_and_keeps_every_option(open_page, conn):
+    parent = fake_study(conn, 12, 3, name="parent")
+    at = show(open_page("studies", study=parent), "Zoom in")
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["parameter", "from", "to"]
+    rows = {r["parameter"]: r for r in table.to_dict("records")}
+    assert all(isinstance(v, str) for r in rows.values() for v in r.values())  # Arrow-safe
+    low = rows["learning_rate"]["from"]
+    assert len(low.replace(".", "").replace("-", "").lstrip("0").split("e")[0]) <= 4  # 4 digits
+    assert rows["batch_norm"]["from"] == "one of True, False"  # a Choice stays a Choice

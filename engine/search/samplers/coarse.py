@@ -5,11 +5,11 @@ are and search it more densely. :class:`CoarseToFineSampler` holds the parent's 
 its :class:`Box` (in unit space, so every scale zooms alike) is their bounding box, widened to at
 least ``shrink`` of each axis. A Choice is not zoomed: its options have no order, so a box along
 its unit axis would drop options by their place in the list (``sgd``, first of the optimizers,
-vanished from a child study); the box keeps every option and only the numbers narrow. Which trials are best is the parent study's
-:class:`~engine.search.objective.Objective` (an error or a loss is minimised). A zoom of a zoom
-study passes that study's own box as ``within``: the new box is then at least ``shrink`` of the
-*parent's box* (not of the whole range) and inside it, so zooming again goes below half the width.
-It does not learn from its own study's results.
+vanished from a child study); the box keeps every option and only the numbers narrow. Which
+trials are best is the parent study's :class:`~engine.search.objective.Objective` (an error or
+a loss is minimised). A zoom of a zoom study passes that study's own box as ``within``: the new
+box is then at least ``shrink`` of the *parent's box* (not of the whole range) and inside it,
+so zooming again goes below half the width. It does not learn from its own study's results.
 """
 
 from __future__ import annotations
