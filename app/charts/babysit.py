@@ -40,6 +40,7 @@ METRICS = (  # (row, metric key, label, dash)
 
 
 MAX_BRANCHES = 12  # branches drawn (and listed in the legend) at most
+EMPTY_TEXT = "No epoch trained yet: run one and its curves start here."
 
 
 def shown_branches(curves: Sequence[dict], limit: int = MAX_BRANCHES) -> list[int]:
@@ -231,9 +232,16 @@ def curves_figure(
     losses = [v for t in fig.data if t.yaxis in (None, "y") for v in (t.y or ())]
     fig.update_yaxes(type="log", **(log_ticks(losses, 5) or {"dtick": "D2", "tickformat": ".2g"}),
                      row=1, col=1)
-    fig.update_yaxes(tickformat=".0%", row=2, col=1)
+    # accuracy is a share: always 0-100% (an empty session's autorange drew -100..400%)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=2, col=1)
     fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=3, col=1)
     fig.update_xaxes(title_text="epoch", row=3, col=1)
+    if not any(p.get("val_loss") is not None for points in lines.values() for p in points):
+        fig.update_xaxes(range=[0, 10])  # nothing trained: a first stretch of epochs, no data
+        fig.update_yaxes(range=[-1, 1], row=1, col=1)  # loss 0.1 .. 10 (log)
+        fig.update_yaxes(range=[-4, 0], row=3, col=1)  # learning rate 1e-4 .. 1 (log)
+        fig.add_annotation(text=EMPTY_TEXT, xref="paper", yref="paper", x=0.5, y=0.8,
+                           showarrow=False, font={"size": 14, "color": "#666666"})
     fig.update_layout(
         height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40}, hovermode="closest",
         legend={"orientation": "h", "y": -0.12}, clickmode="event+select",

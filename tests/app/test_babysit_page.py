@@ -273,3 +273,12 @@ def test_a_model_too_large_is_refused_in_the_form_with_the_limit(open_page, conn
     assert any("model too large" in e.value and "the limit is 5,000,000" in e.value
                for e in at.error)
     assert babysit.list_sessions(conn) == []
+
+
+def test_a_new_session_shows_empty_axes_at_0_to_100_percent(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    spec = curves_spec(at)
+    assert spec["layout"]["yaxis2"]["range"] == [0, 1.02]  # was autorange: -100% .. 400%
+    assert any("No epoch trained yet" in a["text"] for a in spec["layout"]["annotations"])

@@ -7,6 +7,7 @@ import pytest
 
 from app.charts.babysit import (
     ABANDONED_OPACITY,
+    EMPTY_TEXT,
     MAX_BRANCHES,
     boundary_figure,
     branch_points,
@@ -192,3 +193,21 @@ def test_event_log_says_why_the_babysitter_gave_up():
     assert describe_event(event) == (
         "the babysitter gave up: the learning rate 1e-06 is at its floor (after: validation "
         "loss rose for 3 consecutive epochs)")
+
+
+def test_an_untrained_session_has_sane_axes_and_says_why_it_is_empty():
+    """A new session used to show accuracy axes from -100% to 400% (autorange of no data)."""
+    curves = [{"branch": 0, "parent_branch": None, "fork_node_id": None, "fork_epoch": None,
+               "abandoned": False, "current": True, "points": [_point(1, 0, None)]}]
+    fig = curves_figure(curves, [])
+    assert tuple(fig.layout.yaxis2.range) == (0, 1.02)  # accuracy 0-100%
+    assert tuple(fig.layout.xaxis3.range) == (0, 10)
+    assert tuple(fig.layout.yaxis.range) == (-1, 1)  # loss 0.1..10 on its log axis
+    assert any(a.text == EMPTY_TEXT for a in fig.layout.annotations)
+
+
+def test_a_trained_session_keeps_accuracy_in_0_to_100_and_no_empty_note(session):
+    fig = curves_figure(*session)
+    assert tuple(fig.layout.yaxis2.range) == (0, 1.02)
+    assert fig.layout.xaxis3.range is None
+    assert not any(a.text == EMPTY_TEXT for a in fig.layout.annotations)
