@@ -25,6 +25,7 @@ from engine.babysit.policy import (
     raised_rate,
     retained_nodes,
 )
+from engine.babysit.replay import rebuild
 from engine.babysit.validate import COMMANDS, validate
 from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.run.work import health_every
@@ -128,7 +129,13 @@ def apply(
 ) -> dict:
     """Validate and record one command and its event in one transaction; return the payload
     as recorded. ``run`` only marks the session running; training is ``step_epoch``'s. Joins
-    the caller's transaction when one is open (the runner's, which consumes the intent in it)."""
+    the caller's transaction when one is open (the runner's, which consumes the intent in it).
+    A rollback to an adopted trial's earlier epoch needs its checkpoint rebuilt by replay first
+    (``engine.babysit.replay.rebuild``: it trains, so never inside a transaction): done here
+    when no transaction is open, else by the caller beforehand (the runner, before it takes
+    the intent)."""
+    if command == "rollback" and not conn.in_transaction:
+        rebuild(conn, session_id, validate(conn, session_id, command, payload)["node_id"])
     with atomic(conn):
         clean = validate(conn, session_id, command, payload)
         session = store.get_session(conn, session_id)
@@ -143,6 +150,10 @@ def apply(
         elif command == "set":
             _set(conn, session, clean, actor=actor)
         elif command == "rollback":
+            target = store.get_node(conn, clean["node_id"])
+            if target["checkpoint_id"] is None:  # a replayable epoch, not rebuilt beforehand
+                raise ValueError(f"rollback: epoch {target['epoch']} (node {target['id']}) has "
+                                 "no checkpoint yet: it is rebuilt before the rollback is taken")
             _rollback(conn, session, clean["node_id"], actor=actor,
                       restore=clean["restore_config"], reason="")
             if session["status"] == "running":

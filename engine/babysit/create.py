@@ -145,7 +145,10 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
         history = []
     name = name or f"{study['name']} · trial {trial['number']}"
     payload = {"study_id": study["id"], "trial_id": trial_id, "trial_number": trial["number"],
-               "epoch": state.epoch}
+               "epoch": state.epoch,
+               # its earlier epochs can be rebuilt from its seed (engine.babysit.replay), unless
+               # it is a babysat model returned to the study (trained from another session's)
+               "replay": trial.get("origin") != "session"}
     return _insert(
         conn, name=name, state=state, dataset=spec.to_dict(),
         config=TrainConfig.from_dict(train_config), seed=seed, auto=None, retention=None,

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable
 
 from engine.babysit.commands import Live, apply, finish_interrupted, record_rejected, step_epoch
+from engine.babysit.replay import rebuild
 from engine.babysit.validate import validate as validate_command
 from engine.run import launch
 from engine.run.host import RunnerHost
@@ -61,11 +62,32 @@ def _busy(session_id: int) -> Callable[[sqlite3.Connection], bool]:
     return lambda conn: store.get_session(conn, session_id)["status"] == "running"
 
 
+def _rebuild_rollback_targets(conn: sqlite3.Connection, session_id: int) -> dict[int, str]:
+    """Before the queued commands are taken (each in a transaction), rebuild by replay the
+    checkpoints their rollbacks go to (an adopted trial's earlier epochs: training, so outside
+    any transaction). Returns ``{intent id: why it cannot be rebuilt}``; a command that no
+    longer validates is left for ``apply`` to refuse."""
+    why = {}
+    for intent in runners.pending_intents(conn, KIND, session_id):
+        if intent["command"] != "rollback":
+            continue
+        try:
+            clean = validate_command(conn, session_id, "rollback", intent["payload"])
+            rebuild(conn, session_id, clean["node_id"])
+        except ValueError as err:
+            why[intent["id"]] = str(err)
+    return why
+
+
 def _apply_intents(conn: sqlite3.Connection, host: RunnerHost, session_id: int) -> int:
     """Apply the queued commands in order, each consumed in the transaction that applies it:
     a page never sees a ``run`` taken but the session not yet running (it would stop watching),
     and a kill never loses a command. A refused one is recorded as a ``rejected`` event."""
+    unbuilt = _rebuild_rollback_targets(conn, session_id)
+
     def handle(conn: sqlite3.Connection, intent: dict) -> None:
+        if intent["id"] in unbuilt:
+            raise ValueError(unbuilt[intent["id"]])
         apply(conn, session_id, intent["command"], intent["payload"])
 
     def refuse(conn: sqlite3.Connection, intent: dict, err: Exception) -> None:

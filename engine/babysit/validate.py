@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import fields
 
 from engine.babysit.policy import check_auto
+from engine.babysit.replay import replay_plan
 from engine.nn import ModelSpec, TrainConfig
 from engine.nn.size import check_size
 from engine.storage import sessions as store
@@ -84,7 +85,7 @@ def _check_rollback(conn: sqlite3.Connection, session: dict, payload: dict) -> d
                              f"{session['id']}")
     if node["id"] == session["head_node_id"]:
         raise ValueError(f"rollback: epoch {node['epoch']} is already the head; nothing to undo")
-    if node["checkpoint_id"] is None:
+    if node["checkpoint_id"] is None and replay_plan(conn, session, node) is None:
         kept = [n["epoch"] for n in path if n["checkpoint_id"] is not None]
         raise ValueError(
             f"rollback: the checkpoint of epoch {node['epoch']} (node {node['id']}) is not kept; "

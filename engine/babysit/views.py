@@ -9,6 +9,7 @@ import sqlite3
 
 from engine.babysit.live import build_session_dataset, load_state_at
 from engine.babysit.policy import best_node
+from engine.babysit.replay import rebuildable
 from engine.data import Dataset
 from engine.diagnosis import diagnose
 from engine.nn import TrainState
@@ -31,6 +32,7 @@ def session_view(conn: sqlite3.Connection, session_id: int) -> dict:
     alive = bool(runner and runner["alive"])
     pending = len(runners.pending_intents(conn, KIND, session_id))
     best = best_node(nodes)
+    rebuilt = rebuildable(conn, session, nodes)  # an adopted trial's epochs, by replay
     keys = ("id", "name", "status", "message", "model", "dataset", "seed", "config", "auto",
             "retention", "n_params", "source_trial_id", "head_node_id", "branch",
             "remaining_epochs", "created_at", "updated_at")
@@ -45,10 +47,10 @@ def session_view(conn: sqlite3.Connection, session_id: int) -> dict:
             {
                 "node_id": n["id"], "branch": n["branch"], "epoch": n["epoch"],
                 "val_loss": n["val_loss"], "abandoned": abandoned.get(n["branch"], False),
-                "on_lineage": n["id"] in on_path,
+                "on_lineage": n["id"] in on_path, "rebuild": n["id"] in rebuilt,
             }
             for n in nodes
-            if n["checkpoint_id"] is not None and n["id"] != head["id"]
+            if (n["checkpoint_id"] is not None or n["id"] in rebuilt) and n["id"] != head["id"]
         ],
         best=None if best is None else {
             "node_id": best["id"], "epoch": best["epoch"], "branch": best["branch"],

@@ -165,6 +165,13 @@ def insert_node(
     return int(cursor.lastrowid)
 
 
+def set_node_checkpoint(conn: sqlite3.Connection, node_id: int, checkpoint_id: int) -> None:
+    """Give a node (one without a checkpoint) its checkpoint: an adopted trial's epoch rebuilt
+    by replay (``engine.babysit.replay``)."""
+    conn.execute("UPDATE session_nodes SET checkpoint_id = ? WHERE id = ?",
+                 (checkpoint_id, node_id))
+
+
 def _node(row: sqlite3.Row) -> dict:
     out = dict(row)
     out["config"] = json.loads(out.pop("config_json"))
@@ -289,6 +296,20 @@ def session_events(conn: sqlite3.Connection, session_id: int, *, since_id: int =
         event["payload"] = json.loads(event.pop("payload_json"))
         out.append(event)
     return out
+
+
+def first_event(conn: sqlite3.Connection, session_id: int, kind: str) -> dict | None:
+    """The session's first event of ``kind`` (``{id, at, kind, actor, branch, epoch,
+    payload}``), or None."""
+    row = conn.execute(
+        "SELECT id, at, kind, actor, branch, epoch, payload_json FROM session_events"
+        " WHERE session_id = ? AND kind = ? ORDER BY id LIMIT 1", (session_id, kind),
+    ).fetchone()
+    if row is None:
+        return None
+    event = dict(row)
+    event["payload"] = json.loads(event.pop("payload_json"))
+    return event
 
 
 def auto_actions_in_run(conn: sqlite3.Connection, session_id: int) -> int:

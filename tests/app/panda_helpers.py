@@ -44,7 +44,10 @@ def trained_trial(conn: sqlite3.Connection, epochs: int = 2) -> tuple[int, int]:
     model_kwargs, config, _ = trial_config(params, data.n_features, data.n_classes)
     conn.execute("UPDATE trials SET params_json = ? WHERE id = ?",
                  (json.dumps(params), first["id"]))
-    state = new_state(ModelSpec(**model_kwargs), 0)
+    from engine.study.runner import trial_seed
+
+    # the weights the study runner starts it from, so its epochs can be rebuilt by replay
+    state = new_state(ModelSpec(**model_kwargs), trial_seed(0, first["number"]))
     result = train_segment(state, TrainConfig.from_dict(config), data, epochs)
     store.record_segment(conn, first["id"], result.metrics, state_to_bytes(result.state),
                          state="complete")

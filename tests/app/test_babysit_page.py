@@ -282,3 +282,24 @@ def test_a_new_session_shows_empty_axes_at_0_to_100_percent(open_page, conn):
     spec = curves_spec(at)
     assert spec["layout"]["yaxis2"]["range"] == [0, 1.02]  # was autorange: -100% .. 400%
     assert any("No epoch trained yet" in a["text"] for a in spec["layout"]["annotations"])
+
+
+def test_an_adopted_trial_rolls_back_into_its_own_history_at_once(open_page, conn):
+    """No 'Train an epoch first': the trial's epochs are targets, rebuilt by the runner."""
+    trial_id, _ = trained_trial(conn, epochs=3)
+    session_id = babysit.adopt_trial(conn, trial_id)
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert not any("Train an epoch first" in c.value for c in at.caption)
+    picker = at.selectbox(key=f"rb_{session_id}")
+    labels = list(picker.options)
+    assert len(labels) == 3 and all("rebuilt on rollback" in x for x in labels)  # epochs 0-2
+    targets = {t["epoch"]: t["node_id"]
+               for t in babysit.session_view(conn, session_id)["rollback_targets"]}
+    picker.set_value(targets[1])
+    button(at, "Roll back").click().run()
+    poll(at, lambda a: metric(a, "Branch") == "1")
+    no_exception(at)
+    assert metric(at, "Epoch") == "1"
+    view = babysit.session_view(conn, session_id)
+    assert view["head_epoch"] == 1 and view["status"] != "failed"
