@@ -97,6 +97,31 @@ def run_controls(session_id: int, view: dict) -> None:
     if cols[4].button("Pause", key="pause", width="stretch",
                       disabled=view["status"] != "running"):
         send(session_id, "pause", "pause")
+    pace_control(session_id, view)
+
+
+PACES = (0, 0.5, 1, 2, 5, 10)  # epochs per second; 0 = off
+
+
+def pace_control(session_id: int, view: dict) -> None:
+    """Watch a run: at most so many epochs a second (off by default: as fast as it trains).
+    Stored with the session, so the detached runner honours it."""
+    stored = view.get("pace") or 0
+    options = sorted({*PACES, stored})
+    key = f"pace_{session_id}"
+    # Follow the stored pace when it moves (applied by the runner, or set from the CLI or
+    # another tab); until the runner applies a choice, the slider keeps what was chosen.
+    if st.session_state.get(f"{key}_stored") != stored:
+        st.session_state[key] = stored
+        st.session_state[f"{key}_stored"] = st.session_state[f"{key}_sent"] = stored
+    chosen = st.select_slider(
+        "Pace for watching (epochs per second)", options=options, key=key,
+        format_func=lambda v: "off: full speed" if not v else f"{v:g} / s",
+        help="Small models train an epoch in milliseconds: slow the run down to watch it. "
+             "Off by default; the runner keeps to it until you change it.")
+    if chosen != st.session_state[f"{key}_sent"] and send(
+            session_id, "pace", "set the pace", epochs_per_second=float(chosen) or None):
+        st.session_state[f"{key}_sent"] = chosen
 
 
 def rollback_controls(session_id: int, view: dict) -> None:

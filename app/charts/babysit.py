@@ -134,6 +134,10 @@ def describe_event(event: dict) -> str:
         text = (f"the babysitter {payload.get('reason', 'gave up')} (after: "
                 f"{payload.get('trigger', '')})")
         return text
+    elif kind == "pace":
+        rate = payload.get("epochs_per_second")
+        text = (f"{who} set the pace to {_fmt(rate)} epoch(s) a second" if rate
+                else f"{who} turned the pace off (full speed)")
     elif kind == "done":
         text = f"run ended: {payload.get('reason', '')}"
     elif kind in ("diverged", "failed", "rejected"):

@@ -36,7 +36,7 @@ from engine.storage.db import atomic, retried, retrying, transaction
 # Re-exported: callers import these from here too.
 __all__ = [
     "COMMANDS", "Live", "apply", "build_session_dataset", "execute", "finish_interrupted",
-    "load_state_at", "record_rejected", "step_epoch", "validate",
+    "load_state_at", "pace", "record_rejected", "step_epoch", "validate",
 ]
 
 # --- applying -----------------------------------------------------------------------------------
@@ -158,11 +158,19 @@ def apply(
                       restore=clean["restore_config"], reason="")
             if session["status"] == "running":
                 _finish(conn, store.get_session(conn, session_id), "paused", "rollback")
+        elif command == "pace":
+            _event(conn, session, "pace", actor, clean)
         elif command == "auto":
             auto = {**session["auto"], **clean}
             store.update_session(conn, session_id, auto=auto)
             _event(conn, session, "auto", actor, auto)
     return clean
+
+
+def pace(conn: sqlite3.Connection, session_id: int) -> float | None:
+    """The session's watching pace in epochs per second (its last ``pace`` event), None: off."""
+    event = store.last_event(conn, session_id, "pace")
+    return None if event is None else (event["payload"] or {}).get("epochs_per_second")
 
 
 # --- training -----------------------------------------------------------------------------------

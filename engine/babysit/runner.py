@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable
 
 from engine.babysit.commands import Live, apply, finish_interrupted, record_rejected, step_epoch
+from engine.babysit.commands import pace as session_pace
 from engine.babysit.replay import rebuild
 from engine.babysit.validate import validate as validate_command
 from engine.run import launch
@@ -104,6 +105,8 @@ def serve(
     poll: float = POLL_SECONDS,
     heartbeat_seconds: float = runners.HEARTBEAT_SECONDS,
     on_outcome: Callable[[dict], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Run the session's runner loop in this process until idle for ``idle_exit`` seconds.
 
@@ -111,6 +114,11 @@ def serve(
     (the session is then ``failed`` with the error as its message), 130 on Ctrl-C (the session
     is paused; the epoch in progress is not stored). SIGTERM is the caller's (``cmd_serve``
     exits at once and leaves a running session ``running`` for the next runner).
+
+    With a watching pace (command ``pace``: epochs per second) an epoch starts no sooner than
+    ``1 / pace`` seconds after the one before started; meanwhile intents are still taken every
+    ``poll`` seconds, so a pause or a new pace applies at once. ``clock`` / ``sleep`` are for
+    tests.
     """
     store.get_session(conn, session_id)
     with RunnerHost(db_path_of(conn), KIND, session_id, signals=False,
@@ -118,21 +126,33 @@ def serve(
         if not host.claimed:
             return 1
         live, code = Live(), 0
-        last_work = time.monotonic()
+        last_work = clock()
+        epochs_per_second, next_epoch_at = session_pace(conn, session_id), None
         try:
             while not host.lost:
                 if _apply_intents(conn, host, session_id):
-                    last_work = time.monotonic()
+                    last_work = clock()
+                    epochs_per_second = session_pace(conn, session_id)
+                if epochs_per_second and next_epoch_at is not None:
+                    wait = next_epoch_at - clock()
+                    if wait > 0 and _running(conn, session_id):
+                        last_work = clock()
+                        sleep(min(poll, wait))
+                        continue
+                started = clock()
                 outcome = step_epoch(conn, session_id, live)
                 if outcome is not None:
-                    last_work = time.monotonic()
+                    last_work = clock()
+                    next_epoch_at = (started + 1.0 / epochs_per_second if epochs_per_second
+                                     else None)
                     if on_outcome is not None:
                         on_outcome(outcome)
                     continue
-                idle = time.monotonic() - last_work >= idle_exit
+                next_epoch_at = None  # the run ended: the next one starts at once
+                idle = clock() - last_work >= idle_exit
                 if idle and host.release_if_idle(conn, _busy(session_id)):
                     break
-                time.sleep(poll)
+                sleep(poll)
         except KeyboardInterrupt:
             finish_interrupted(conn, session_id, "paused", "interrupted (Ctrl-C)")
             code = 130
@@ -141,3 +161,7 @@ def serve(
             finish_interrupted(conn, session_id, "failed", f"{type(err).__name__}: {err}")
             code = 2
     return code
+
+
+def _running(conn: sqlite3.Connection, session_id: int) -> bool:
+    return store.get_session(conn, session_id)["status"] == "running"

@@ -17,7 +17,8 @@ from engine.nn import ModelSpec, TrainConfig
 from engine.nn.size import check_size
 from engine.storage import sessions as store
 
-COMMANDS = ("run", "pause", "set", "rollback", "auto")
+COMMANDS = ("run", "pause", "set", "rollback", "auto", "pace")
+MAX_PACE = 100.0  # epochs per second: faster than this is no pace a person can watch
 CONFIG_FIELDS = tuple(f.name for f in fields(TrainConfig))
 ARCHITECTURE_FIELDS = tuple(f.name for f in fields(ModelSpec)) + ("hidden_layers", "hidden_units")
 
@@ -94,6 +95,17 @@ def _check_rollback(conn: sqlite3.Connection, session: dict, payload: dict) -> d
     return {"node_id": node["id"], "restore_config": restore}
 
 
+def check_pace(value) -> float | None:
+    """A watching pace in epochs per second: None (or 0) = off, as fast as training goes."""
+    if value is None or (not isinstance(value, bool) and value == 0):
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 < float(value) <= MAX_PACE:
+        raise ValueError(f"pace: epochs_per_second must be a number in (0, {MAX_PACE:g}], or "
+                         f"0 / None for no pace, got {value!r}")
+    return float(value)
+
+
 def validate(
     conn: sqlite3.Connection, session_id: int, command: str, payload: dict | None = None
 ) -> dict:
@@ -116,6 +128,9 @@ def validate(
     if command == "rollback":
         _only(command, payload, ("node_id", "epoch", "restore_config"))
         return _check_rollback(conn, session, payload)
+    if command == "pace":
+        _only(command, payload, ("epochs_per_second",))
+        return {"epochs_per_second": check_pace(payload.get("epochs_per_second"))}
     if command == "auto":
         if not payload:
             raise ValueError("auto: give enabled, patience and/or factor")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from engine.babysit.commands import pace as session_pace
 from engine.babysit.live import build_session_dataset, load_state_at
 from engine.babysit.policy import best_node
 from engine.babysit.replay import rebuildable
@@ -39,6 +40,7 @@ def session_view(conn: sqlite3.Connection, session_id: int) -> dict:
     view = {key: session[key] for key in keys}
     view.update(
         head_epoch=head["epoch"],
+        pace=session_pace(conn, session_id),
         runner=runner,
         runner_alive=alive,
         pending_commands=pending,

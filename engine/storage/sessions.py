@@ -298,18 +298,25 @@ def session_events(conn: sqlite3.Connection, session_id: int, *, since_id: int =
     return out
 
 
-def first_event(conn: sqlite3.Connection, session_id: int, kind: str) -> dict | None:
-    """The session's first event of ``kind`` (``{id, at, kind, actor, branch, epoch,
-    payload}``), or None."""
+def first_event(conn: sqlite3.Connection, session_id: int, kind: str, *,
+                last: bool = False) -> dict | None:
+    """The session's first (``last=True``: latest) event of ``kind`` (``{id, at, kind, actor,
+    branch, epoch, payload}``), or None."""
+    order = "DESC" if last else "ASC"
     row = conn.execute(
         "SELECT id, at, kind, actor, branch, epoch, payload_json FROM session_events"
-        " WHERE session_id = ? AND kind = ? ORDER BY id LIMIT 1", (session_id, kind),
+        f" WHERE session_id = ? AND kind = ? ORDER BY id {order} LIMIT 1", (session_id, kind),
     ).fetchone()
     if row is None:
         return None
     event = dict(row)
     event["payload"] = json.loads(event.pop("payload_json"))
     return event
+
+
+def last_event(conn: sqlite3.Connection, session_id: int, kind: str) -> dict | None:
+    """The session's latest event of ``kind``, or None (e.g. its watching pace)."""
+    return first_event(conn, session_id, kind, last=True)
 
 
 def auto_actions_in_run(conn: sqlite3.Connection, session_id: int) -> int:

@@ -303,3 +303,18 @@ def test_an_adopted_trial_rolls_back_into_its_own_history_at_once(open_page, con
     assert metric(at, "Epoch") == "1"
     view = babysit.session_view(conn, session_id)
     assert view["head_epoch"] == 1 and view["status"] != "failed"
+
+
+def test_a_pace_for_watching_is_off_by_default_and_reaches_the_runner(open_page, conn):
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    pace = at.select_slider(key=f"pace_{session_id}")
+    assert pace.value == 0 and babysit.session_view(conn, session_id)["pace"] is None
+    pace.set_value(2).run()
+    no_exception(at)
+    poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] == 2.0)  # the runner's
+    assert at.select_slider(key=f"pace_{session_id}").value == 2
+    assert any("set the pace to 2 epoch" in m.value for m in at.markdown)  # the event log
+    at.select_slider(key=f"pace_{session_id}").set_value(0).run()
+    poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] is None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import babysit
+from engine.babysit.commands import validate
 from engine.data import DatasetSpec, build_dataset
 from engine.nn import ModelSpec, TrainConfig, new_state, state_to_bytes, train_segment
 from engine.search import trial_config
@@ -35,7 +36,7 @@ def test_an_adopted_trials_epochs_are_rollback_targets_before_any_new_epoch(conn
     assert sorted(found) == [0, 1, 2, 3]  # not 4: the head
     assert all(t["rebuild"] and t["on_lineage"] for t in found.values())
     assert found[2]["val_loss"] == studies.trial_metrics(conn, trial_id)[1]["val_loss"]
-    babysit.validate(conn, sid, "rollback", {"epoch": 2})  # the UI's check accepts it
+    validate(conn, sid, "rollback", {"epoch": 2})  # the UI's check accepts it
 
 
 def test_rolling_back_rebuilds_the_trials_exact_weights_and_goes_on(conn):
@@ -82,4 +83,4 @@ def test_a_session_from_scratch_has_no_replayed_targets(conn, make_session):
     sid = make_session()
     assert babysit.session_view(conn, sid)["rollback_targets"] == []
     with pytest.raises(ValueError, match="already the head"):
-        babysit.validate(conn, sid, "rollback", {"epoch": 0})
+        validate(conn, sid, "rollback", {"epoch": 0})
