@@ -2,7 +2,7 @@
 
 The commands live in ``engine.babysit.cli_commands`` and load only when one runs, so ``--help``
 is quick. Sub-commands: ``new``, ``adopt``, ``step``, ``pause``, ``set``, ``rollback``, ``auto``,
-``show``, ``list`` and ``serve`` (the runner; ``engine.run.launch`` spawns it detached).
+``pace``, ``show``, ``list`` and ``serve`` (the runner; ``engine.run.launch`` spawns it detached).
 """
 
 from __future__ import annotations
@@ -102,6 +102,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--on", dest="on", action="store_true")
     group.add_argument("--off", dest="on", action="store_false")
     _auto_args(p)
+
+    p = leaf("pace", "a pace for watching: the runner trains at most N epochs a second")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--eps", type=float, metavar="N",
+                       help="epochs per second, in (0, 100]")
+    group.add_argument("--off", action="store_true", help="full speed (the default)")
 
     p = leaf("show", "branches, epochs and events of a session")
     p.add_argument("--events", type=int, default=50, help="how many recent events")

@@ -188,6 +188,10 @@ def cmd_auto(args: argparse.Namespace) -> int:
     return _command(args, "auto", {"enabled": args.on, **_auto_from(args)})
 
 
+def cmd_pace(args: argparse.Namespace) -> int:
+    return _command(args, "pace", {"epochs_per_second": None if args.off else args.eps})
+
+
 def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)  # unwinds through serve's finally: the slot is released
 

@@ -31,7 +31,8 @@ def run_cli(db_path, *args, ok=True):
 def test_every_subcommand_has_help():
     parser = argparse.ArgumentParser(prog="engine")
     babysit_cli.add_parser(parser.add_subparsers())
-    names = ["new", "adopt", "step", "pause", "set", "rollback", "auto", "show", "list", "serve"]
+    names = ["new", "adopt", "step", "pause", "set", "rollback", "auto", "pace", "show", "list",
+             "serve"]
     for name in names:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(["babysit", name, "--help"])
@@ -58,6 +59,10 @@ def test_cli_session_from_new_to_show(db_path, conn, capsys):
     assert main("rollback", 1, "--epoch", 2)[0] == 0
     assert main("auto", 1, "--on", "--patience", 2)[0] == 0
     assert main("pause", 1)[0] == 0
+    assert main("pace", 1, "--eps", 2)[0] == 0 and babysit.session_view(conn, 1)["pace"] == 2.0
+    code, _, err = main("pace", 1, "--eps", 500)
+    assert code == 2 and "pace: epochs_per_second must be a number in (0, 100]" in err
+    assert main("pace", 1, "--off")[0] == 0 and babysit.session_view(conn, 1)["pace"] is None
     code, out, _ = main("list")
     assert code == 0 and out.splitlines()[1].split()[:4] == ["1", "idle", "2", "1"]
     code, _, err = main("rollback", 1, "--epoch", 9)
