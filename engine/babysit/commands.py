@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable
+from time import monotonic, sleep
 
 from engine.babysit.live import Live, build_session_dataset, load_state_at
 from engine.babysit.policy import (
@@ -328,13 +329,19 @@ def execute(
     live: Live | None = None,
 ) -> dict:
     """Apply a command now, in this process; ``run`` trains here until the run ends (done,
-    paused from ``between_epochs``, or diverged). Returns ``{"command", "payload", "status",
-    "outcomes"}`` (one outcome per epoch tried, see ``step_epoch``)."""
+    paused from ``between_epochs``, or diverged), at the session's pace if it has one. Returns
+    ``{"command", "payload", "status", "outcomes"}`` (one outcome per epoch tried, see
+    ``step_epoch``)."""
     clean = apply(conn, session_id, command, payload, actor=actor)
     outcomes: list[dict] = []
     if command == "run":
         live = live or Live()
+        epochs_per_second = pace(conn, session_id)  # the foreground keeps the pace too
+        started = monotonic()
         while (outcome := step_epoch(conn, session_id, live)) is not None:
+            if epochs_per_second:
+                sleep(max(0.0, started + 1.0 / epochs_per_second - monotonic()))
+            started = monotonic()
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)

@@ -78,3 +78,19 @@ def test_the_detached_runner_honours_the_stored_pace(conn, make_session):
         assert babysit.session_view(conn, sid)["head_epoch"] == 1
     finally:
         stop_process(pid)
+
+
+def test_a_foreground_run_keeps_the_pace_too(conn, make_session, monkeypatch):
+    """``babysit step`` without a runner trains in the CLI's process: it waits as the runner."""
+    from engine.babysit import commands
+
+    waits = []
+    monkeypatch.setattr(commands, "sleep", waits.append)
+    sid = make_session()
+    babysit.execute(conn, sid, "pace", {"epochs_per_second": 0.001})  # 1,000 s an epoch
+    babysit.execute(conn, sid, "run", {"epochs": 3})
+    assert len(waits) == 3 and all(990 < w <= 1000 for w in waits)
+    babysit.execute(conn, sid, "pace", {"epochs_per_second": None})
+    waits.clear()
+    babysit.execute(conn, sid, "run", {"epochs": 2})
+    assert waits == []
