@@ -84,3 +84,28 @@ def test_a_session_from_scratch_has_no_replayed_targets(conn, make_session):
     assert babysit.session_view(conn, sid)["rollback_targets"] == []
     with pytest.raises(ValueError, match="already the head"):
         validate(conn, sid, "rollback", {"epoch": 0})
+
+
+def test_the_runner_rebuilds_before_it_takes_the_rollback_or_rejects_it(conn):
+    """Through send and the detached runner: it replays outside the transaction that takes the
+    intent; a history that replay does not reproduce ends as a 'rejected' event saying why."""
+    from tests.engine.babysit.test_runner import stop_process, wait_for
+
+    trial_id, _, _, _ = make_trial(conn, epochs=3)
+    sid = babysit.adopt_trial(conn, trial_id)
+    babysit.send(conn, sid, "rollback", epoch=1)
+    pid = wait_for(lambda: babysit.session_view(conn, sid)["runner"], 10, "a runner")["pid"]
+    try:
+        wait_for(lambda: babysit.session_view(conn, sid)["branch"] == 1, 60, "the rollback")
+        assert_states_equal(babysit.load_head_state(conn, sid), trial_state_at(1))
+        node = targets(conn, sid)[2]["node_id"]  # on the abandoned branch 0, still rebuildable
+        conn.execute("UPDATE session_nodes SET val_loss = 9.0 WHERE id = ?", (node,))  # forged
+        babysit.send(conn, sid, "rollback", node_id=node)
+        wait_for(lambda: babysit.session_events(conn, sid)[-1]["kind"] == "rejected", 60,
+                 "the refusal")
+        message = babysit.session_events(conn, sid)[-1]["payload"]["message"]
+        assert "epoch 2 of the adopted trial cannot be rebuilt" in message
+        assert "val_loss" in message and "9.0" in message
+        assert babysit.session_view(conn, sid)["head_epoch"] == 1
+    finally:
+        stop_process(pid)
