@@ -110,16 +110,21 @@ def pace_control(session_id: int, view: dict) -> None:
     options = sorted({*PACES, stored})
     key = f"pace_{session_id}"
     # Follow the stored pace when it moves (applied by the runner, or set from the CLI or
-    # another tab); until the runner applies a choice, the slider keeps what was chosen.
+    # another tab), unless the person just moved the slider: their choice wins (it arrived in
+    # the same rerun as the stored change and was lost). Until the runner applies a choice,
+    # the slider keeps it.
+    touched = st.session_state.pop(f"{key}_touched", False)
     if st.session_state.get(f"{key}_stored") != stored:
-        st.session_state[key] = stored
-        st.session_state[f"{key}_stored"] = st.session_state[f"{key}_sent"] = stored
+        if not touched:
+            st.session_state[key] = st.session_state[f"{key}_sent"] = stored
+        st.session_state[f"{key}_stored"] = stored
     chosen = st.select_slider(
         "Pace for watching (epochs per second)", options=options, key=key,
         format_func=lambda v: "off: full speed" if not v else f"{v:g} / s",
         help="Small models train an epoch in milliseconds: slow the run down to watch it. "
-             "Off by default; the runner keeps to it until you change it.")
-    if chosen != st.session_state[f"{key}_sent"] and send(
+             "Off by default; the runner keeps to it until you change it.",
+        on_change=lambda: st.session_state.update({f"{key}_touched": True}))
+    if chosen != st.session_state.get(f"{key}_sent", stored) and send(
             session_id, "pace", "set the pace", epochs_per_second=float(chosen) or None):
         st.session_state[f"{key}_sent"] = chosen
 

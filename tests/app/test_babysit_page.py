@@ -318,3 +318,17 @@ def test_a_pace_for_watching_is_off_by_default_and_reaches_the_runner(open_page,
     assert any("set the pace to 2 epoch" in m.value for m in at.markdown)  # the event log
     at.select_slider(key=f"pace_{session_id}").set_value(0).run()
     poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] is None)
+
+
+def test_moving_the_pace_as_the_stored_one_changes_keeps_the_persons_choice(open_page, conn):
+    """The stored pace moving (the runner applying an earlier choice) in the same rerun as a
+    move of the slider used to reset the slider to the stored value: the move was lost."""
+    from engine.babysit.commands import execute
+
+    session_id = trained_session(conn, epochs=0)
+    at = open_page("babysit", session=session_id)
+    execute(conn, session_id, "pace", {"epochs_per_second": 2})  # lands while the page idles
+    at.select_slider(key=f"pace_{session_id}").set_value(5).run()
+    no_exception(at)
+    assert at.select_slider(key=f"pace_{session_id}").value == 5
+    poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] == 5.0)
