@@ -314,8 +314,9 @@ def test_a_pace_for_watching_is_off_by_default_and_reaches_the_runner(open_page,
     pace.set_value(2).run()
     no_exception(at)
     poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] == 2.0)  # the runner's
+    # the event log, once a rerun drew it after the runner applied the pace
+    poll(at, lambda a: any("set the pace to 2 epoch" in m.value for m in a.markdown))
     assert at.select_slider(key=f"pace_{session_id}").value == 2
-    assert any("set the pace to 2 epoch" in m.value for m in at.markdown)  # the event log
     at.select_slider(key=f"pace_{session_id}").set_value(0).run()
     poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] is None)
 
