@@ -33,6 +33,15 @@ def apply_actions(runner, conn: sqlite3.Connection) -> list[dict]:
     return applied
 
 
+def runs_in_flight(runner) -> list:
+    """The trial runs of the segments in flight: a stacked unit (``stacking.Stack``) carries
+    several."""
+    if not runner.slots:
+        return []
+    return [run for unit, _ in runner.slots.inflight.values()
+            for run in getattr(unit, "runs", [unit])]
+
+
 def sync(runner, conn: sqlite3.Connection) -> None:
     """Re-read the study and its trials; rebuild the runner's history and trial queue."""
     from engine.search import Space, history_from_rows
@@ -45,7 +54,7 @@ def sync(runner, conn: sqlite3.Connection) -> None:
                                        n_trials=study["n_trials"])
     runner.exhausted = False  # a new range or budget: the sampler may have more to propose
     by_id = {t["id"]: t for t in trials}
-    inflight = {run.id: run for run, _ in runner.slots.inflight.values()} if runner.slots else {}
+    inflight = {run.id: run for run in runs_in_flight(runner)}
     runner.queue = deque(r for r in runner.queue if by_id[r.id]["state"] in QUEUED_STATES)
     runner.paused = [r for r in runner.paused if by_id[r.id]["state"] == "paused"]
     runner.cancelled = {i for i in inflight if by_id[i]["state"] == "cancelled"}

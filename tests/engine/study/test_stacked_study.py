@@ -200,3 +200,32 @@ def test_the_stacking_plan_says_which_trials_stack_and_why():
                              on=True)
     assert plan["total"] == 64 and 0 < plan["stacked"] < 64  # 8..128 stack, 129..512 do not
     assert plan["largest"] == 64  # min(64, 200 trials / 2 workers)
+
+
+def test_an_action_while_a_stack_trains_reaches_its_members(db_path):
+    """A study action applied while a stacked unit is in flight (here: stop trial 0). The
+    runner re-reads the trials in flight after an action and crashed on a stack ('Stack' object
+    has no attribute 'id'): every stop, add or edit during a stacked study killed it."""
+    import time
+
+    from engine.run.work import run_segment
+    from engine.study.actions import act
+
+    study_id = new_study(db_path, name="stacked", space={"params": {"learning_rate": LR},
+                         "fixed": FIXED}, sampler={"kind": "random"}, scheduler=FULL,
+                         dataset=MOONS, n_trials=2, seed=4, workers=1)
+    sizes = []
+
+    def stack_fn(task):
+        sizes.append(len(task["members"]))
+        if len(sizes) == 1:
+            act(db_path, study_id, "stop_trial", {"trial": 0})  # queued: the runner is alive
+            time.sleep(1.0)  # the runner obeys the intent while this unit is in flight
+        return run_stacked_segment(task)
+
+    assert run_fake(db_path, study_id, work_fn=run_segment, stack_fn=stack_fn,
+                    max_segment_epochs=2) == "complete"
+    assert sizes[0] == 2
+    states = {n: state for n, (state, _) in curves(db_path, study_id).items()}
+    assert states == {0: "cancelled", 1: "complete"}
+    assert [e for e, _, _ in curves(db_path, study_id)[1][1]] == [1, 2, 3, 4]
