@@ -13,6 +13,7 @@ import copy
 import hashlib
 import io
 import json
+import threading
 import zipfile
 from dataclasses import dataclass, field
 
@@ -99,6 +100,13 @@ _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
 
 
+# CPython 3.11's compiler is not safe to enter from two threads at once: numpy's header reader
+# (ast.literal_eval) failed now and then with "SystemError: AST constructor recursion depth
+# mismatch" when thread-pool workers (the tests' executor) or the dashboard's threads loaded
+# checkpoints together (2 of 4 runs of tests/engine/study). The header is tiny: one at a time.
+_HEADER_LOCK = threading.Lock()
+
+
 def _read_arrays(blob: bytes) -> dict[str, np.ndarray]:
     """Every ``.npy`` entry of the archive, each checked before it is read: its header must
     declare no more bytes than the entry holds (a forged shape would otherwise allocate
@@ -115,7 +123,8 @@ def _read_arrays(blob: bytes) -> dict[str, np.ndarray]:
                     version = np.lib.format.read_magic(f)
                     if version not in _HEADER_READERS:
                         raise ValueError(f"checkpoint entry {name!r} is .npy version {version}")
-                    shape, _, dtype = _HEADER_READERS[version](f)
+                    with _HEADER_LOCK:  # numpy parses it with ast.literal_eval: see the lock
+                        shape, _, dtype = _HEADER_READERS[version](f)
                     if dtype.hasobject:
                         raise ValueError(f"checkpoint entry {name!r} holds Python objects")
                     size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
