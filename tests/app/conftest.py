@@ -206,6 +206,19 @@ def fresh(page, selector: str):
     return page.locator(f"{FRESH} {selector}")
 
 
+def poll(check, timeout: float, interval: float = 0.25):
+    """``check()``'s first truthy value within ``timeout`` seconds (AssertionError naming the
+    last value otherwise)."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
+
+
 def wait_settled(page, timeout: float = 15.0) -> None:
     """Wait until the app is idle: no stale elements and no running-script indicator."""
     deadline = time.monotonic() + timeout

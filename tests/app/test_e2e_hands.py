@@ -7,26 +7,15 @@ Screenshots land in test-artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine.storage import studies as store
 from engine.storage.db import connect
 from engine.study.facade import new_study, start_study, stop_study
-from tests.app.conftest import fresh, screenshot, wait_settled
+from tests.app.conftest import fresh, poll, screenshot, wait_settled
 
 pytestmark = pytest.mark.browser
 
-
-def poll(check, timeout: float, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_add_a_trial_and_stop_one_on_a_running_study(streamlit_server, page):

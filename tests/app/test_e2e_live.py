@@ -17,23 +17,13 @@ import pytest
 from engine.storage import runners
 from engine.storage import studies as store
 from engine.storage.db import connect
-from tests.app.conftest import screenshot, wait_settled
+from tests.app.conftest import poll, screenshot, wait_settled
 from tests.app.fakes import fake_study
 
 pytestmark = pytest.mark.browser
 
 SIDEBAR = '[data-testid="stSidebar"]'
 
-
-def poll(check, timeout: float, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
 
 
 def text_of(page, selector: str) -> str:

@@ -7,13 +7,11 @@ Screenshots land in test-artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine.storage import studies as store
 from engine.storage.db import connect
-from tests.app.conftest import fresh, screenshot, wait_settled
+from tests.app.conftest import fresh, poll, screenshot, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -32,15 +30,6 @@ COUNT_POINTS = """() => {
   return total;
 }"""
 
-
-def poll(check, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def set_number(page, label: str, value: int) -> None:
