@@ -206,6 +206,10 @@ def _intent(row: sqlite3.Row) -> dict:
     }
 
 
+_PENDING = ("SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
+            " ORDER BY id")  # an owner's intents not yet taken, in the order posted
+
+
 def post_intent(
     conn: sqlite3.Connection, kind: str, owner_id: int, command: str, payload: dict | None = None
 ) -> int:
@@ -229,9 +233,7 @@ def take_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dic
     consumed before the caller applies them, so a kill in between loses them."""
     with atomic(conn):
         rows = conn.execute(
-            "SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
-            " ORDER BY id",
-            (kind, owner_id),
+            _PENDING, (kind, owner_id),
         ).fetchall()
         if rows:
             at = now()
@@ -265,9 +267,7 @@ def obey_intents(
     while True:
         with transaction(conn):
             row = conn.execute(
-                "SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
-                " ORDER BY id LIMIT 1",
-                (kind, owner_id),
+                _PENDING + " LIMIT 1", (kind, owner_id),
             ).fetchone()
             if row is None:
                 return done
@@ -295,8 +295,6 @@ def has_pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> b
 def pending_intents(conn: sqlite3.Connection, kind: str, owner_id: int) -> list[dict]:
     """The intents not yet taken, in the order posted (nothing is consumed)."""
     rows = conn.execute(
-        "SELECT * FROM intents WHERE kind = ? AND owner_id = ? AND consumed_at IS NULL"
-        " ORDER BY id",
-        (kind, owner_id),
+        _PENDING, (kind, owner_id),
     ).fetchall()
     return [_intent(r) for r in rows]
