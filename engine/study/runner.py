@@ -14,16 +14,12 @@ the heartbeat, SIGTERM/SIGINT as a graceful stop) it keeps the study's
    written at once, before it trains. No trial is asked once the budget is reached: ``n_trials``
    trials, or ``epoch_budget`` epochs trained plus reserved by trials in progress (up to their
    next milestone), or the sampler has nothing left;
-3. record each finished segment in one transaction (metrics + checkpoint + state); at a
-   milestone the scheduler decides (continue / pause / prune / complete); a trial that finishes
-   is **told** to the sampler (``tell``), and the sampler's ``describe()`` is stored as the
-   study's belief;
+3. hand each finished unit to ``engine.study.tell``: the segment recorded in one transaction,
+   the scheduler's decision at a milestone, a finished trial **told** to the sampler;
 4. when every live trial is paused and nothing else can run, ``scheduler.on_pause`` (a
    population-based round boundary: ``engine.study.population``), then they all go on.
 
-A trial ends ``complete``, ``pruned``, ``diverged`` (message; nothing non-finite is stored),
-``failed`` (traceback) or, after a stop, ``stopped``. A worker process that dies costs the trial
-one retry from its checkpoint; after ``MAX_WORKER_DEATHS`` deaths it fails with "worker died".
+A trial ends ``complete``, ``pruned``, ``diverged``, ``failed`` or, after a stop, ``stopped``.
 A write that meets a lock held by another process waits (``retrying``) with the result in memory.
 
 Crash safety: a trial's row is committed before it trains, and a segment's metrics with its
@@ -39,21 +35,20 @@ import logging
 import os
 import sqlite3
 import sys
-import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import replace
 
-from engine.run.execution import describe_worker_death, is_worker_death
 from engine.run.host import RunnerHost
 from engine.storage import studies as store
 from engine.storage.actions import has_pending_actions
 from engine.storage.blobs import get_upload
 from engine.storage.db import connect, retrying, transaction
 from engine.storage.runners import pending_intents, release_runner
-from engine.study import steer
+from engine.study import steer, tell
 from engine.study.slots import Slots, default_executor
+from engine.study.tell import MAX_WORKER_DEATHS
 from engine.study.trials import TrialRun as _Run
 from engine.study.trials import budget_left, segment_epochs, trial_seed
 
@@ -62,9 +57,7 @@ __all__ = ["MAX_WORKER_DEATHS", "SEGMENT_SECONDS", "StudyRunner", "run_study", "
 log = logging.getLogger("engine.runner")
 
 SEGMENT_SECONDS = 0.5  # curves grow visibly; a segment costs ~3 ms of overhead (<1%)
-MAX_WORKER_DEATHS = 3
 POLL_SECONDS = 0.1
-STATES_AFTER = {"complete": "complete", "prune": "pruned", "pause": "paused"}
 
 
 def _env_float(name: str) -> float | None:
@@ -173,7 +166,7 @@ class StudyRunner:
                     return status
                 continue  # a resume arrived while stopping
             for future, run, generation in self.slots.wait(POLL_SECONDS):
-                self._handle(conn, future, run, generation)
+                tell.handle(self, conn, future, run, generation)
 
     def _start(self, conn: sqlite3.Connection) -> None:
         study = store.get_study(conn, self.study_id)
@@ -229,7 +222,7 @@ class StudyRunner:
             run = self._new_run(t)
             if run.epochs_done >= run.target:
                 self._set_state(conn, run, "complete")
-                self._told(conn, run)
+                tell.told(self, conn, run)
             elif run.state == "paused":
                 self.paused.append(run)
             else:
@@ -371,101 +364,7 @@ class StudyRunner:
         self.history = self.history.with_trial(
             replace(self.history.by_number(run.number), state=state))
 
-    # -- results ---------------------------------------------------------------------------
-    def _handle(self, conn: sqlite3.Connection, future: Future, run: _Run, generation: int) -> None:
-        if not isinstance(run, _Run):  # a stacked unit's runs
-            from engine.study import stacking
-
-            stacking.handle(self, conn, future, run, generation)
-            return
-        if future.cancelled():
-            self.queue.appendleft(run)
-            return
-        exc = future.exception()
-        if exc is not None and is_worker_death(exc):
-            self._worker_died(conn, run, exc, generation,
-                              charged=self.slots.charged(future, generation))
-            return
-        try:
-            if exc is not None:
-                raise exc
-            self._record(conn, future.result(), run)
-        except Exception as err:
-            text = "".join(traceback.format_exception(err))
-            log.warning("study %s trial %s failed:\n%s", self.study_id, run.number, text)
-            self._set_state(conn, run, "failed", error=text)
-            self._told(conn, run)
-
-    def _worker_died(self, conn: sqlite3.Connection, run: _Run, exc: BaseException, gen: int,
-                     *, charged: bool = True):
-        self.slots.died(exc, gen)  # a broken local pool takes no more work: replace it
-        if not charged:  # another unit's worker died; this one goes on from its checkpoint
-            log.info("study %s trial %s: retried after another worker died", self.study_id,
-                     run.number)
-            self.queue.appendleft(run)
-            return
-        run.deaths += 1
-        what = describe_worker_death(exc)
-        log.warning("study %s trial %s: %s (%d)", self.study_id, run.number, what, run.deaths)
-        if run.deaths >= MAX_WORKER_DEATHS:
-            self._set_state(
-                conn, run, "failed", attempts=run.deaths,
-                error=f"{what}; gave up after {run.deaths} worker deaths, last checkpoint at "
-                f"epoch {run.epochs_done}",
-            )
-            self._told(conn, run)
-        else:
-            self._set_state(conn, run, run.state, attempts=run.deaths)
-            self.queue.appendleft(run)  # retried from its last checkpoint
-
-    def _record(self, conn: sqlite3.Connection, result: dict, run: _Run) -> None:
-        from engine.search import CONTINUE
-
-        metrics = result["metrics"]
-        done = run.epochs_done + len(metrics)
-        record = self.history.by_number(run.number)
-        scores = dict(record.scores)
-        for m in metrics:
-            score = self.objective.score(m)
-            if score is not None:
-                scores[int(m["epoch"])] = score
-        error = None
-        if result["status"] == "diverged":
-            state, error = "diverged", result.get("message") or "diverged"
-        else:
-            decision = CONTINUE
-            milestone = self.scheduler.next_milestone(run.number, run.epochs_done, run.target)
-            if metrics and done >= milestone:
-                seen = self.history.with_trial(replace(record, scores=scores))
-                decision = self.scheduler.decide(run.number, done, seen)
-            state = STATES_AFTER.get(decision, "stopped" if self.stopping else "running")
-        state = steer.state_after(self, run, state)
-        retrying(lambda: store.record_segment(
-            conn, run.id, metrics, result["checkpoint"], sha256=result.get("sha256"),
-            state=state, error=error,
-        ), what=f"study {self.study_id} trial {run.number}: record epochs to {done}")
-        self.history = self.history.with_trial(replace(record, scores=scores, state=state))
-        if metrics:
-            run.seconds_per_epoch = sum(m["seconds"] for m in metrics) / len(metrics)
-        run.epochs_done, run.state = done, state
-        log.info(
-            "study %s trial %s: epoch %d/%d %s%s", self.study_id, run.number, done, run.target,
-            state, f" val_acc={metrics[-1]['val_acc']:.4f}" if metrics else "",
-        )
-        if state == "paused":
-            self.paused.append(run)
-        elif state in store.PENDING_STATES:
-            self.queue.appendleft(run)  # depth-first: it goes on before a new trial is asked
-        else:
-            self._told(conn, run)
-
-    def _told(self, conn: sqlite3.Connection, run: _Run) -> None:
-        """Tell the sampler that ``run`` finished; store what it believes now."""
-        self.sampler.tell(self.space, self.history, self.history.by_number(run.number))
-        belief = self.sampler.describe(self.space, self.history)
-        if belief is not None:
-            retrying(lambda: store.set_study_belief(conn, self.study_id, belief))
-
+    # -- the round boundary ------------------------------------------------------------
     def _end_of_round(self, conn: sqlite3.Connection) -> bool:
         """Every live trial is paused and nothing else can run: let the scheduler apply the
         round (``engine.study.population``) and let them all go on. Whether it did."""

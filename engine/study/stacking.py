@@ -133,10 +133,11 @@ def submit(runner, conn, run: TrialRun) -> None:
 
 
 def handle(runner, conn, future, stack: Stack, generation: int) -> None:
-    """Record a finished stacked unit member by member (as solo segments)."""
+    """Record a finished stacked unit member by member (as solo segments: ``engine.study.tell``)."""
     import traceback
 
     from engine.run.execution import is_worker_death
+    from engine.study import tell
 
     if future.cancelled():
         runner.queue.extendleft(reversed(stack.runs))
@@ -144,21 +145,21 @@ def handle(runner, conn, future, stack: Stack, generation: int) -> None:
     exc = future.exception()
     if exc is not None and is_worker_death(exc):
         for run in stack.runs:
-            runner._worker_died(conn, run, exc, generation)
+            tell.worker_died(runner, conn, run, exc, generation)
         return
     if exc is not None:
         text = "".join(traceback.format_exception(exc))
         for run in stack.runs:
             runner._set_state(conn, run, "failed", error=text)
-            runner._told(conn, run)
+            tell.told(runner, conn, run)
         return
     for run, result in zip(stack.runs, future.result()["members"]):
         try:
-            runner._record(conn, result, run)
+            tell.record(runner, conn, result, run)
         except Exception as err:
             runner._set_state(conn, run, "failed",
                               error="".join(traceback.format_exception(err)))
-            runner._told(conn, run)
+            tell.told(runner, conn, run)
 
 
 def stacking_plan(trials: list[tuple[dict, dict]], *, learns: bool, workers: int,

@@ -11,9 +11,9 @@ from engine.nn import state_from_bytes
 from engine.search import Space
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.study import population
+from engine.study import population, tell
 from engine.study.facade import new_study, stop_study
-from engine.study.runner import StudyRunner, run_study
+from engine.study.runner import run_study
 from tests.engine import fake_work
 
 MOONS = {"kind": "moons", "n_samples": 200, "noise": 0.2, "seed": 0}
@@ -89,16 +89,16 @@ def test_stop_mid_round_and_after_an_exploit_then_resume(db_path, monkeypatch):
     reference = make(db_path)
     assert run_study(db_path, reference) == "complete"
     study_id = make(db_path)
-    real_record, real_round = StudyRunner._record, population.next_round
+    real_record, real_round = tell.record, population.next_round
     recorded = []
 
-    def record_then_stop(self, conn, result, run):
-        real_record(self, conn, result, run)
+    def record_then_stop(runner, conn, result, run):
+        real_record(runner, conn, result, run)
         recorded.append(run.number)
         if len(recorded) == 3:
             stop_study(db_path, study_id)
 
-    monkeypatch.setattr(StudyRunner, "_record", record_then_stop)
+    monkeypatch.setattr(tell, "record", record_then_stop)
     assert run_study(db_path, study_id, max_segment_epochs=1) == "stopped"
     conn = connect(db_path)
     trials = store.list_trials(conn, study_id)
@@ -112,7 +112,7 @@ def test_stop_mid_round_and_after_an_exploit_then_resume(db_path, monkeypatch):
         stop_study(db_path, study_id)
         return plan
 
-    monkeypatch.setattr(StudyRunner, "_record", real_record)
+    monkeypatch.setattr(tell, "record", real_record)
     monkeypatch.setattr(population, "next_round", round_then_stop)
     assert run_study(db_path, study_id) == "stopped"
     assert [t["epochs_done"] for t in store.list_trials(conn, study_id)] == [2, 2, 2, 2]

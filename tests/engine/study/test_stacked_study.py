@@ -7,7 +7,7 @@ import pytest
 from engine.run.stacked_work import run_stacked_segment
 from engine.storage import studies as store
 from engine.storage.db import connect
-from engine.study import runner as runner_module
+from engine.study import tell
 from engine.study.facade import new_study
 from engine.study.stacking import stack_key
 from tests.engine.study.helpers import run_fake
@@ -97,19 +97,19 @@ def test_a_runner_dying_mid_stack_loses_and_repeats_no_epoch(tmp_path, monkeypat
     """The runner dies after committing the first member of a stack (as kill -9 would between
     two commits); a new runner re-trains only the others, and every epoch is there once."""
     study_id = make(tmp_path / "k.db", FULL, 4)
-    real = runner_module.StudyRunner._record
+    real = tell.record
     calls = []
 
-    def dying(self, conn, result, run_):
+    def dying(runner, conn, result, run_):
         calls.append(run_.number)
         if len(calls) == 2:
             raise SystemExit("killed")
-        return real(self, conn, result, run_)
+        return real(runner, conn, result, run_)
 
-    monkeypatch.setattr(runner_module.StudyRunner, "_record", dying)
+    monkeypatch.setattr(tell, "record", dying)
     with pytest.raises(SystemExit):
         run(tmp_path / "k.db", study_id, [], stack=True)
-    monkeypatch.setattr(runner_module.StudyRunner, "_record", real)
+    monkeypatch.setattr(tell, "record", real)
     conn = connect(tmp_path / "k.db")
     conn.execute("UPDATE runners SET stopped_at = CURRENT_TIMESTAMP")  # the dead one's slot
     conn.close()
