@@ -4,13 +4,16 @@ The lecture's method without a second study made by hand. Round 0 is ``first_rou
 a scrambled Sobol sequence over the whole cube (the same rows a ``quasi_random`` study asks).
 Round ``r >= 1`` is the next ``round_size`` trials, sampled inside a box:
 
-- its width on every axis is ``shrink ** r`` of the cube (so zooming again always goes below
+- its width on every numeric axis is ``shrink ** r`` of the cube (so zooming again always goes below
   the last box: with ``shrink = 0.5`` the widths are 1/2, 1/4, 1/8, ...), never less than
   ``min_width``;
 - it is centred on the bounding box of the best ``top_fraction`` of the results known when the
   round begins (those of the trials asked before it, at the highest rung with enough results;
   a diverged trial counts as the worst), slid so that the best trial stays inside it, and kept
   inside the cube;
+- a Choice is not narrowed: its options have no order, so a box along its unit axis would keep
+  a run of neighbours in the list and could drop the options that did best (as
+  ``coarse_to_fine`` does, the box keeps every option and only the numbers narrow);
 - about ``explore`` of each round's trials are drawn over the whole cube instead, so a better
   region found by chance can move the next box.
 
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.search.dimensions import Choice
 from engine.search.history import History
 from engine.search.samplers.base import count
 from engine.search.samplers.batch import QuasiRandomSampler
@@ -96,8 +100,11 @@ class ZoomSampler(LearningSampler):
         margin = 0.1 * width
         start = np.clip(start, best - width + margin, best - margin)  # the best stays inside
         start = np.clip(start, 0.0, 1.0 - width)
-        unit = {name: (float(a), float(a + width)) for name, a in zip(space.dimension_names,
-                                                                      start)}
+        stop = start + width
+        for j, name in enumerate(space.dimension_names):  # options have no order: keep them all
+            if isinstance(space.params[name], Choice):
+                start[j], stop[j] = 0.0, 1.0
+        unit = {n: (float(a), float(b)) for n, a, b in zip(space.dimension_names, start, stop)}
         values = {name: space.params[name].value_range(*unit[name]) for name in unit}
         return Box(unit, values)
 
