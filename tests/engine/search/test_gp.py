@@ -4,6 +4,8 @@ without changing what it asks."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,56 @@ def test_the_prior_is_a_setting_that_changes_the_fit() -> None:
     with pytest.raises(SpaceError, match="length_scale_prior must be true or false, got "
                                          "length_scale_prior='yes'"):
         GPSampler(length_scale_prior="yes")
+
+
+@pytest.mark.parametrize("rows, runs", [(12, 3), (20, 3), (21, 1), (40, 1), (100, 1)])
+def test_a_fit_restarts_only_while_its_rows_are_few(monkeypatch, rows, runs) -> None:
+    """Restarts pay while a fit has few rows; past ``RESTART_ROWS`` a fit is one L-BFGS-B run
+    (a restart then costs as much as the fit and was measured to gain nothing)."""
+    calls = []
+    real = gp_module._lbfgsb
+
+    def counting(max_iter, penalty=None):
+        run = real(max_iter, penalty)
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            return run(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(gp_module, "_lbfgsb", counting)
+    rng = np.random.default_rng(3)
+    x = rng.random((rows, 3))
+    gp_module.fit_kernel(x, np.sum((x - 0.4) ** 2, axis=1), rng)
+    assert len(calls) == runs
+
+
+@pytest.mark.parametrize("kind", ["uniform", "skewed", "diverged", "negative", "two values"])
+def test_the_warp_is_scikit_learns_yeo_johnson_power_transform(kind) -> None:
+    from sklearn.preprocessing import PowerTransformer
+
+    rng = np.random.default_rng(5)
+    losses = {"uniform": rng.random(60), "skewed": rng.lognormal(-3.0, 1.0, 80),
+              "diverged": np.r_[0.05 + 0.1 * rng.random(30), [1.0, 1.0, 1.0]],
+              "negative": -rng.random(25), "two values": np.array([0.2, 0.2, 0.7])}[kind]
+    reference = PowerTransformer(method="yeo-johnson", standardize=True).fit(losses[:, None])
+    warp = gp_module.Warp(losses)
+    np.testing.assert_allclose(warp(losses), reference.transform(losses[:, None])[:, 0],
+                               atol=1e-8)
+    y = np.linspace(-2.0, 2.0, 21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NaN where y is outside the transform's range
+        expected = reference.inverse_transform(y[:, None])[:, 0]
+    inside = np.isfinite(expected)
+    np.testing.assert_allclose(warp.inverse(y)[inside], expected[inside], atol=1e-8)
+    # outside: the nearest observed extreme
+    np.testing.assert_array_equal(warp.inverse(y)[~inside],
+                                  np.where(y[~inside] > 0, losses.max(), losses.min()))
+    np.testing.assert_allclose(warp.inverse(warp(losses)), losses, atol=1e-10)
+
+
+def test_a_constant_loss_warps_to_zero_and_back() -> None:
+    warp = gp_module.Warp(np.full(5, 0.3))
+    np.testing.assert_array_equal(warp(np.full(5, 0.3)), np.zeros(5))
+    np.testing.assert_allclose(warp.inverse(np.array([0.0])), [0.3])
