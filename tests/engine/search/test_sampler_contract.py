@@ -104,6 +104,23 @@ def test_registry_names_the_class_kind() -> None:
     assert all(cls.kind == kind and issubclass(cls, Sampler) for kind, cls in SAMPLERS.items())
 
 
+def test_every_sampler_in_the_package_is_registered_and_under_contract() -> None:
+    """A sampler class in a module that ``engine.search`` does not import would be missing from
+    ``SAMPLERS`` (so from ``KINDS`` and these tests): every module of the package is imported
+    here and each class with a ``kind`` of its own must already be in ``KINDS``."""
+    import importlib
+    import pkgutil
+
+    import engine.search.samplers as package
+
+    found = set()
+    for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        for obj in vars(importlib.import_module(module.name)).values():
+            if isinstance(obj, type) and issubclass(obj, Sampler) and "kind" in vars(obj):
+                found.add(obj.kind)
+    assert found and found <= set(KINDS), f"not under contract: {sorted(found - set(KINDS))}"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 class TestSamplerContract:
     @settings(max_examples=25, deadline=None)
