@@ -18,8 +18,10 @@ import streamlit as st
 
 from app.labels import SAMPLER_LABELS, SCALE_LABELS, SCHEDULE_LABELS, menu_words
 from app.numbers import fmt
+from engine import study as studies
 from engine.search import KNOBS, Choice, Dimension, Float, Int, SpaceError, default_space
-from engine.study.planning import MAX_TRIALS, MAX_WORKERS
+
+MAX_TRIALS, MAX_WORKERS = studies.MAX_TRIALS, studies.MAX_WORKERS
 
 # The controls under each knob's name: search toggle, low (or the fixed value), high, scale. The
 # name has a line of its own: beside them, at 1,024 px, "learning_rate" broke mid-word and the

@@ -31,7 +31,8 @@ from app.zoom_box import box_rows
 from engine import study as studies
 from engine.search import SAMPLERS as SAMPLER_KINDS
 from engine.search import GridSampler, Space, SpaceError, sampler_from_dict
-from engine.study.planning import MAX_TRIALS, MAX_WORKERS
+
+MAX_TRIALS, MAX_WORKERS = studies.MAX_TRIALS, studies.MAX_WORKERS
 
 SAMPLERS = SAMPLER_LABELS
 PREVIEW_MAX = 1000

@@ -18,23 +18,19 @@ from engine.search import Objective
 def study_importance(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> tuple:
     """``(scores {number: score}, importance dict or None, advice list)`` under the study's
     objective and rank choice; the forest is refitted only when the data changed."""
-    from engine.study.importance import advice
-
     objective = Objective.from_dict(study["objective"])
     scores = studies.study_scores(conn, study)  # one aggregate query
     names = list(study["space"].get("params", {}))
     result = _importance(study["id"], study["epochs_done"], len(trials),
                          repr(study["rank"]), repr(study["space"]), trials, names, scores)
-    lines = advice(study, trials, scores, result and result["shares"],
-                   maximize=objective.maximize)
+    lines = studies.importance_advice(study, trials, scores, result and result["shares"],
+                                      maximize=objective.maximize)
     return scores, result, lines
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _importance(study_id, epochs_done, n_trials, rank, space, _trials, names, _scores):
-    from engine.study.importance import importance
-
-    return importance(_trials, names, _scores)
+    return studies.parameter_importance(_trials, names, _scores)
 
 
 def importance_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:

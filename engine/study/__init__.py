@@ -24,6 +24,8 @@ _EXPORTS = {
     "rank_label": "ranking", "columns_scores": "ranking", "check_rank": "ranking",
     "study_scores": "ranking",
     "outside_names": "outside",
+    "parameter_importance": "importance", "importance_advice": "importance",
+    "MAX_TRIALS": "planning", "MAX_WORKERS": "planning",
     "fork_trial": "roundtrip", "forkable_epochs": "roundtrip", "replay_refusal": "roundtrip",
     "returned_trials": "roundtrip",
     "study_lineage": "roundtrip",

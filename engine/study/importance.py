@@ -117,3 +117,8 @@ def advice(study: dict, trials: list[dict], scores: Mapping[int, float],
             f"{saved / full:.0%} of what training every trial to its budget would take."),
             "action": None})
     return out
+
+
+# The facade's names (``engine.study.parameter_importance`` / ``importance_advice``): the
+# package's attribute ``importance`` is this module once it is imported.
+parameter_importance, importance_advice = importance, advice
