@@ -243,3 +243,76 @@ def test_a_live_runner_applies_actions_while_it_runs(db_path, conn):
     user = [t for t in trials if t["origin"] == "user"]
     assert len(user) == 1 and user[0]["state"] == "complete" and user[0]["epochs_done"] == 12
     assert len(trials) == 4 and store.get_study(conn, study_id)["n_trials"] == 4
+
+
+def run_stacked(db_path, study_id, during=None) -> tuple[str, list[int]]:
+    """The study's real runner on the default, stacked path: the real work unit and the real
+    stacked one (``stack=True``); ``during(members)`` runs inside the first stacked unit,
+    while the runner is alive and the unit in flight. Returns (status, the stacks' sizes)."""
+    from engine.run.stacked_work import run_stacked_segment
+    from engine.run.work import run_segment
+
+    sizes = []
+
+    def stack_fn(task):
+        sizes.append(len(task["members"]))
+        if during is not None and len(sizes) == 1:
+            during()
+        return run_stacked_segment(task)
+
+    status = run_fake(db_path, study_id, work_fn=run_segment, stack=True, stack_fn=stack_fn,
+                      max_segment_epochs=2)
+    return status, sizes
+
+
+def epochs_of(conn, trial) -> list[int]:
+    return [m["epoch"] for m in store.trial_metrics(conn, trial["id"])]
+
+
+LIVE_ACTIONS = {  # applied by the runner while the first stack trains
+    "stop": ("stop_trial", {"trial": 0}),
+    "add": ("add_trial", {"params": {"learning_rate": 0.05}, "name": "mine"}),
+    "edit": ("clone_trial", {"trial": 1, "edits": {"learning_rate": 0.002}}),
+}
+
+
+@pytest.mark.parametrize("what", [*LIVE_ACTIONS, "extend"])
+def test_each_action_holds_over_the_real_stacked_path(db_path, conn, what):
+    """Stacking is the default, and a stacked unit carries several trials: stop, add, edit (a
+    clone with edited params) and extend the best, each over the real work units."""
+    study_id = make_study(db_path, n_trials=6, epochs=4)  # 2 workers: two stacks of 3
+    applied = []
+
+    def during():  # the runner is alive: the action is queued, and applied by it
+        kind, payload = LIVE_ACTIONS[what]
+        action = actions.act(db_path, study_id, kind, payload)
+        assert action["queued"]
+        applied.append(actions.wait_applied(db_path, action["id"], timeout=60))
+
+    status, sizes = run_stacked(db_path, study_id, during if what in LIVE_ACTIONS else None)
+    assert status == "complete" and sizes[0] == 3  # the action lands while 3 train as one
+    trials = store.list_trials(conn, study_id)
+    if what in LIVE_ACTIONS:
+        assert applied[0]["applied_at"] is not None and applied[0]["error"] == ""
+    if what == "stop":
+        assert [t["state"] for t in trials] == ["cancelled"] + ["complete"] * 5
+        assert epochs_of(conn, trials[0]) == list(range(1, trials[0]["epochs_done"] + 1))
+        assert 0 < trials[0]["epochs_done"] < 4  # stopped mid-study, its epochs kept
+    elif what in ("add", "edit"):
+        mine = [t for t in trials if t["origin"] == "user"]
+        assert len(trials) == 7 and len(mine) == 1  # on top of the budget of 6
+        want = ({**trials[0]["params"], "learning_rate": 0.05} if what == "add"
+                else {**trials[1]["params"], "learning_rate": 0.002})
+        assert mine[0]["params"] == want
+        assert all(t["state"] == "complete" and epochs_of(conn, t) == [1, 2, 3, 4]
+                   for t in trials)
+    else:  # extend the best four of the finished study, from their checkpoints
+        before = {t["number"]: store.trial_metrics(conn, t["id"]) for t in trials}
+        action = actions.act(conn, study_id, "extend_top", {"k": 4, "epochs": 6})
+        status, sizes = run_stacked(db_path, study_id)
+        assert status == "complete" and max(sizes) >= 2  # extended trials go on stacked
+        for t in store.list_trials(conn, study_id):
+            metrics = store.trial_metrics(conn, t["id"])
+            want = 6 if t["number"] in action["result"]["numbers"] else 4
+            assert [m["epoch"] for m in metrics] == list(range(1, want + 1))
+            assert metrics[:4] == before[t["number"]] and t["state"] == "complete"
