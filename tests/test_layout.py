@@ -136,3 +136,6 @@ def test_the_readme_layout_paragraph_matches_the_tree():
         assert (REPO / name.rstrip("/")).exists(), f"the README names {name}, which is not there"
     packages = {f"engine/{p.parent.name}" for p in ENGINE.glob("*/__init__.py")}
     assert packages - {n.rstrip("/") for n in named} == set(), "a package the README omits"
+    modules = {f"engine/{p.name}" for p in ENGINE.glob("*.py")
+               if p.stem not in ("__init__", "__main__", "lazy")}  # lazy: plumbing
+    assert modules - named == set(), "a top-level engine module the README omits"
