@@ -139,3 +139,17 @@ def test_the_readme_layout_paragraph_matches_the_tree():
     modules = {f"engine/{p.name}" for p in ENGINE.glob("*.py")
                if p.stem not in ("__init__", "__main__", "lazy")}  # lazy: plumbing
     assert modules - named == set(), "a top-level engine module the README omits"
+
+
+def test_the_study_runner_never_branches_on_the_schedulers_kind():
+    """One scheduler contract: the runner reads decisions (continue / pause / prune / complete)
+    and ``on_pause``, never which scheduler it has (a PBT round boundary is a pause)."""
+    from engine.search import SCHEDULERS
+
+    for name in ("runner.py", "tell.py", "population.py", "steer.py", "slots.py", "trials.py"):
+        tree = ast.parse((ENGINE / "study" / name).read_text())
+        kinds = [n.value for n in ast.walk(tree)
+                 if isinstance(n, ast.Constant) and n.value in SCHEDULERS]
+        reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                 and n.attr == "kind" and "scheduler" in ast.unparse(n.value)]
+        assert (kinds, reads) == ([], []), name
