@@ -7,10 +7,7 @@ the restarted worker, and the study completes with every curve exact.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
-import time
 
 import pytest
 
@@ -20,6 +17,7 @@ from engine.storage.db import connect
 from engine.study.facade import new_study
 from engine.study.runner import run_study
 from tests.engine import fake_work
+from tests.engine.processes import kill_a_busy_dask_worker
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -67,17 +65,7 @@ def test_killed_dask_worker_costs_one_retry_and_the_study_completes(cluster, db_
     conn = connect(db_path)
     client = distributed.Client(cluster.scheduler_address, set_as_default=False)
     try:
-        pids = client.run(os.getpid)
-        deadline = time.monotonic() + 30
-        victim = None
-        while victim is None and time.monotonic() < deadline:
-            busy = [a for a, keys in client.processing().items() if keys]
-            started = store.get_study(conn, study_id)["epochs_done"] > 0
-            if busy and started:
-                victim = busy[0]
-            time.sleep(0.05)
-        assert victim is not None, "no worker was busy mid-study"
-        os.kill(pids[victim], signal.SIGKILL)
+        kill_a_busy_dask_worker(client, conn, study_id, timeout=30)
         thread.join(timeout=90)
     finally:
         client.close()

@@ -25,6 +25,7 @@ import engine
 from engine.run.cluster import ClusterNotReady
 from engine.run.execution import make_executor
 from tests.engine import fake_work
+from tests.engine.processes import kill_a_busy_dask_worker
 
 pytest.importorskip("distributed")
 DASK = Path(sys.executable).with_name("dask")
@@ -160,18 +161,9 @@ def test_a_study_on_a_real_cluster_survives_a_worker_killed_mid_study(tmp_path, 
         client = distributed.Client(address, set_as_default=False, timeout=30)
         try:
             client.wait_for_workers(2, timeout=60)
-            pids = client.run(os.getpid)
             thread.start()
             conn = connect(db_path)
-            deadline = time.monotonic() + 60
-            victim = None
-            while victim is None and time.monotonic() < deadline:
-                busy = [a for a, keys in client.processing().items() if keys]
-                if busy and store.get_study(conn, study_id)["epochs_done"] > 0:
-                    victim = busy[0]
-                time.sleep(0.05)
-            assert victim is not None, "no worker was busy mid-study"
-            os.kill(pids[victim], signal.SIGKILL)
+            kill_a_busy_dask_worker(client, conn, study_id, timeout=60)
             thread.join(timeout=180)
         finally:
             client.close()
