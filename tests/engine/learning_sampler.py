@@ -32,6 +32,23 @@ class BestNeighbour(Sampler):
         return {"kind": self.kind, "spread": self.spread}
 
 
+class Recorder(Sampler):
+    """Asks random points and keeps, for every ask, the history it was given: ``(number,
+    {trial number: (state, scores)})``, in the class-level ``seen`` (one runner at a time)."""
+
+    kind = "test_recorder"
+    learns = True
+    seen: list[tuple[int, dict]] = []
+
+    def _ask(self, space, history, rng):
+        Recorder.seen.append((history.number, {t.number: (t.state, dict(t.scores))
+                                               for t in history.trials}))
+        return rng.random(space.n_dims)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind}
+
+
 def main(argv: list[str]) -> int:
     from engine.study.runner import run_study
     from tests.engine import fake_work

@@ -20,7 +20,7 @@ from engine.storage import studies as store
 from engine.storage.db import connect
 from engine.study.facade import new_study
 from tests.engine import fake_work
-from tests.engine.learning_sampler import BestNeighbour
+from tests.engine.learning_sampler import BestNeighbour, Recorder
 from tests.engine.study.helpers import run_fake
 
 REPO = Path(__file__).resolve().parents[3]
@@ -110,6 +110,29 @@ def test_a_learning_sampler_hears_every_result(db_path):
     for k in range(1, 8):  # each trial starts next to the best finished one before it
         best = max(trials[:k], key=lambda t: (t["last_val_acc"], -t["number"]))
         assert abs(trials[k]["unit"][0] - best["unit"][0]) < 0.3
+
+
+def test_each_ask_sees_every_finished_and_every_pending_trial(db_path, monkeypatch):
+    """Issue 9: the sampler is asked with the whole history, the finished trials with their
+    scores and the pending ones (asked, not finished) that are training on the other worker."""
+    monkeypatch.setattr(Recorder, "seen", [])
+    study_id = make(db_path, sampler=Recorder().to_dict(), n_trials=6, workers=2)
+    assert run_fake(db_path, study_id, fake_work.slow_segment, max_segment_epochs=1) == "complete"
+    conn = connect(db_path)
+    stored = {t["number"]: t for t in store.list_trials(conn, study_id)}
+    assert [number for number, _ in Recorder.seen] == list(range(6))  # asked once each
+    pending_seen = 0
+    for number, trials in Recorder.seen:
+        assert sorted(trials) == list(range(number))  # every trial asked before it
+        for k, (state, scores) in trials.items():
+            if state in store.TERMINAL_STATES:
+                want = {m["epoch"]: m["val_acc"]
+                        for m in store.trial_metrics(conn, stored[k]["id"])}
+                assert scores == want  # a finished trial with its score at every epoch
+            else:
+                assert state in ("waiting", "running")
+                pending_seen += 1
+    assert pending_seen >= 1  # with 2 workers an ask came while the other trial trained
 
 
 def test_a_lock_held_elsewhere_delays_the_runner_but_fails_nothing(db_path, monkeypatch):
