@@ -7,6 +7,10 @@ Used by `stacked.py`. Two tools over the engine's internal modules (`engine.nn.s
   recorded from a real step (every `np.matmul` it calls, with its own operands and `out=`
   buffers), then replayed back to back `n_steps` times: the stacked run's GEMM-only bound, in
   CPU seconds.
+- `step_allocation(specs, configs, data, n_steps)`: what the steady stacked step allocates, from
+  a real step: minor page faults per step (fresh memory touched), the largest transient
+  allocation NumPy made inside a step (tracemalloc peak over the steps: iterator buffers) and
+  what the steps kept (tracemalloc net: 0 when nothing leaks).
 - `op_profile(fn)`: runs fn with every NumPy call of the stacked step timed (thread CPU time)
   and keyed by the calling function and line; returns rows (key, seconds, calls). The wrapper
   adds about a microsecond a call, so the rows are for finding the heavy lines, not for adding
@@ -16,8 +20,10 @@ Used by `stacked.py`. Two tools over the engine's internal modules (`engine.nn.s
 from __future__ import annotations
 
 import collections
+import resource
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
@@ -70,6 +76,28 @@ def stack_gemm_seconds(specs, configs, data, n_steps: int) -> float:
         for a, b, out in ops:
             np.matmul(a, b, out=out)
     return time.process_time() - c0
+
+
+def step_allocation(specs, configs, data, n_steps: int = 50) -> dict:
+    """{"faults": minor page faults per steady step, "transient": the largest bytes allocated
+    and freed within the steps, "kept": bytes the steps left allocated} of a ready stack."""
+    ws, args = _stack_step(specs, configs, data)
+    with np.errstate(all="ignore"):
+        for _ in range(5):  # warm up: NumPy's and malloc's caches settle
+            ws.step(*args)
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(n_steps):
+            ws.step(*args)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        tracemalloc.start()
+        try:
+            base, _ = tracemalloc.get_traced_memory()
+            for _ in range(n_steps):
+                ws.step(*args)
+            kept, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    return {"faults": faults / n_steps, "transient": peak - base, "kept": kept - base}
 
 
 class _Timed:
