@@ -34,7 +34,7 @@ from engine.nn.health import AUTO, HEALTH_ROWS, Cadence, check_every, epoch_heal
 from engine.nn.model import ModelSpec
 from engine.nn.optim import learning_rate_at
 from engine.nn.stacked_arena import StackArena, stack_spec
-from engine.nn.stacked_optim import Hyper
+from engine.nn.stacked_optim import FULL_WIDTH, Hyper
 from engine.nn.stacked_step import StackWorkspace, before_table
 from engine.nn.state import TrainState, copy_state
 from engine.nn.train import SegmentResult, _check_data, _spans, one_blas_thread
@@ -52,7 +52,9 @@ def stack_bytes(specs: list[ModelSpec], optimizer: str, batch_size: int, n_train
     spec = stack_spec(specs)
     p, item = len(specs), np.dtype(spec.dtype).itemsize
     size = sum(int(np.prod(s)) for s in param_shapes(spec).values())
-    arena = p * size * item * (3 + len(SLOTS[optimizer]) + 1)  # w g scratch slots snapshot
+    knobs = 6 if size < FULL_WIDTH else 0  # Hyper.widen
+    arena = p * size * item * (3 + len(SLOTS[optimizer]) + 2 + knobs)  # w g scratch slots
+    # snapshot, L2 matrix and knobs
     widths = (*spec.hidden, spec.n_outputs)
     b = min(batch_size, n_train)
     per_row = sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs

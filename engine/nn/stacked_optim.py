@@ -15,6 +15,8 @@ import numpy as np
 
 from engine.nn.config import TrainConfig
 
+FULL_WIDTH = 1024  # arenas of narrower rows hold their constant knobs as full (P, S) arrays
+
 
 class Hyper:
     """Per-member optimizer knobs as (P, 1) columns; ``set_lr`` per epoch, ``for_step`` per
@@ -53,6 +55,18 @@ class Hyper:
             self._l2_full = np.zeros(shape, self.l2.dtype)
             self._l2_full[:, :n_weights] = self.l2
         return self._l2_full
+
+    def widen(self, shape: tuple[int, int]) -> None:
+        """On an arena of rows narrower than FULL_WIDTH, hold the constant knobs (momentum,
+        betas, epsilon) as full (P, S) arrays: the update's products are then plain contiguous
+        loops, where a (P, 1) column broadcast along short rows costs NumPy 2.4x as much
+        (measured on (64, 337), case (a) of ``benchmarks/stacked.py``; on (64, 4874) the
+        column is the faster). The same values, so the same results bitwise. Idempotent."""
+        if shape[1] >= FULL_WIDTH or getattr(self, "_wide", None) == shape:
+            return
+        for name in ("momentum", "beta1", "beta2", "one_minus_b1", "one_minus_b2", "epsilon"):
+            setattr(self, name, np.repeat(getattr(self, name)[:, :1], shape[1], axis=1))
+        self._wide = shape
 
     def set_lr(self, lrs: np.ndarray) -> None:
         """This epoch's learning rates (P,) (float64; 0 freezes a member). Drops the plan."""

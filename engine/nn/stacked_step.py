@@ -53,7 +53,6 @@ class StackLayer:
         self.i, self.n = i, n
         self.bn, self.activation = spec.batch_norm, spec.activation
         self.W, self.dW = arena.params[f"W{i}"], arena.grads[f"W{i}"]
-        self.WT = np.empty(self.W.transpose(0, 2, 1).shape, dt)  # a copy: BLAS-friendly
         self.mask = arena.unit_masks[i - 1].reshape(p, d_out) if arena.padded else None
         self.widths = [s.hidden[i - 1] for s in arena.specs]
         row = (p, d_out)
@@ -207,8 +206,7 @@ class StackLayer:
         dyt = _t(dy)
         matmul(_t(x).transpose(0, 2, 1), dyt, self.dW)
         if dx is not None:
-            np.copyto(self.WT, self.W.transpose(0, 2, 1))
-            matmul(dyt, self.WT, _t(dx))
+            matmul(dyt, self.W.transpose(0, 2, 1), _t(dx))  # BLAS reads W transposed
 
 
 class StackWorkspace:
@@ -223,7 +221,6 @@ class StackWorkspace:
         self.has_bn = bool(self.hidden) and spec.batch_norm
         L = spec.n_layers
         self.W, self.dW = arena.params[f"W{L}"], arena.grads[f"W{L}"]
-        self.WT = np.empty(self.W.transpose(0, 2, 1).shape, dt)  # a copy: BLAS-friendly
         # one output unit (two classes): the products with its weights as one broadcast row
         self.w_row = np.empty((p, self.W.shape[1]), dt) if c == 1 else None
         self.b_v, self.db_v = arena.params[f"b{L}"], arena.grads[f"b{L}"]
@@ -247,6 +244,7 @@ class StackWorkspace:
         # each member's L2 over its weight matrices (the first n_weights entries of its row)
         # as a full (P, S) matrix: one contiguous product a step, no broadcasting buffers
         self.l2_full = hyper.l2_matrix(self.arena.n_weights, self.arena.w.shape)
+        hyper.widen(self.arena.w.shape)
         self.bn_keep = np.asarray(bn_momentum, dt).reshape(-1, 1)
         self.bn_new = (1.0 - np.asarray(bn_momentum, np.float64)).astype(dt).reshape(-1, 1)
         for layer in self.hidden:
@@ -334,8 +332,7 @@ class StackWorkspace:
                 np.copyto(self.w_row, self.W[:, :, 0])
                 multiply(ds, self.w_row, hidden[-1].da)
             else:
-                np.copyto(self.WT, self.W.transpose(0, 2, 1))
-                matmul(dst, self.WT, _t(hidden[-1].da))
+                matmul(dst, self.W.transpose(0, 2, 1), _t(hidden[-1].da))
             for j in range(len(hidden) - 1, 0, -1):
                 hidden[j].backward(hidden[j - 1].out, hidden[j - 1].da)
             hidden[0].backward(x, None)

@@ -227,3 +227,29 @@ def test_memory_estimate_bounds_what_a_stack_allocates(tiny_data):
     assert held <= estimate
     one = stack_bytes(specs[:1], "adam", 16, 70, 20)
     assert max_members(specs[0], "adam", 16, 70, 20, bound=10 * one) == 10
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "rmsprop", "adam"])
+def test_widened_knobs_update_bitwise_as_columns(optimizer):
+    """Hyper.widen (full (P, S) knobs on a narrow arena) changes the speed, not one bit."""
+    from engine.nn.stacked_optim import update
+
+    configs = members(optimizer, n=3)
+    rng = np.random.default_rng(0)
+    w0, g0 = rng.standard_normal((2, 3, 300)).astype("float32")
+    slots0 = tuple(np.abs(rng.standard_normal((3, 300))).astype("float32") for _ in range(2))
+    out = []
+    for widen in (False, True):
+        hyper = Hyper(configs, "float32")
+        if widen:
+            hyper.widen(w0.shape)
+            assert hyper.beta1.shape == w0.shape
+        hyper.set_lr(np.array([c.learning_rate for c in configs]))
+        w, g = w0.copy(), g0.copy()
+        slots = tuple(s.copy() for s in slots0)[: 2 if optimizer == "adam" else 1]
+        for step in (1, 2, 3):
+            hyper.for_step(np.full(3, step))
+            update(w, g, slots, hyper, np.empty_like(w))
+        out.append((w, *slots))
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)
