@@ -253,3 +253,26 @@ def test_widened_knobs_update_bitwise_as_columns(optimizer):
         out.append((w, *slots))
     for a, b in zip(*out):
         assert np.array_equal(a, b)
+
+
+def test_two_class_loss_is_logaddexp_for_any_logit(binary_data):
+    """The two-class loss (softplus in SIMD steps) equals np.logaddexp(0, u) and its gradient
+    stays finite, for logits from -1e4 to 1e4 (no overflow where exp(u) would be inf)."""
+    from engine.nn.stacked_step import StackWorkspace
+
+    specs = [ModelSpec(3, (4,), 2, dtype="float64")] * 2
+    trainer = StackTrainer(specs, "sgd", 8, binary_data)
+    ws = StackWorkspace(trainer.arena, 8, training=True)
+    z = np.array([-1e4, -50.0, -1.0, 0.0, 1e-9, 2.0, 60.0, 1e4])
+    ws.s[:, 0, 0], ws.s[:, 1, 0] = z, -z
+    sign = np.where(np.arange(8) % 2, -1.0, 1.0)  # 1 - 2y
+    target = np.broadcast_to(sign[:, None, None], (8, 2, 1)).copy()
+    mark = np.empty((8, 2), bool)
+    loss = ws._loss(target, None, mark, True)
+    assert np.isfinite(ws.ds).all()
+    for j, zj in enumerate((z, -z)):
+        u = sign * zj
+        assert loss[j] == pytest.approx(np.logaddexp(0, u).sum(), rel=1e-12)
+        sigmoid = np.exp(u - np.logaddexp(0, u))
+        assert np.allclose(ws.ds[:, j, 0], sign * sigmoid / 8, rtol=1e-12, atol=0)
+        assert np.array_equal(mark[:, j], (zj > 0) == (sign < 0))
