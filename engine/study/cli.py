@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -145,14 +146,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _existing_study(args, study_id)
     if args.detach:
+        _stack_for_child(args)
         pid = start_study(_db_path(args), study_id)
         print(f"study {study_id}: runner pid {pid}" if pid else
               f"study {study_id}: a runner is already alive, or nothing is left to run")
         return 0
     _log_to_stdout()
-    status = run_study(_db_path(args), study_id)
+    status = run_study(_db_path(args), study_id, **_stack_option(args))
     print(f"study {study_id}: {status}")
     return 0 if status in ("complete", "stopped") else 1
+
+
+def _stack_option(args: argparse.Namespace) -> dict:
+    """``run_study``'s ``stack`` option from --stack/--no-stack (none: the default rule)."""
+    return {} if args.stack is None else {"stack": args.stack}
+
+
+def _stack_for_child(args: argparse.Namespace) -> None:
+    """--stack/--no-stack for a detached runner: through $PANDA_CAVIAR_STACK, which the child
+    inherits (``engine.run.launch.runner_command``); this process ends right after."""
+    if args.stack is not None:
+        os.environ["PANDA_CAVIAR_STACK"] = "1" if args.stack else "0"
 
 
 def _study_options(args: argparse.Namespace) -> dict:
@@ -197,14 +211,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     conn = _connect(args)
     if runner_alive(conn, "study", args.study_id):
         post_intent(conn, "study", args.study_id, "resume")
-        print(f"study {args.study_id}: a runner is alive; asked it to resume")
+        print(f"study {args.study_id}: a runner is alive; asked it to resume"
+              + ("" if args.stack is None else " (it keeps its own stacking: --stack/--no-stack "
+                 "applies to a runner this command starts)"))
         return 0
     if args.detach:
+        _stack_for_child(args)
         pid = resume_study(conn, args.study_id)
         print(f"study {args.study_id}: " + (f"runner pid {pid}" if pid else "nothing to resume"))
         return 0
     _log_to_stdout()
-    status = run_study(_db_path(args), args.study_id)
+    status = run_study(_db_path(args), args.study_id, **_stack_option(args))
     print(f"study {args.study_id}: {status}")
     return 0 if status in ("complete", "stopped") else 1
 
@@ -325,6 +342,14 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
                         "or ./data/panda_caviar.db)")
 
 
+def _add_stack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", action=argparse.BooleanOptionalAction, default=None,
+                        help="train the trials of one small shape together as stacked units "
+                        "where it pays (the default, unless $PANDA_CAVIAR_STACK=0); "
+                        "--no-stack trains every trial alone. For the runner this command "
+                        "starts; not stored with the study")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the study sub-commands on ``python -m engine``'s parser."""
     p = sub.add_parser("run", help="create a study and run it, or run an existing study",
@@ -372,6 +397,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=_whole(1), default=5, help="pbt: number of rounds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--detach", action="store_true", help="start the runner in the background")
+    _add_stack(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a stopped or interrupted study",
@@ -379,6 +405,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(in the foreground; --detach for the background).")
     p.add_argument("study_id", type=int, metavar="ID")
     p.add_argument("--detach", action="store_true", help="start the runner in the background")
+    _add_stack(p)
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("stop", help="stop a study after its running segments",

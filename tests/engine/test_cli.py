@@ -193,3 +193,47 @@ def test_run_csv_that_cannot_be_read_gets_the_projects_message(make, message, tm
     assert main(["run", "--csv", str(path), "--trials", "1", "--db", str(db_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and str(path) in err
+
+
+@pytest.mark.parametrize("flag, env, stacks", [("--no-stack", "1", False), ("--stack", "0", True),
+                                              (None, "0", False)])
+def test_run_stack_flag_decides_whether_the_runner_stacks(flag, env, stacks, db_path,
+                                                          monkeypatch):
+    """--stack/--no-stack override $PANDA_CAVIAR_STACK for the runner `run` starts: with
+    stacking on, every submission goes through stacking.submit (which stacks where it pays)."""
+    from engine.study import stacking
+
+    calls = []
+    real = stacking.submit
+    monkeypatch.setattr(stacking, "submit", lambda *a: (calls.append(1), real(*a)))
+    monkeypatch.setenv("PANDA_CAVIAR_STACK", env)
+    argv = ["run", "--dataset", "moons", "--samples", "120", "--trials", "2", "--epochs", "1",
+            "--workers", "1", "--db", str(db_path)] + ([flag] if flag else [])
+    assert main(argv) == 0
+    with connect(db_path) as conn:
+        (study,) = store.list_studies(conn)
+    assert study["counts"]["complete"] == 2
+    assert bool(calls) is stacks
+
+
+@pytest.mark.parametrize("command", ["run", "resume"])
+@pytest.mark.parametrize("flag, value", [("--no-stack", "0"), ("--stack", "1")])
+def test_a_detached_runner_gets_the_stack_flag_in_its_environment(command, flag, value, db_path,
+                                                                  finished_study, monkeypatch):
+    import engine.study.facade as facade
+    from engine.run.launch import runner_command
+
+    # the opposite in this process's environment (the flag wins); restored after the test
+    monkeypatch.setenv("PANDA_CAVIAR_STACK", "1" if value == "0" else "0")
+    seen = []
+
+    def spawn(db, study_id):  # db: a path (start_study) or a connection (resume_study)
+        seen.append(runner_command(["run", "--study", str(study_id)], db_path=db_path)[1])
+        return 4242
+
+    monkeypatch.setattr(facade, "start_study", spawn)
+    monkeypatch.setattr(facade, "resume_study", spawn)
+    argv = ([command, "--study", str(finished_study)] if command == "run" else
+            [command, str(finished_study)])
+    assert main([*argv, "--detach", flag, "--db", str(db_path)]) == 0
+    assert seen[0]["PANDA_CAVIAR_STACK"] == value
