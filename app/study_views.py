@@ -299,7 +299,7 @@ def zoom_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None
         return
     st.caption(f"The box around {len(plan['chosen'])} of {plan['n_scored']} scored trials "
                f"covers {100 * plan['volume']:.1f}% of the parent's space:")
-    st.dataframe(box_rows(box["values"]), hide_index=True, key="zoom.box")
+    st.dataframe(box_rows(box["values"], study["space"]), hide_index=True, key="zoom.box")
     if st.button("Launch the zoom study", type="primary", key="zoom.launch",
                  icon=":material/zoom_in:"):
         with friendly_errors("launch the zoom study"):

@@ -22,13 +22,18 @@ def number(value: object) -> str:
     return f"{float(value):.4g}"
 
 
-def box_rows(values: Mapping[str, Sequence]) -> list[dict[str, str]]:
+def box_rows(values: Mapping[str, Sequence],
+             space: Mapping | None = None) -> list[dict[str, str]]:
     """``[{"parameter", "from", "to"}]``, all strings. A Choice: ``from`` its options joined,
-    ``to`` blank (its values are options, not an interval)."""
+    ``to`` blank (its values are options, not an interval). ``space`` (the study's space dict)
+    says which parameters are Choices: without it two numbers read as an interval, which a
+    Choice of two numbers (batch size 32 or 64) is not."""
+    choices = {name for name, dim in (space or {}).get("params", {}).items()
+               if dim.get("type") == "choice"}
     rows = []
     for name, covered in values.items():
         covered = list(covered)
-        numeric = len(covered) == 2 and all(
+        numeric = name not in choices and len(covered) == 2 and all(
             isinstance(v, Real) and not isinstance(v, bool) for v in covered)
         if numeric:
             rows.append({"parameter": str(name), "from": number(covered[0]),

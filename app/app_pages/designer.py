@@ -186,7 +186,7 @@ try:
         st.caption(f"Around the best {len(plan['chosen'])} of {plan['n_scored']} scored trials "
                    f"of study #{parent['id']}; it covers {100 * plan['volume']:.1f}% of the "
                    "parent's space.")
-        st.dataframe(box_rows(plan["box"]["values"]), hide_index=True)
+        st.dataframe(box_rows(plan["box"]["values"], plan["space"]), hide_index=True)
         units = sampler_from_dict(plan["sampler"]).sample_unit(
             preview_space, n_preview, min(max(0, seed), MAX_SEED))
         if (n_trials or 0) >= 1:

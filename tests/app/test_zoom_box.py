@@ -35,3 +35,14 @@ def test_every_cell_is_text_and_arrow_converts_it():
 def test_numbers_as_the_tables_show_them():
     assert [number(x) for x in (1e-05, 64, 0.1, 2.0, 123456.7)] == [
         "1e-05", "64", "0.1", "2", "1.235e+05"]
+
+
+def test_a_choice_of_two_numbers_reads_as_its_options_not_an_interval():
+    """A box keeps every option of a Choice: ``[32, 64]`` for a batch-size Choice is both
+    options, not "from 32 to 64" (which reads as every size between)."""
+    space = {"params": {"batch_size": {"type": "choice", "options": [32, 64]},
+                        "hidden_units": {"type": "int", "low": 16, "high": 64}}}
+    rows = {r["parameter"]: r for r in box_rows({"batch_size": [32, 64],
+                                                  "hidden_units": [16, 64]}, space)}
+    assert rows["batch_size"] == {"parameter": "batch_size", "from": "one of 32, 64", "to": ""}
+    assert (rows["hidden_units"]["from"], rows["hidden_units"]["to"]) == ("16", "64")
