@@ -153,3 +153,14 @@ def test_the_study_runner_never_branches_on_the_schedulers_kind():
         reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute)
                  and n.attr == "kind" and "scheduler" in ast.unparse(n.value)]
         assert (kinds, reads) == ([], []), name
+
+
+def test_the_study_and_run_packages_hold_what_issue_9_gave_them():
+    """The study side (facade, planning, runner, population, export, its CLI) and the process
+    machinery both runners share (host, launch, execution, work unit, worker preload)."""
+    study = ["facade", "planning", "runner", "tell", "population", "export", "cli"]
+    run = ["host", "launch", "execution", "work", "worker_preload"]
+    missing = [f"engine/{package}/{name}.py" for package, names in (("study", study),
+                                                                    ("run", run))
+               for name in names if not (ENGINE / package / f"{name}.py").exists()]
+    assert missing == []
