@@ -2,17 +2,20 @@
 
 ``run`` creates a study and runs its runner in the foreground (watch it live in the dashboard),
 or runs an existing study; ``--detach`` starts the runner in the background, as the dashboard
-does. ``engine.cli`` routes here through ``add_parser``.
+does. ``engine.cli`` routes here through ``add_parser``, which builds every study parser; the
+reading commands (``list``, ``show``, ``export``) live in ``engine.study.cli_read``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 SAMPLER_NAMES = {
@@ -130,10 +133,6 @@ def _log_to_stdout() -> None:
     )
 
 
-def _fmt(value: float | None, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 # -- commands ------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.study.facade import new_study, start_study
@@ -241,91 +240,6 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    from engine.storage.studies import list_studies
-
-    studies = list_studies(_connect(args))
-    if args.json:
-        print(json.dumps(studies, indent=2))
-        return 0
-    print(f"{'id':>4}  {'status':<11} {'trials':>6} {'done':>5} {'best acc':>8} "
-          f"{'epochs':>7}  name")
-    for s in studies:
-        c = s["counts"]
-        finished = c["complete"] + c["pruned"] + c["diverged"] + c["failed"] + c["cancelled"]
-        print(f"{s['id']:>4}  {s['status']:<11} {s['n_trials'] or '-':>6} {finished:>5} "
-              f"{_fmt(s['best_val_acc']):>8} {s['epochs_done']:>7}  {s['name']}")
-    return 0
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    from engine.storage.studies import get_study, list_trials
-
-    conn = _connect(args)
-    study, trials = get_study(conn, args.study_id), list_trials(conn, args.study_id)
-    if args.json:
-        print(json.dumps({"study": study, "trials": trials}, indent=2))
-        return 0
-    counts = ", ".join(f"{k} {v}" for k, v in study["counts"].items() if v)
-    print(f"study {study['id']}: {study['name']}\n  status {study['status']}  ({counts})")
-    print(f"  dataset {json.dumps(study['dataset'])}\n  sampler {study['sampler']['kind']}"
-          f"  scheduler {json.dumps(study['scheduler'])}  workers {study['workers']}"
-          + (f" on {study['executor_address']}" if study["executor_address"] else ""))
-    budget = [f"{study['n_trials']} trials"] * bool(study["n_trials"]) + \
-        [f"{study['epoch_budget']} epochs in all"] * bool(study["epoch_budget"])
-    print(f"  objective {study['objective']['metric']}  budget {' and '.join(budget)}")
-    if study["message"]:
-        print(f"  message: {study['message']}")
-    if study.get("archived"):
-        print("  archived (hidden from the dashboard's lists)")
-    if (study.get("notes") or "").strip():
-        print("  notes: " + _indented(study["notes"], 9))
-    names = list(study["space"].get("params", {}))
-    print(f"{'#':>4}  {'state':<9} {'epochs':>7} {'best acc':>8} {'last loss':>9}  "
-          f"{'from':<24}  " + "  ".join(names))
-    for t in trials:
-        values = "  ".join(f"{t['params'].get(n)!s:.10}" for n in names)
-        print(f"{t['number']:>4}  {t['state']:<9} {t['epochs_done']:>3}/{t['target_epochs']:<3} "
-              f"{_fmt(t['best_val_acc']):>8} {_fmt(t['last_val_loss']):>9}  "
-              f"{trial_source(t):<24}  {values}")
-        if (t.get("name") or "").strip():
-            print(f"      name: {t['name'].strip()}")
-        if (t.get("notes") or "").strip():
-            print("      notes: " + _indented(t["notes"], 13))
-        if t["error"] and args.errors:
-            print("      " + t["error"].strip().replace("\n", "\n      "))
-    return 0
-
-
-def trial_source(trial: dict) -> str:
-    """Where a trial came from, in a few words: ``sampler``, ``by hand``, ``clone of trial 3``,
-    ``session 2 (trial 5 @ epoch 4)`` (returned from babysitting)."""
-    source = trial.get("source") or {}
-    if source.get("kind") == "clone":
-        return f"clone of trial {source.get('number')}"
-    if source.get("kind") == "session" or trial.get("origin") == "session":
-        return (f"session {source.get('session_id')} (trial {source.get('number')} @ epoch "
-                f"{source.get('epoch')})")
-    return "by hand" if trial.get("origin") == "user" else "sampler"
-
-
-def _indented(text: str, width: int) -> str:
-    return text.strip().replace("\n", "\n" + " " * width)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from engine.study.facade import export_metrics_csv, export_trials_csv
-
-    export = export_trials_csv if args.what == "trials" else export_metrics_csv
-    text = export(_connect(args), args.study_id)
-    if args.output and args.output != "-":
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output} ({text.count(chr(10)) - 1} rows)", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     from engine.search import Space, default_space, sampler_from_dict
 
@@ -336,6 +250,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------
+def _read(name: str) -> Callable[[argparse.Namespace], int]:
+    """``engine.study.cli_read``'s command ``name``, loaded when it runs (``--help`` stays
+    quick and this module imports nothing of it)."""
+    def command(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module("engine.study.cli_read"), name)(args)
+    return command
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="PATH",
                         help="database file (default $PANDA_CAVIAR_DB "
@@ -418,14 +340,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("list", help="list studies", description="List every study.")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_list)
+    p.set_defaults(func=_read("cmd_list"))
 
     p = sub.add_parser("show", help="show a study and its trials",
                        description="Show a study's settings and its trials.")
     p.add_argument("study_id", type=int, metavar="ID")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--errors", action="store_true", help="print trial errors and tracebacks")
-    p.set_defaults(func=cmd_show)
+    p.set_defaults(func=_read("cmd_show"))
 
     p = sub.add_parser("export", help="export trials or metrics as CSV",
                        description="Export a study's trials (one row each) or metrics (one row "
@@ -433,7 +355,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("study_id", type=int, metavar="ID")
     p.add_argument("--what", choices=("trials", "metrics"), default="trials")
     p.add_argument("-o", "--output", default=None, help="output file (default: stdout)")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=_read("cmd_export"))
 
     p = sub.add_parser("sample", help="print samples of a search space as JSON",
                        description="Print N sampled parameter sets of a space as JSON.")
