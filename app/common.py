@@ -24,6 +24,7 @@ from typing import Any
 import streamlit as st
 
 from app.labels import menu_words
+from app.live import live_part
 from engine.storage.db import connect, default_path
 
 log = logging.getLogger("panda_caviar.app")
@@ -207,18 +208,21 @@ def running_now(conn: sqlite3.Connection) -> tuple[list[dict], list[dict]]:
 
 
 def live_every(active: list[dict], sessions: list[dict]) -> float | None:
-    """How often a live view re-reads the database: every :data:`LIVE_EVERY` seconds while a
-    runner is alive on an active study or a running session, else None (no timer: a stalled
-    queued study or a session whose runner died would otherwise be polled forever)."""
+    """How often a live view re-reads the database: every :data:`LIVE_EVERY` seconds at most
+    (``app.live`` slows it down on a busy machine) while a runner is alive on an active study
+    or a running session, else None (no timer: a stalled queued study or a session whose
+    runner died would otherwise be polled forever)."""
     alive = any(s.get("runner_alive") for s in [*active, *sessions])
     return LIVE_EVERY if alive else None
 
 
-def live_fragment(body, every: float | None):
-    """Run ``body(was_live)`` as a fragment re-run every ``every`` seconds (None: drawn once).
-    The body calls :func:`end_live` when what it watched has stopped, so the page is redrawn
-    once without the timer."""
-    return st.fragment(run_every=every)(body)(every is not None)
+def live_fragment(body, every: float | None) -> None:
+    """Run ``body(was_live)`` as a live part (``app.live.live_part``): re-run while ``every``
+    is not None, every paced interval of at least ``every`` seconds (None: drawn once). The
+    body calls :func:`end_live` when what it watched has stopped, so the page is redrawn once
+    without the timer."""
+    live = every is not None
+    live_part(body.__name__, body, live, live=live, floor=every or LIVE_EVERY)
 
 
 def end_live(was_live: bool, live_now: bool) -> None:

@@ -19,6 +19,7 @@ if __name__ != "__mp_main__":
 
     from app.common import PAGES, friendly_errors, get_conn, sidebar_status
     from app.drafts import remember_draft, restore_draft
+    from app.live import begin_run, end_run
 
     st.set_page_config(page_title="Panda & Caviar", page_icon="🐼", layout="wide")
 
@@ -38,12 +39,17 @@ if __name__ != "__mp_main__":
         ],
     }
     page = st.navigation(pages)
+    begin_run()  # the live parts drawn in this run pace the page's timers (app/live.py)
     with friendly_errors("restore the search designer's draft"):
         restore_draft(get_conn())  # once per browser session: a refresh finds the design
     sidebar_status()
+    stale = False
     try:
         with friendly_errors(f"show the page {page.title!r}"):
             page.run()
     finally:
         with friendly_errors("keep the search designer's draft"):
             remember_draft(get_conn())
+        stale = end_run()
+    if stale:  # a redraw was slower or faster than its timer allowed: declare them again
+        st.rerun(scope="app")

@@ -1,9 +1,10 @@
 """Babysit page (Panda): watch one model train, turn its knobs between epochs, roll back.
 
 The page never trains. Every button writes a command through ``engine.babysit.send`` (which
-starts a detached runner when none is alive); a fragment polls SQLite once a second while the
-session is busy and re-renders the whole page once when it goes quiet. The session id lives in
-``st.query_params["session"]``, so a refresh or a server restart shows the same session.
+starts a detached runner when none is alive); fragments poll SQLite once a second while the
+session is busy (slower when a redraw takes long: ``app.live``) and re-render the whole page
+once when it goes quiet. The session id lives in ``st.query_params["session"]``, so a refresh
+or a server restart shows the same session.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import streamlit as st
 
 from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
 from app.common import db_path, friendly_errors, get_conn, plain, query_int, status_badge
+from app.live import live_part, refresh_note
 from app.numbers import short
 from app.panda_forms import knobs_form, lr_options, new_session_form, trial_picker
 from app.views.babysit_health import session_health
@@ -212,6 +214,7 @@ def live_status(session_id: int, was_busy: bool) -> None:
         st.warning(view["message"], icon=":material/pan_tool:")
     elif jump := loss_jump(head.get("val_loss"), view["best"], view["config"]["learning_rate"]):
         st.warning(jump, icon=":material/trending_up:")
+    refresh_note()
     if view["needs_runner"]:
         st.warning("This session's runner stopped while it had work to do.")
         if st.button("Resume the runner", key="resume_runner"):
@@ -330,18 +333,17 @@ def show_session(session_id: int) -> None:
     run_controls(session_id, view)
     view = babysit.session_view(conn, session_id)  # a button above may have queued work
     active = busy(view)
-    every = 1 if active else None
     # Each timed fragment sits in a container of its own: placed straight in a column, the
     # element after it (the knobs form) vanished now and then when a run ended (measured:
     # 4 of 37 short runs in Chromium; 0 of 65 with the containers).
     with st.container():
-        st.fragment(run_every=every)(live_status)(session_id, active)
+        live_part("babysit.status", live_status, session_id, active, live=active)
     left, right = st.columns([1.8, 1])
     with left, st.container():
-        st.fragment(run_every=every)(live_charts)(session_id)
+        live_part("babysit.charts", live_charts, session_id, live=active)
     with right:
         with st.container():
-            st.fragment(run_every=every)(live_log)(session_id)
+            live_part("babysit.log", live_log, session_id, live=active)
         with friendly_errors("show the knobs"):
             changes = knobs_form(view)
             if changes and send(session_id, "set", "change the knobs", **changes):

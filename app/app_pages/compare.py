@@ -24,6 +24,7 @@ from app.common import (
     status_badge,
 )
 from app.datasets import spec_label
+from app.live import live_part
 from app.presets import grid_vs_random
 from app.views.compare_learning import learning_box
 from engine import study as studies
@@ -77,7 +78,6 @@ if len(chosen) < 2:
 running = any(by_id[i]["status"] in ACTIVE_STATUSES for i in chosen)
 
 
-@st.fragment(run_every=2.0 if running else None)
 def comparison() -> None:
     with friendly_errors("compare the studies"):
         conn = get_conn()  # a fragment rerun may run on another thread: its own connection
@@ -128,4 +128,4 @@ def comparison() -> None:
             st.rerun(scope="app")
 
 
-comparison()
+live_part("compare", comparison, live=running, floor=2.0)

@@ -28,6 +28,7 @@ from app.common import (
     query_ints,
     set_query,
 )
+from app.live import live_part
 from app.panda_forms import lr_options, parse_hidden, trial_picker
 from app.views.teaching import teaching_tab
 from engine import babysit
@@ -246,4 +247,4 @@ with exp:
             running = any(babysit.session_view(get_conn(), i)["status"] == "running"
                           or babysit.session_view(get_conn(), i)["pending_commands"]
                           for i in ids)
-            st.fragment(run_every=1 if running else None)(experiment_view)(ids, running)
+            live_part("inspector.experiment", experiment_view, ids, running, live=running)

@@ -2,8 +2,8 @@
 runner trains; stop and resume.
 
 The study id lives in ``st.query_params["study"]`` so a refresh shows the same study. While the
-study is active a fragment re-reads SQLite every second; when it finishes, one full rerun
-redraws the page without the timer.
+study is active a fragment re-reads SQLite every second, or slower when a redraw takes long
+(``app.live``); when it finishes, one full rerun redraws the page without the timer.
 """
 
 import time
@@ -22,6 +22,7 @@ from app.common import (
     trials_total,
 )
 from app.datasets import spec_label
+from app.live import live_part, refresh_note
 from app.study_views import views_for
 from app.views.health import flag_summary
 from app.views.selection import selection_bar
@@ -108,7 +109,6 @@ elif study["status"] == "failed" and study["message"]:
     st.error(f"The study failed: {plain(study['message'])}", icon=":material/error:")
 
 
-@st.fragment(run_every=1.0 if active else None)
 def live() -> None:
     with friendly_errors("refresh the study"):
         conn = get_conn()  # a fragment rerun may run on another thread: its own connection
@@ -123,6 +123,7 @@ def live() -> None:
                     + (f" · {counts['paused']} at a round boundary" if counts["paused"] else "")
                     + (f" · {counts['stopped']} stopped" if counts["stopped"] else "")
                     + f" · {now['epochs_done']:,} epochs trained")
+        refresh_note()
         end = now["finished_at"] or (time.time() if now["status"] in ACTIVE_STATUSES
                                      else now["updated_at"])
         m = st.columns(4)
@@ -147,4 +148,4 @@ def live() -> None:
             st.rerun(scope="app")  # finished: redraw once, without the timer
 
 
-live()
+live_part("studies.live", live, live=active)

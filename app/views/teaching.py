@@ -11,6 +11,7 @@ import streamlit as st
 from app.charts.babysit import boundary_figure
 from app.charts.teaching import activations_figure, mark_input
 from app.common import get_conn
+from app.live import live_part
 from engine import babysit
 from engine.data.views import grid_for_boundary, original_coordinates
 from engine.introspect import Inspected
@@ -86,5 +87,5 @@ def teaching_tab(model: Inspected, session_id: int | None) -> None:
     running = babysit.session_view(get_conn(), session_id)["status"] == "running"
     follow = st.toggle("Follow the head live while it trains", value=running,
                        key=f"teach_follow_{session_id}", disabled=not running)
-    st.fragment(run_every=1 if follow and running else None)(_session_epochs)(
-        session_id, model, x, index, follow and running)
+    live_part("teaching.epochs", _session_epochs, session_id, model, x, index,
+              follow and running, live=follow and running)
