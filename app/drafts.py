@@ -1,17 +1,25 @@
 """The search designer's draft: its inputs and the dataset chosen for it, kept in SQLite
-(``engine.storage.drafts``, name ``"designer"``) so a browser refresh, a second visit or a
-restart of the server finds them as they were.
+(``engine.storage.drafts``) so a browser refresh, a second visit or a restart of the server
+finds them as they were.
+
+Each browser tab has a draft of its own, ``"designer:<key>"``: the key is made on the tab's
+first visit and kept in the designer's URL (``?draft=<key>``), so a refresh of that tab finds
+its own design and two tabs never overwrite each other's. A tab that comes without a key of its
+own (a new tab, a bookmark, a restart) starts from a copy of the newest designer draft (also
+the one ``"designer"`` draft kept before drafts were per tab) and goes on as its own.
 
 The router calls :func:`restore_draft` once per browser session, before the page is drawn
 (each value checked by ``app.designer_rows.draft_field_ok``, the dataset by building its spec;
 a value that does not fit is left out), and :func:`remember_draft` after every run (a write
-only when something changed). Every tab shares the one draft: the last change wins.
+only when something changed; the newest :data:`KEEP` tab drafts are kept).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 import sqlite3
 from typing import Any
 
@@ -20,11 +28,21 @@ import streamlit as st
 from app.designer_rows import draft_field_ok
 from engine.data import DatasetSpec
 from engine.storage.blobs import get_upload
-from engine.storage.drafts import delete_draft, load_draft, save_draft
+from engine.storage.drafts import (
+    delete_draft,
+    latest_draft,
+    load_draft,
+    prune_drafts,
+    save_draft,
+)
 
 log = logging.getLogger("panda_caviar.app")
 
-NAME = "designer"
+NAME = "designer"  # the family: one "designer:<key>" a tab (and the old single draft)
+QUERY = "draft"  # the designer's URL carries the tab's key: ?draft=<key>
+KEEP = 20  # tab drafts kept (the newest)
+_KEY_SHAPE = re.compile(r"[0-9a-z]{6,32}")
+_KEY = "_draft.key"
 PREFIXES = ("designer.", "hp.")
 DATASET_KEY = "dataset_spec"
 NOT_KEPT = ("designer.parent",)  # a study row picked in a box: chosen again, not restored
@@ -55,13 +73,37 @@ def draft_values() -> dict:
     return values
 
 
+def tab_key() -> str:
+    """This tab's draft key: the one in the URL when it has the right shape (a refresh), else
+    a new random one; fixed for the session from then on."""
+    key = st.session_state.get(_KEY)
+    if key is None:
+        raw = st.query_params.get(QUERY)
+        key = raw if isinstance(raw, str) and _KEY_SHAPE.fullmatch(raw) else secrets.token_hex(6)
+        st.session_state[_KEY] = key
+    return key
+
+
+def draft_name() -> str:
+    """The name of this tab's draft in ``engine.storage.drafts``."""
+    return f"{NAME}:{tab_key()}"
+
+
+def keep_key_in_url() -> None:
+    """On the designer page: put this tab's draft key in the URL (a refresh then finds it)."""
+    if st.query_params.get(QUERY) != tab_key():
+        st.query_params[QUERY] = tab_key()
+
+
 def restore_draft(conn: sqlite3.Connection) -> None:
-    """Once per session: put the saved draft's values back into session state (before any
-    widget is drawn, so each widget starts from its saved value)."""
+    """Once per session: put this tab's saved draft (else a copy of the newest one) back into
+    session state, before any widget is drawn, so each widget starts from its saved value."""
     if st.session_state.get(_RESTORED):
         return
     st.session_state[_RESTORED] = True
-    draft = load_draft(conn, NAME) or {}
+    draft = load_draft(conn, draft_name())
+    if draft is None:
+        draft = latest_draft(conn, NAME) or {}
     for key, value in draft.items():
         if key in st.session_state:
             continue
@@ -80,7 +122,8 @@ def remember_draft(conn: sqlite3.Connection) -> None:
     if text == st.session_state.get(_SAVED):
         return
     try:
-        save_draft(conn, NAME, values)
+        save_draft(conn, draft_name(), values)
+        prune_drafts(conn, NAME, KEEP)
     except (ValueError, sqlite3.Error):  # a draft is a convenience: never break the page
         log.exception("could not save the designer's draft")
         return
@@ -88,8 +131,9 @@ def remember_draft(conn: sqlite3.Connection) -> None:
 
 
 def forget_draft(conn: sqlite3.Connection) -> None:
-    """Start the designer over: the draft and this session's designer values are dropped
-    (the chosen dataset stays)."""
+    """Start the designer over: this tab's draft (and the old single one) and this session's
+    designer values are dropped (the chosen dataset stays)."""
+    delete_draft(conn, draft_name())
     delete_draft(conn, NAME)
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(PREFIXES):

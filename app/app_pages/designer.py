@@ -25,7 +25,7 @@ from app.designer_rows import (
     render_header,
     render_row,
 )
-from app.drafts import forget_draft
+from app.drafts import forget_draft, keep_key_in_url
 from app.labels import menu_words
 from app.zoom_box import box_rows
 from engine import study as studies
@@ -62,6 +62,7 @@ def partial_space(params: dict, fixed: dict) -> Space | None:
 
 
 st.title("Search designer")
+keep_key_in_url()  # this tab's own draft: a refresh of this tab finds it (app/drafts.py)
 conn = get_conn()
 dataset_spec = st.session_state.get("dataset_spec", DEFAULT_SPEC)
 problems: list[str] = []

@@ -4,6 +4,11 @@ One row per named form (``"designer"``: the search designer's inputs and the dat
 for it), a JSON object of plain values (widget key -> str | int | float | bool | None | list |
 dict of those). The pages decide what goes in and check every value before they use it: a
 draft is a convenience, never trusted input. At most ``MAX_DRAFT_BYTES`` of JSON a draft.
+
+A form may keep one draft per browser tab: names ``"<family>:<key>"`` (``"designer:3f9a..."``)
+form the family ``"<family>"`` together with the plain name (the one draft of a form before
+drafts were per tab). :func:`latest_draft` finds the family's newest draft (where a new tab
+starts from) and :func:`prune_drafts` keeps the family to its newest few.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from engine.storage.db import now
 
 MAX_DRAFT_BYTES = 64 * 1024
 MAX_NAME = 100
+
+
+def _family_where(family: str) -> tuple[str, tuple]:
+    prefix = _check_name(family) + ":"
+    return "(name = ? OR substr(name, 1, ?) = ?)", (family, len(prefix), prefix)
 
 
 def _check_name(name: str) -> str:
@@ -63,3 +73,32 @@ def delete_draft(conn: sqlite3.Connection, name: str) -> None:
     """Forget the draft ``name`` (nothing happens when there is none)."""
     with atomic(conn):
         conn.execute("DELETE FROM drafts WHERE name = ?", (_check_name(name),))
+
+
+def latest_draft(conn: sqlite3.Connection, family: str) -> dict | None:
+    """The newest readable draft of ``family`` (named ``family`` or ``family:<key>``), or None
+    when it has none."""
+    where, args = _family_where(family)
+    rows = conn.execute(f"SELECT values_json FROM drafts WHERE {where}"
+                        " ORDER BY updated_at DESC, rowid DESC", args)
+    for (text,) in rows:
+        try:
+            values = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(values, dict):
+            return values
+    return None
+
+
+def prune_drafts(conn: sqlite3.Connection, family: str, keep: int) -> int:
+    """Delete all but the ``keep`` newest drafts of ``family``; how many were deleted."""
+    if not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be an integer >= 1, got keep={keep!r}")
+    where, args = _family_where(family)
+    with atomic(conn):
+        cur = conn.execute(
+            f"DELETE FROM drafts WHERE {where} AND name NOT IN (SELECT name FROM drafts"
+            f" WHERE {where} ORDER BY updated_at DESC, rowid DESC LIMIT ?)",
+            (*args, *args, keep))
+    return cur.rowcount

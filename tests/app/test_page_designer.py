@@ -332,3 +332,33 @@ def test_messages_use_the_menus_names_for_scales(open_page):
     assert message.startswith("beta1: 1-log (β) scale needs 0 <= low <= high < 1")
     assert "one_minus_log" not in message
     assert launch_button(at).disabled
+
+
+def test_two_tabs_keep_a_draft_each_and_a_refresh_finds_its_own(open_page, conn):
+    """QA: two browser tabs shared one designer draft, the last change won. Each tab now has
+    its own, named by a key in the designer's URL; a new tab starts from the newest one."""
+    from engine.storage.drafts import save_draft
+
+    save_draft(conn, "designer", {"designer.name": "from before drafts were per tab"})
+    first, second = open_page("designer"), open_page("designer")
+    for at in (first, second):  # the old single draft still opens, in both
+        no_exception(at)
+        assert at.text_input(key="designer.name").value == "from before drafts were per tab"
+    keys = first.query_params["draft"], second.query_params["draft"]
+    assert keys[0] != keys[1]
+    first.text_input(key="designer.name").set_value("tab one").run()
+    second.text_input(key="designer.name").set_value("tab two").run()
+    first.number_input(key="designer.n_trials").set_value(7).run()  # tab one changed last
+    for key, name, n_trials in [(keys[0], "tab one", 7), (keys[1], "tab two", 20)]:
+        again = open_page("designer", draft=key)  # a refresh of that tab
+        no_exception(again)
+        assert again.query_params["draft"] == key
+        assert again.text_input(key="designer.name").value == name
+        assert again.number_input(key="designer.n_trials").value == n_trials
+    new = open_page("designer")  # a new tab: a copy of the newest, then its own
+    assert new.text_input(key="designer.name").value == "tab one"
+    assert new.query_params["draft"] not in keys
+    new.text_input(key="designer.name").set_value("tab three").run()
+    assert open_page("designer", draft=keys[0]).text_input(key="designer.name").value == "tab one"
+    odd = open_page("designer", draft="../../etc")  # not a key's shape: a new key instead
+    assert odd.query_params["draft"] != "../../etc"

@@ -11,7 +11,14 @@ import pytest
 from engine.storage import schema
 from engine.storage import studies as store
 from engine.storage.db import connect, transaction
-from engine.storage.drafts import MAX_DRAFT_BYTES, delete_draft, load_draft, save_draft
+from engine.storage.drafts import (
+    MAX_DRAFT_BYTES,
+    delete_draft,
+    latest_draft,
+    load_draft,
+    prune_drafts,
+    save_draft,
+)
 
 
 def test_a_draft_round_trips_and_is_replaced(db_path):
@@ -27,6 +34,25 @@ def test_a_draft_round_trips_and_is_replaced(db_path):
     assert load_draft(conn, "designer") == {"designer.n_trials": 5}
     delete_draft(conn, "designer")
     assert load_draft(conn, "designer") is None
+
+
+def test_a_family_of_drafts_one_a_tab_its_newest_and_pruned(db_path):
+    conn = connect(db_path)
+    assert latest_draft(conn, "designer") is None
+    with transaction(conn):  # by hand, to fix the times: the old single draft is the oldest
+        conn.execute("INSERT INTO drafts VALUES ('designer', '{\"v\": \"old\"}', 1),"
+                     " ('designer:aaa', '{\"v\": \"a\"}', 2),"
+                     " ('designer:bbb', '{', 3),"  # damaged: skipped
+                     " ('designerx', '{\"v\": \"not of the family\"}', 9),"
+                     " ('other:ccc', '{\"v\": \"another form\"}', 9)")
+    assert latest_draft(conn, "designer") == {"v": "a"}
+    save_draft(conn, "designer:ddd", {"v": "d"})  # now
+    assert latest_draft(conn, "designer") == {"v": "d"}
+    assert prune_drafts(conn, "designer", keep=2) == 2  # the two oldest of the family
+    names = {r[0] for r in conn.execute("SELECT name FROM drafts")}
+    assert names == {"designer:bbb", "designer:ddd", "designerx", "other:ccc"}
+    with pytest.raises(ValueError, match="keep must be an integer >= 1, got keep=0"):
+        prune_drafts(conn, "designer", keep=0)
 
 
 def test_what_a_draft_refuses(db_path):
