@@ -14,8 +14,8 @@ from __future__ import annotations
 from engine.lazy import lazy_exports
 
 _EXPORTS = {
-    "COMMANDS": "validate", "execute": "commands", "load_state_at": "live",
-    "validate": "validate",
+    "COMMANDS": "checks", "execute": "commands", "load_state_at": "live",
+    "validate": "checks",
     "adopt_trial": "create", "new_session": "create",
     "ensure_runner": "runner", "send": "runner", "serve": "runner",
     "CheckpointPruned": "engine.storage.sessions", "SessionNotFound": "engine.storage.sessions",

@@ -1,6 +1,6 @@
 """A session's commands: apply them, and train one epoch at a time.
 
-``apply`` validates a command (``engine.babysit.validate``) and records its effect and its event
+``apply`` validates a command (``engine.babysit.checks``) and records its effect and its event
 in one transaction; ``step_epoch`` trains exactly one epoch of a ``running`` session with
 ``engine.nn.train_segment(..., n_epochs=1)`` and commits the node, its checkpoint, the new head
 and the remaining-epoch count in one transaction (so a runner killed mid-epoch loses nothing
@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from time import monotonic, sleep
 
+from engine.babysit.checks import COMMANDS, validate
 from engine.babysit.live import Live, build_session_dataset, load_state_at
 from engine.babysit.policy import (
     auto_act,
@@ -27,7 +28,6 @@ from engine.babysit.policy import (
     retained_nodes,
 )
 from engine.babysit.replay import rebuild
-from engine.babysit.validate import COMMANDS, validate
 from engine.nn import TrainConfig, state_to_bytes, train_segment
 from engine.run.work import health_every
 from engine.storage import blobs

@@ -24,10 +24,10 @@ import time
 import traceback
 from collections.abc import Callable
 
+from engine.babysit.checks import validate as validate_command
 from engine.babysit.commands import Live, apply, finish_interrupted, record_rejected, step_epoch
 from engine.babysit.commands import pace as session_pace
 from engine.babysit.replay import rebuild
-from engine.babysit.validate import validate as validate_command
 from engine.run import launch
 from engine.run.host import RunnerHost
 from engine.storage import runners

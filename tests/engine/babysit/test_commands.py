@@ -262,7 +262,7 @@ def test_views_for_the_dashboard(conn, make_session):
 
 
 def test_a_model_too_large_to_checkpoint_is_refused_before_anything_runs(conn, make_session):
-    from engine.babysit.validate import validate
+    from engine.babysit.checks import validate
 
     with pytest.raises(ValueError, match=r"model too large: .* parameters asked for .* "
                                          r"the limit is 5,000,000"):

@@ -1,4 +1,5 @@
-"""Checking a command against a session before anything changes.
+"""Checking a command against a session before anything changes (``validate``; the module is
+not named after it, so ``engine.babysit.validate`` is always the function).
 
 ``validate`` is called by ``send`` in the UI's process (so a person sees a bad value at once)
 and again by ``apply`` in the runner (the session may have moved on meanwhile). Messages name
