@@ -140,3 +140,57 @@ def test_nothing_live_no_note_and_no_timer(open_page, conn, clock, fragments):
     assert notes(at) == []
     assert ("live", None) in fragments
     assert at.session_state["_live.pace"].interval == 1.0  # slow redraws, but no timer
+
+
+def _a_page_whose_part_slows_down_between_full_runs():
+    """One live part declared in a full run, then run again as its own timer would (a timed
+    rerun: no full run around it) while each redraw costs 0.6 s."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+
+    from app import live
+
+    drawn = []
+    captured = {}
+    real = st.fragment
+
+    def capturing(func=None, *, run_every=None, **kw):
+        def wrap(f):
+            captured["timed"], captured["every"] = f, run_every
+            return real(f, run_every=run_every, **kw)
+        return wrap(func) if func is not None else wrap
+
+    st.fragment = capturing
+    try:
+        live.begin_run()
+        live.live_part("part", lambda: drawn.append(1), live=True)
+        stale = live.end_run()
+    finally:
+        st.fragment = real
+    st.write(f"declared every {captured['every']:g} s, stale after the full run: {stale}")
+    step = live.clock.step
+    live.clock.step = 0.6  # the machine gets busy: the next timed redraw is slow
+    try:
+        captured["timed"]()
+        st.write("timed rerun: no full rerun asked")
+    except RerunException as rerun:
+        app_wide = rerun.rerun_data.fragment_id_queue == []
+        st.write(f"timed rerun: a full rerun asked (scope app: {app_wide})")
+    finally:
+        live.clock.step = step
+    st.write(f"pace now {live.pace().interval:g} s after {len(drawn)} redraws")
+
+
+def test_a_timed_rerun_that_changes_the_pace_asks_for_one_full_rerun(clock):
+    """Streamlit reads run_every only when a full run declares a fragment: a part whose own
+    timed rerun finds the redraw too slow for its timer asks for a full rerun (which declares
+    every part with the new interval)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_a_page_whose_part_slows_down_between_full_runs).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.markdown] == [
+        "declared every 1 s, stale after the full run: False",
+        "timed rerun: a full rerun asked (scope app: True)",
+        "pace now 2 s after 2 redraws",
+    ]
