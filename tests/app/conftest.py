@@ -219,13 +219,17 @@ def poll(check, timeout: float, interval: float = 0.25):
     raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
 
 
+SETTLING = ('[data-stale="true"], [data-testid="stStatusWidget"], '
+            '[data-testid="stSkeleton"]')
+
+
 def wait_settled(page, timeout: float = 15.0) -> None:
-    """Wait until the app is idle: no stale elements and no running-script indicator."""
+    """Wait until the app is idle: no stale elements, no running-script indicator and no
+    skeleton (the grey placeholder Streamlit draws for a widget that has not arrived yet; a
+    page can show a form's title with its inputs still skeletons while no script runs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stale = page.locator('[data-stale="true"]').count()
-        running = page.locator('[data-testid="stStatusWidget"]').count()
-        if stale == 0 and running == 0:
+        if page.locator(SETTLING).count() == 0:
             return
         time.sleep(0.2)
 

@@ -14,7 +14,7 @@ import pytest
 
 from engine import babysit
 from engine.storage.db import connect
-from tests.app.conftest import screenshot, wait_settled
+from tests.app.conftest import poll, screenshot, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -115,9 +115,10 @@ def test_the_babysit_forms_at_1024_px_show_whole_numbers(streamlit_server, lapto
     conn.close()
     open_settled(laptop, f"{url}/babysit?session={session_id}",
                  '[data-testid="stForm"]:has-text("Training knobs")')
+    # every knob has arrived (no skeleton left) before the page is measured
+    poll(lambda: set(laptop.evaluate("""() => Array.from(document.querySelectorAll(
+        '[data-testid="stForm"] input[type="number"]')).map(i => i.value)""")) >= {
+        "0.0001", "0.99999", "0.1234"}, timeout=60)
     screenshot(laptop, "narrow-3-babysit-knobs-1024")
     assert laptop.evaluate(CUT_NUMBERS) == []
     assert laptop.evaluate(CUT_METRICS) == []  # the learning rate reads 1e-4, not "0.0…"
-    shown = laptop.evaluate("""() => Array.from(document.querySelectorAll(
-        '[data-testid="stForm"] input[type="number"]')).map(i => i.value)""")
-    assert {"0.0001", "0.99999", "0.1234"} <= set(shown), shown
