@@ -20,6 +20,8 @@ After a Sobol start (:class:`~engine.search.samplers.learning.LearningSampler`) 
    only condition on the newer results;
    the model conditions on every result up to ``MAX_CONDITION``, past that on the best half
    and the most recent of the others (:func:`conditioning_rows`);
+   The model's constant prior mean is the targets' mean (0), or with
+   ``prior_mean="pessimistic"`` their worst value (:func:`prior_level`);
 3. conditions on the pending trials as if they had returned the mean result (a constant liar:
    the model becomes sure there, so parallel workers are sent elsewhere);
 4. maximises log expected improvement over the cube (Sobol candidates plus steps around the
@@ -159,11 +161,14 @@ def yeo_johnson_lambda(x: np.ndarray) -> float:
 
 
 class Warp:
-    """Losses -> standardised, Yeo-Johnson-warped targets, and back (for the belief)."""
+    """Losses -> standardised, Yeo-Johnson-warped targets, and back (for the belief).
+    ``offset``: subtracted from the standardised targets (0: the model's prior mean is their
+    mean; see :func:`prior_level`)."""
 
     def __init__(self, losses: np.ndarray):
         losses = np.asarray(losses, dtype=np.float64)
         self.lmbda: float | None = None
+        self.offset = 0.0
         self.mean, self.scale = float(np.mean(losses)), float(np.std(losses)) or 1.0
         self.low, self.high = float(np.min(losses)), float(np.max(losses))
         if np.ptp(losses) > 0:
@@ -177,19 +182,33 @@ class Warp:
     def __call__(self, losses: np.ndarray) -> np.ndarray:
         losses = np.asarray(losses, dtype=np.float64)
         if self.lmbda is None:
-            return (losses - self.mean) / self.scale
+            return (losses - self.mean) / self.scale - self.offset
         with np.errstate(over="ignore", invalid="ignore"):
-            return (yeo_johnson(losses, self.lmbda) - self.shift) / self.spread
+            return (yeo_johnson(losses, self.lmbda) - self.shift) / self.spread - self.offset
 
     def inverse(self, y: np.ndarray) -> np.ndarray:
         """Warped targets back to losses; values the power transform cannot invert (far beyond
         the data) become the nearest observed extreme."""
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64) + self.offset
         if self.lmbda is None:
             return y * self.scale + self.mean
         out = yeo_johnson_inverse(y * self.spread + self.shift, self.lmbda)
         fallback = np.where(y > 0, self.high, self.low)
         return np.where(np.isfinite(out), out, fallback)
+
+
+PRIOR_MEANS = ("mean", "pessimistic")  # GPSampler's prior_mean settings
+
+
+def prior_level(targets: np.ndarray, prior_mean: str) -> float:
+    """The model's constant prior mean on the standardised, warped ``targets`` ``(n,)``:
+    ``"mean"``: their mean (0); ``"pessimistic"``: their worst (highest) value, so a region far
+    from every result is predicted as bad as the worst one and expected improvement stays near
+    the good results unless the model is unsure enough there (more exploitation: a small
+    budget's choice)."""
+    if prior_mean == "pessimistic" and len(targets):
+        return float(np.max(targets))
+    return 0.0
 
 
 def _lbfgsb(max_iter: int, penalty=None):
@@ -277,15 +296,21 @@ class GPSampler(LearningSampler):
     needs before the model learns from it (default ``max(4, d + 2)``); ``length_scale_prior``:
     fit the hyperparameters with a log-normal prior on the length scales
     (:func:`length_scale_prior`), else by marginal likelihood alone (the default: on the
-    benchmark's mixed task the prior's long length scales hid the choice that matters)."""
+    benchmark's mixed task the prior's long length scales hid the choice that matters);
+    ``prior_mean``: the model's constant prior mean, ``"mean"`` of the results or
+    ``"pessimistic"`` (:func:`prior_level`)."""
 
     def __init__(self, n_startup: int = 10, min_observations: int | None = None,
-                 length_scale_prior: bool = False):
+                 length_scale_prior: bool = False, prior_mean: str = "mean"):
         super().__init__(n_startup, min_observations)
         if not isinstance(length_scale_prior, bool):
             raise SpaceError("length_scale_prior must be true or false, got "
                              f"length_scale_prior={length_scale_prior!r}")
+        if not isinstance(prior_mean, str) or prior_mean not in PRIOR_MEANS:
+            raise SpaceError(f"prior_mean must be one of {', '.join(PRIOR_MEANS)}, got "
+                             f"prior_mean={prior_mean!r}")
         self.length_scale_prior = length_scale_prior
+        self.prior_mean = prior_mean
 
     kind = "gp"
     summary = ("Bayesian optimisation with a Gaussian process: the most from a small budget "
@@ -312,9 +337,11 @@ class GPSampler(LearningSampler):
 
     def model(self, space: Space, data: Observed):
         """``(gp conditioned on results and lies, warp, best warped loss)``; the results are
-        ``conditioning_rows`` of ``data``."""
+        ``conditioning_rows`` of ``data``, their warped targets relative to the prior mean
+        (``warp.offset``: the kernel is fitted as for ``prior_mean="mean"``)."""
         rows = conditioning_rows(data.losses, data.numbers)
         warp = Warp(data.losses[rows])
+        warp.offset = prior_level(warp(data.losses[rows]), self.prior_mean)
         y = warp(data.losses[rows])
         x = encode(space, data.units[rows])
         if len(data.pending):
@@ -352,5 +379,5 @@ class GPSampler(LearningSampler):
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.settings(),
-                "length_scale_prior": self.length_scale_prior}
+                "length_scale_prior": self.length_scale_prior, "prior_mean": self.prior_mean}
 

@@ -169,3 +169,60 @@ def test_a_constant_loss_warps_to_zero_and_back() -> None:
     warp = gp_module.Warp(np.full(5, 0.3))
     np.testing.assert_array_equal(warp(np.full(5, 0.3)), np.zeros(5))
     np.testing.assert_allclose(warp.inverse(np.array([0.0])), [0.3])
+
+
+def corner_history(seed: int = 1) -> History:
+    """12 results in the corner ``[0, 0.3]^3`` of the cube (a bowl around 0.1)."""
+    rng = np.random.default_rng(seed)
+    history = History(objective=Objective("val_loss"), seed=seed)
+    for _ in range(12):
+        u = 0.3 * rng.random(SPACE.n_dims)
+        history = record(history, SPACE, u, {1: float(np.sum((u - 0.1) ** 2))})
+    return history
+
+
+def test_a_pessimistic_prior_mean_predicts_the_worst_result_far_from_the_data() -> None:
+    """Far from every result the model falls back to its prior mean: with ``prior_mean=
+    "pessimistic"`` the worst result, by default the results' middle (the warped mean)."""
+    data = observed(SPACE, corner_history(), 4)
+    far = np.ones((1, SPACE.n_dims))  # the opposite corner, far beyond the length scales
+    predicted = {}
+    for setting in ("mean", "pessimistic"):
+        gp, warp, best = GPSampler(prior_mean=setting).model(SPACE, data)
+        predicted[setting] = float(warp.inverse(gp.predict(gp_module.encode(SPACE, far)))[0])
+        assert best == pytest.approx(float(np.min(warp(data.losses))))  # the best, warped
+    worst, middle = float(np.max(data.losses)), float(np.median(data.losses))
+    assert predicted["pessimistic"] == pytest.approx(worst, rel=0.02)
+    assert predicted["mean"] < worst - 0.5 * (worst - middle)
+    # what the warp does to the results is the same: only their level against the prior moves
+    plain, _, _ = GPSampler().model(SPACE, data)
+    shifted, _, _ = GPSampler(prior_mean="pessimistic").model(SPACE, data)
+    np.testing.assert_array_equal(plain.kernel_.theta, shifted.kernel_.theta)
+    offset = plain.y_train_ - shifted.y_train_
+    np.testing.assert_allclose(offset, offset[0])
+    assert offset[0] > 0
+
+
+def test_the_prior_mean_is_a_validated_setting_that_round_trips() -> None:
+    from engine.search import sampler_from_dict
+
+    assert GPSampler().to_dict()["prior_mean"] == "mean"
+    stored = GPSampler(prior_mean="pessimistic").to_dict()
+    assert stored["prior_mean"] == "pessimistic"
+    assert sampler_from_dict(stored).to_dict() == stored
+    old = {k: v for k, v in stored.items() if k != "prior_mean"}  # stored before the setting
+    assert sampler_from_dict(old).prior_mean == "mean"
+    for bad in ("optimistic", 0.9, None):
+        with pytest.raises(SpaceError, match="prior_mean must be one of mean, pessimistic, "
+                                             f"got prior_mean={bad!r}"):
+            sampler_from_dict({"kind": "gp", "prior_mean": bad})
+
+
+def test_a_pessimistic_prior_asks_nearer_the_best_result() -> None:
+    history = corner_history()
+    best = observed(SPACE, history, 4).best_unit()
+    distance = {}
+    for setting in ("mean", "pessimistic"):
+        point = GPSampler(prior_mean=setting).ask(SPACE, history, ask_rng(0, history.number))
+        distance[setting] = float(np.linalg.norm(point - best))
+    assert distance["pessimistic"] < distance["mean"]
