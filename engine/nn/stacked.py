@@ -53,8 +53,8 @@ def stack_bytes(specs: list[ModelSpec], optimizer: str, batch_size: int, n_train
     p, item = len(specs), np.dtype(spec.dtype).itemsize
     size = sum(int(np.prod(s)) for s in param_shapes(spec).values())
     knobs = 6 if size < FULL_WIDTH else 0  # Hyper.widen
-    arena = p * size * item * (3 + len(SLOTS[optimizer]) + 2 + knobs)  # w g scratch slots
-    # snapshot, L2 matrix and knobs
+    arena = p * size * item * (3 + len(SLOTS[optimizer]) + 2 + knobs + 2)  # w g scratch slots
+    # snapshot, L2 matrix, knobs and the two training workspaces' transposed weights
     widths = (*spec.hidden, spec.n_outputs)
     b = min(batch_size, n_train)
     per_row = sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs

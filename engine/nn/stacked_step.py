@@ -85,6 +85,9 @@ class StackLayer:
             self.drop = np.empty(shape, dt)
             self.dropped = np.empty(shape, dt)
             self.ones_n = np.ones(n, dt)
+            # W transposed, contiguous, for dx (a layer after the first): np.matmul over a
+            # stack of transposed views is 1.5x (16x16) to 2.3x (10x64) slower than its copy
+            self.WT = np.empty(self.W.transpose(0, 2, 1).shape, dt) if i > 1 else None
 
     def set_dropout(self, p_drop: np.ndarray, rngs: list) -> None:
         """Member j drops units with probability p_drop[j] (P,), drawn from rngs[j]."""
@@ -206,7 +209,8 @@ class StackLayer:
         dyt = _t(dy)
         matmul(_t(x).transpose(0, 2, 1), dyt, self.dW)
         if dx is not None:
-            matmul(dyt, self.W.transpose(0, 2, 1), _t(dx))  # BLAS reads W transposed
+            np.copyto(self.WT, self.W.transpose(0, 2, 1))
+            matmul(dyt, self.WT, _t(dx))
 
 
 class StackWorkspace:
@@ -223,6 +227,7 @@ class StackWorkspace:
         self.W, self.dW = arena.params[f"W{L}"], arena.grads[f"W{L}"]
         # one output unit (two classes): the products with its weights as one broadcast row
         self.w_row = np.empty((p, self.W.shape[1]), dt) if c == 1 else None
+        self.WT = np.empty(self.W.transpose(0, 2, 1).shape, dt) if training and c > 1 else None
         self.b_v, self.db_v = arena.params[f"b{L}"], arena.grads[f"b{L}"]
         self.b_c, self.db = np.empty((p, c), dt), np.empty((p, c), dt)
         self.x = np.empty((n, p, spec.n_inputs), dt)
@@ -340,8 +345,9 @@ class StackWorkspace:
                 # as einsum's outer-product loop: bitwise the broadcast product, 1.5x faster
                 np.einsum("np,ph->nph", ds.reshape(ds.shape[:2]), self.w_row,
                           out=hidden[-1].da)
-            else:
-                matmul(dst, self.W.transpose(0, 2, 1), _t(hidden[-1].da))
+            else:  # W^T copied contiguous first (as StackLayer.WT)
+                np.copyto(self.WT, self.W.transpose(0, 2, 1))
+                matmul(dst, self.WT, _t(hidden[-1].da))
             for j in range(len(hidden) - 1, 0, -1):
                 hidden[j].backward(hidden[j - 1].out, hidden[j - 1].da)
             hidden[0].backward(x, None)
