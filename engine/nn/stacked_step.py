@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.nn.layers import BN_EPS, LEAKY_SLOPE
 from engine.nn.stacked_arena import StackArena
-from engine.nn.stacked_optim import Hyper, update
+from engine.nn.stacked_optim import FULL_WIDTH, Hyper, update
 
 matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
 
@@ -246,9 +246,15 @@ class StackWorkspace:
         """Bind the members' knobs (Hyper, dropout (P,), BN momentum (P,)) and generators."""
         self.hyper = hyper
         dt = self.arena.w.dtype
-        # each member's L2 over its weight matrices (the first n_weights entries of its row)
-        # as a full (P, S) matrix: one contiguous product a step, no broadcasting buffers
-        self.l2_full = hyper.l2_matrix(self.arena.n_weights, self.arena.w.shape)
+        # g += l2 w over each member's weight matrices (the first n_weights entries of its
+        # row): on narrow rows with L2 as a full (P, S) matrix (0 after the weights), one
+        # contiguous product; on rows of FULL_WIDTH or more with the (P, 1) column over the
+        # weights' columns, which reads one array less (64 x 4874, case (b): 66 -> 55 us)
+        arena, nw = self.arena, self.arena.n_weights
+        if arena.w.shape[1] >= FULL_WIDTH:
+            self.l2_terms = (arena.w[:, :nw], hyper.l2, arena.scratch[:, :nw], arena.g[:, :nw])
+        else:
+            self.l2_terms = (arena.w, hyper.l2_matrix(nw, arena.w.shape), arena.scratch, arena.g)
         hyper.widen(self.arena.w.shape)
         self.bn_keep = np.asarray(bn_momentum, dt).reshape(-1, 1)
         self.bn_new = (1.0 - np.asarray(bn_momentum, np.float64)).astype(dt).reshape(-1, 1)
@@ -359,9 +365,10 @@ class StackWorkspace:
         Returns the members' mean data losses (P,) before the update."""
         loss = self.loss_and_grads(x, target, before, mark)
         arena, hyper = self.arena, self.hyper
-        if hyper.any_l2:  # g += l2 w on the weight matrices (l2_full is 0 elsewhere)
-            multiply(arena.w, self.l2_full, arena.scratch)
-            add(arena.g, arena.scratch, arena.g)
+        if hyper.any_l2:  # g += l2 w on the weight matrices
+            w, l2, scratch, g = self.l2_terms
+            multiply(w, l2, scratch)
+            add(g, scratch, g)
         arena.step += 1
         hyper.for_step(arena.step)
         update(arena.w, arena.g, arena.slots, hyper, arena.scratch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
 
 import numpy as np
@@ -64,6 +65,24 @@ def test_float64_members_equal_training_alone(tiny_data, optimizer, batch_norm, 
     for state, config, result in zip(states, configs, results):
         solo = train_segment(state, config, tiny_data, 3)
         assert (result.status, result.message) == (solo.status, solo.message) == ("ok", "")
+        assert_close_states(solo.state, result.state, 1e-10)
+        assert_close_metrics(solo.metrics, result.metrics, 1e-10)
+
+
+def test_wide_rows_equal_training_alone(tiny_data):
+    """Rows of FULL_WIDTH entries or more take L2 as a (P, 1) column over the weights (not the
+    full matrix) and keep their knobs as columns: still every member as alone, to 1e-10."""
+    from engine.nn.stacked_arena import StackArena
+    from engine.nn.stacked_optim import FULL_WIDTH
+
+    specs = [ModelSpec(5, w, 3, dtype="float64") for w in [(64, 16), (40, 16), (64, 9)]]
+    assert StackArena(specs, "adam").w.shape[1] >= FULL_WIDTH
+    states = [new_state(s, j) for j, s in enumerate(specs)]
+    configs = members("adam", dropout=0.2)
+    configs[0] = dataclasses.replace(configs[0], l2=3e-3)
+    for state, config, result in zip(states, configs, train_stacked(states, configs,
+                                                                    tiny_data, 2)):
+        solo = train_segment(state, config, tiny_data, 2)
         assert_close_states(solo.state, result.state, 1e-10)
         assert_close_metrics(solo.metrics, result.metrics, 1e-10)
 
