@@ -99,6 +99,9 @@ class StackTrainer:
         B = self.B_epoch
         self.batches = [(self.workspaces[e - s], self.perm_T[s:e], self.T_epoch[s:e],
                          None if B is None else B[s:e], self.marks[s:e]) for s, e in spans]
+        # each step's members' mean losses (K, P), checked and summed once an epoch
+        self.losses = np.empty((len(spans), p), spec.dtype)
+        self.batch_rows = np.array([e - s for s, e in spans], spec.dtype).reshape(-1, 1)
         self.n_val = len(X_val)
         widest = max((*spec.hidden, spec.n_outputs))
         rows = max(1, min(self.n_val, EVAL_ELEMENTS // (p * widest)))
@@ -230,15 +233,21 @@ def train_stacked(
                    for j in range(p)]
             prev = {j: _member(arena, j, _rows(arena))[0] for j in range(p) if due[j]}
             trainer.shuffle(rngs, alive)
-            total, k = np.zeros(p), 0
-            for k, (ws, rows, target, before, mark) in enumerate(trainer.batches, start=1):
-                loss = ws.step(ws.gather(trainer.X_train, rows), target, before, mark)
-                if not math.isfinite(float(loss.sum())):
-                    for j in np.flatnonzero(~np.isfinite(loss)):
-                        if alive[j]:
-                            leave(j, f"loss became {float(loss[j])} at epoch {epochs[j] + 1}, "
-                                     f"step {k} (learning rate {epoch_lr[j]:g})")
-                total += loss * rows.shape[0]
+            losses = trainer.losses
+            for k, (ws, rows, target, before, mark) in enumerate(trainer.batches):
+                np.copyto(losses[k], ws.step(ws.gather(trainer.X_train, rows), target, before,
+                                             mark))
+            k = len(losses)
+            # a member whose loss went non-finite trained on to the epoch's end in its own row
+            # (nothing mixes members), then leaves with the solo message: its first such step
+            bad = ~np.isfinite(losses)
+            for j in np.flatnonzero(bad.any(axis=0)):
+                if alive[j]:
+                    first = int(np.argmax(bad[:, j]))
+                    leave(j, f"loss became {float(losses[first, j])} at epoch {epochs[j] + 1}, "
+                             f"step {first + 1} (learning rate {epoch_lr[j]:g})")
+            # the float64 sum over the steps in step order, as a running total would add
+            total = np.add.reduce((losses * trainer.batch_rows).astype(np.float64), axis=0)
             finite = arena.finite_rows()
             for j in range(p):
                 if alive[j] and not finite[j]:
