@@ -30,6 +30,10 @@ from engine.nn.stacked_arena import StackArena
 from engine.nn.stacked_optim import FULL_WIDTH, Hyper, update
 
 matmul, multiply, add, subtract = np.matmul, np.multiply, np.add, np.subtract
+# from this many activations (n P H) a layer sums its batch-norm products over the batch with
+# einsum in one pass, below with a product and a gemv (one BLAS thread, float32: 2^16 2.7 vs
+# 3.7 us for 16 x 16 x 64 rows; 2^17 20.5 vs 17.6; 2^18 51 vs 40; 2^20 163 vs 130)
+EINSUM_ELEMENTS = 1 << 17
 
 
 def colsum(ones: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
@@ -75,6 +79,7 @@ class StackLayer:
         self.deriv = np.empty(shape, dt)
         self.flag = np.empty(shape, bool)
         self.eps, self.inv_n = np.array(BN_EPS, dt), np.array(1.0 / n, dt)
+        self.einsum = n * p * d_out >= EINSUM_ELEMENTS
         self.zero, self.minus_half = np.zeros((), dt), np.array(-0.5, dt)
         self.out = self.a
         self.any_drop = False
@@ -117,8 +122,11 @@ class StackLayer:
             colsum(self.ones_n, h, mu)
             multiply(mu, self.inv_n, mu)
             subtract(h, mu, h)  # xc
-            multiply(h, h, self.tmp)
-            colsum(self.ones_n, self.tmp, var)
+            if self.einsum:
+                np.einsum("nph,nph->ph", h, h, out=var)
+            else:
+                multiply(h, h, self.tmp)
+                colsum(self.ones_n, self.tmp, var)
             multiply(var, self.inv_n, var)
             np.copyto(self.mu_v, mu)
             np.copyto(self.var_v, var)
@@ -190,8 +198,11 @@ class StackLayer:
             xc, k, k_n, c1, c2 = self.h, self.k, self.k_n, self.c1, self.c2
             inv_std, dgamma, dbeta = self.inv_std, self.dgamma, self.dbeta
             colsum(self.ones_n, dy, dbeta)
-            multiply(dy, xc, tmp)
-            colsum(self.ones_n, tmp, dgamma)
+            if self.einsum:
+                np.einsum("nph,nph->ph", dy, xc, out=dgamma)
+            else:
+                multiply(dy, xc, tmp)
+                colsum(self.ones_n, tmp, dgamma)
             multiply(dgamma, inv_std, dgamma)
             multiply(k, self.inv_n, k_n)
             multiply(dbeta, k_n, c1)

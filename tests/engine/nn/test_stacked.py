@@ -87,6 +87,23 @@ def test_wide_rows_equal_training_alone(tiny_data):
         assert_close_metrics(solo.metrics, result.metrics, 1e-10)
 
 
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-4)])
+def test_batch_norm_sums_by_einsum_equal_training_alone(tiny_data, monkeypatch, dtype, tol):
+    """Large layers sum their batch-norm products over the batch by einsum (forced here for
+    every layer): still every member as alone."""
+    import engine.nn.stacked_step as stacked_step
+
+    monkeypatch.setattr(stacked_step, "EINSUM_ELEMENTS", 0)
+    specs = [ModelSpec(5, w, 3, dtype=dtype) for w in [(8, 6), (5, 6), (8, 3)]]
+    states = [new_state(s, j) for j, s in enumerate(specs)]
+    configs = members("adam", dropout=0.3)
+    for state, config, result in zip(states, configs, train_stacked(states, configs,
+                                                                    tiny_data, 2)):
+        solo = train_segment(state, config, tiny_data, 2)
+        assert_close_states(solo.state, result.state, tol)
+        assert_close_metrics(solo.metrics, result.metrics, tol)
+
+
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "leaky_relu"])
 def test_other_activations_and_two_classes(binary_data, activation):
     """The sigmoid output (two classes) and the other activations, padded units included."""
