@@ -11,7 +11,10 @@ member is padded with units kept exactly zero, ``stacked_step``).
 
 Divergence is per member: a member whose loss, weights or validation loss goes non-finite
 leaves the stack with status ``"diverged"`` and the solo message; its returned state is its
-last good epoch's, and the others go on. A stop (``should_stop``) ends every member's segment.
+last good epoch's, and the others go on. The step losses are checked once an epoch (a record
+of the epoch's steps): such a member trains on in its own row to the epoch's end, nothing mixes
+members, and its message names its first non-finite step as alone. A stop (``should_stop``)
+ends every member's segment.
 
 A member's weights after N epochs equal training it alone up to rounding (tests: float64 within
 1e-10; float32 within 1e-4 relative to 1 + |value|), and a stacked run split into segments is
