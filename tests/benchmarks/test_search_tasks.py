@@ -58,3 +58,21 @@ def test_nothing_run_is_not_judged(capsys) -> None:
     with pytest.raises(ValueError, match="a count of seeds must be at least 1, got '0'"):
         search_quality.parse_seeds("0", 0)
     assert search_quality.parse_seeds("0-0", 0) == [0]
+
+
+def test_a_tie_of_medians_is_told_apart_seed_by_seed(capsys) -> None:
+    """Errors in steps tie at the median; the verdict line adds the means and the seeds on
+    which our best is lower or higher than Optuna's TPE."""
+    from search_report import Trace, report, verdicts
+
+    step = 1 / 360
+    ours = [3, 3, 3, 2, 3]  # best errors in steps, seed by seed
+    tpe = [3, 3, 4, 3, 5]
+    methods = {name: {seed: Trace([(27, e * step)]) for seed, e in enumerate(errors)}
+               for name, errors in (("gp", ours), ("optuna-tpe", tpe), ("random", [6] * 5))}
+    summary = report("digits", methods, 27, (), None)
+    verdicts({"digits": summary}, ["random", "gp"], [], 27)
+    out = capsys.readouterr().out
+    assert (f"digits: our best gp 0.0083 vs optuna-tpe 0.0083 (median; mean "
+            f"{2.8 * step:.4f} vs {3.6 * step:.4f}; lower on 3, higher on 0 of 5 seeds)") in out
+    assert "FAIL: one of our methods beats Optuna's TPE" in out  # the verdict is the medians'
