@@ -66,6 +66,8 @@ OURS = {
     "gp-5": ({"kind": "gp", "n_startup": 5}, FULL),  # a shorter Sobol start
     "gp-pess": ({"kind": "gp", "prior_mean": "pessimistic"}, FULL),
     "gp-5-pess": ({"kind": "gp", "n_startup": 5, "prior_mean": "pessimistic"}, FULL),
+    "gp-6-pess": ({"kind": "gp", "n_startup": 6, "prior_mean": "pessimistic"}, FULL),
+    "gp-8-pess": ({"kind": "gp", "n_startup": 8, "prior_mean": "pessimistic"}, FULL),
     "gp-pess+asha": ({"kind": "gp", "prior_mean": "pessimistic"}, ASHA),
     "random+asha": ({"kind": "random"}, ASHA),
     "tpe+asha": ({"kind": "tpe"}, ASHA),
