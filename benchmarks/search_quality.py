@@ -62,13 +62,12 @@ OURS = {
     "sobol": ({"kind": "quasi_random", "method": "sobol"}, FULL),
     "zoom": ({"kind": "zoom"}, FULL),
     "tpe": ({"kind": "tpe"}, FULL),
-    "gp": ({"kind": "gp"}, FULL),
-    "gp-5": ({"kind": "gp", "n_startup": 5}, FULL),  # a shorter Sobol start
-    "gp-pess": ({"kind": "gp", "prior_mean": "pessimistic"}, FULL),
-    "gp-5-pess": ({"kind": "gp", "n_startup": 5, "prior_mean": "pessimistic"}, FULL),
-    "gp-6-pess": ({"kind": "gp", "n_startup": 6, "prior_mean": "pessimistic"}, FULL),
-    "gp-8-pess": ({"kind": "gp", "n_startup": 8, "prior_mean": "pessimistic"}, FULL),
-    "gp-pess+asha": ({"kind": "gp", "prior_mean": "pessimistic"}, ASHA),
+    "gp": ({"kind": "gp"}, FULL),  # the default: a pessimistic prior mean, 10 Sobol trials
+    "gp-5": ({"kind": "gp", "n_startup": 5}, FULL),  # shorter Sobol starts
+    "gp-6": ({"kind": "gp", "n_startup": 6}, FULL),
+    "gp-8": ({"kind": "gp", "n_startup": 8}, FULL),
+    "gp-mean": ({"kind": "gp", "prior_mean": "mean"}, FULL),  # the default until 2026-12-04
+    "gp-5-mean": ({"kind": "gp", "n_startup": 5, "prior_mean": "mean"}, FULL),
     "random+asha": ({"kind": "random"}, ASHA),
     "tpe+asha": ({"kind": "tpe"}, ASHA),
     "gp+asha": ({"kind": "gp"}, ASHA),

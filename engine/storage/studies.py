@@ -58,17 +58,27 @@ __all__ = [
 STUDY_STATUSES = ("queued", "running", "stopping", "stopped", "complete", "failed")
 
 
+# Sampler settings whose default changed after studies were stored without them:
+# kind -> {key: (the value before the change, today's default)}.
+CHANGED_DEFAULTS = {
+    # 4dc3cb6, 2026-12-03: a grid's points moved from the ends of each axis to cell centres
+    "grid": {"ends": (True, False)},
+    # 2026-12-04: the gp's prior mean became the worst result ("pessimistic"; was "mean")
+    "gp": {"prior_mean": ("mean", "pessimistic")},
+}
+
+
 def stored_sampler(sampler: dict, *, written: bool) -> dict:
     """A sampler's JSON as it is written (``written=True``) or read back.
 
-    A grid sampler's points moved from the ends of each axis to cell centres (4dc3cb6,
-    2026-12-03), with ``ends`` the switch. Every grid written since then says ``ends``: a new
-    study without it gets ``ends: false`` written (today's default), and a stored grid without
-    it can only be from before, so it is read back as ``ends: true``: a resumed study keeps
-    the points it was created with."""
-    if sampler.get("kind") != "grid" or "ends" in sampler:
-        return sampler
-    return {**sampler, "ends": not written}
+    For a setting in ``CHANGED_DEFAULTS`` every sampler written since the change says it: a
+    new study without it gets today's default written, and a stored sampler without it can
+    only be from before, so it is read back with the value it was created with: a resumed
+    study keeps searching as it began."""
+    changed = CHANGED_DEFAULTS.get(sampler.get("kind"), {})
+    missing = {key: pair[1 if written else 0] for key, pair in changed.items()
+               if key not in sampler}
+    return {**sampler, **missing} if missing else sampler
 
 
 def create_study(

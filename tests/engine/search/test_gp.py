@@ -183,7 +183,8 @@ def corner_history(seed: int = 1) -> History:
 
 def test_a_pessimistic_prior_mean_predicts_the_worst_result_far_from_the_data() -> None:
     """Far from every result the model falls back to its prior mean: with ``prior_mean=
-    "pessimistic"`` the worst result, by default the results' middle (the warped mean)."""
+    "pessimistic"`` (the default) the worst result, with ``"mean"`` the results' middle (the
+    warped mean)."""
     data = observed(SPACE, corner_history(), 4)
     far = np.ones((1, SPACE.n_dims))  # the opposite corner, far beyond the length scales
     predicted = {}
@@ -195,7 +196,7 @@ def test_a_pessimistic_prior_mean_predicts_the_worst_result_far_from_the_data() 
     assert predicted["pessimistic"] == pytest.approx(worst, rel=0.02)
     assert predicted["mean"] < worst - 0.5 * (worst - middle)
     # what the warp does to the results is the same: only their level against the prior moves
-    plain, _, _ = GPSampler().model(SPACE, data)
+    plain, _, _ = GPSampler(prior_mean="mean").model(SPACE, data)
     shifted, _, _ = GPSampler(prior_mean="pessimistic").model(SPACE, data)
     np.testing.assert_array_equal(plain.kernel_.theta, shifted.kernel_.theta)
     offset = plain.y_train_ - shifted.y_train_
@@ -206,12 +207,12 @@ def test_a_pessimistic_prior_mean_predicts_the_worst_result_far_from_the_data() 
 def test_the_prior_mean_is_a_validated_setting_that_round_trips() -> None:
     from engine.search import sampler_from_dict
 
-    assert GPSampler().to_dict()["prior_mean"] == "mean"
-    stored = GPSampler(prior_mean="pessimistic").to_dict()
-    assert stored["prior_mean"] == "pessimistic"
+    assert GPSampler().to_dict()["prior_mean"] == "pessimistic"  # the default
+    stored = GPSampler(prior_mean="mean").to_dict()
+    assert stored["prior_mean"] == "mean"
     assert sampler_from_dict(stored).to_dict() == stored
-    old = {k: v for k, v in stored.items() if k != "prior_mean"}  # stored before the setting
-    assert sampler_from_dict(old).prior_mean == "mean"
+    bare = {k: v for k, v in stored.items() if k != "prior_mean"}
+    assert sampler_from_dict(bare).prior_mean == "pessimistic"
     for bad in ("optimistic", 0.9, None):
         with pytest.raises(SpaceError, match="prior_mean must be one of mean, pessimistic, "
                                              f"got prior_mean={bad!r}"):
