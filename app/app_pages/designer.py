@@ -226,7 +226,8 @@ if stacking is not None:  # when the runner trains trials of one shape as one co
 # ---- launch -----------------------------------------------------------------------------------
 st.divider()
 if problems:
-    st.warning("Before launching, fix: " + "; ".join(dict.fromkeys(problems)),
+    st.warning("Before launching, fix: " + "; ".join(dict.fromkeys(problems))
+               + " (or press Start over, at the top, for the built-in defaults)",
                icon=":material/front_hand:")
 launch = st.button("Launch search", type="primary", disabled=bool(problems),
                    key="designer.launch")

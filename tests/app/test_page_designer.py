@@ -38,6 +38,9 @@ def test_low_above_high_is_refused_before_launch(open_page):
     assert errors(at) == ["l2: low must be <= high, got low=0.5, high=0.1"]
     assert launch_button(at).disabled
     assert "Before launching" in at.warning[-1].value
+    assert "Start over" in at.warning[-1].value  # the way out it names
+    at.button(key="designer.reset").click().run()
+    assert errors(at) == [] and not launch_button(at).disabled
 
 
 def test_log_bound_at_or_below_zero_is_refused(open_page):
