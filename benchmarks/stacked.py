@@ -30,7 +30,9 @@ allocation line measures a steady step itself: its page faults, the largest tran
 NumPy allocated inside it (tracemalloc: the iterator buffers of broadcasting ufuncs) and the
 bytes it kept (0: nothing grows). `--profile a` prints the heaviest NumPy calls of case (a)'s
 stacked run by line; `--pays` prints the batch x width table behind the runner's rule (16
-members, 3 epochs each). Targets: (a) >= 8x, (b) >= 2.5x,
+members, 3 epochs each); `--sizes 8,16,32,64` prints, per case, trials/s of the case trained
+as consecutive stacks of each size (case (c): each width bucket split so) against one at a
+time in the same rounds. Targets: (a) >= 8x, (b) >= 2.5x,
 (c) >= 1.5x (the best of the ways).
 """
 
@@ -230,6 +232,40 @@ def pays_table(n: int, repeat: int, epochs: int = 3) -> None:
                           flush=True)
 
 
+def chunked(groups: list[list[int]], size: int) -> list[list[int]]:
+    """Each group split into consecutive stacks of at most ``size`` members."""
+    return [g[i:i + size] for g in groups for i in range(0, len(g), size)]
+
+
+def sizes_table(name: str, n: int, repeat: int, sizes: list[int]) -> None:
+    """Trials/s of the case trained as consecutive stacks of each size (case (c): each width
+    bucket split so), against one at a time in the same rounds."""
+    specs, cfgs, data, epochs = case_members(name, n)
+    states = [new_state(s, 100 + j) for j, s in enumerate(specs)]
+    base = buckets(specs) if name == "c" else [list(range(n))]
+
+    def run(groups: list[list[int]]) -> None:
+        for g in groups:
+            if len(g) == 1:
+                train_segment(states[g[0]], cfgs[g[0]], data, epochs)
+            else:
+                train_stacked([states[j] for j in g], [cfgs[j] for j in g], data, epochs)
+
+    ways = [("solo", [[j] for j in range(n)])] + [(s, chunked(base, s)) for s in sizes]
+    best: dict = {}
+    with one_blas_thread():
+        train_stacked(states[:2], cfgs[:2], data, 1)
+        train_segment(states[0], cfgs[0], data, 1)
+        for _ in range(repeat):
+            for key, groups in ways:
+                best[key] = min(best.get(key, float("inf")), timed(lambda g=groups: run(g))[1])
+    solo = best["solo"]
+    print(f"({name}) solo {n / solo:7.1f} trials/s", flush=True)
+    for key, groups in ways[1:]:
+        print(f"({name}) stacks of {key:3d}: {n / best[key]:7.1f} trials/s  ratio "
+              f"{solo / best[key]:5.2f}x  stacks {[len(g) for g in groups]}", flush=True)
+
+
 def profile(name: str, n: int) -> None:
     specs, cfgs, data, epochs = case_members(name, n)
     states = [new_state(s, 100 + j) for j, s in enumerate(specs)]
@@ -254,6 +290,7 @@ def main() -> int:
     parser.add_argument("--profile", metavar="CASE", help="per-line NumPy profile of one case")
     parser.add_argument("--pays", action="store_true",
                         help="the batch x width table behind the runner's stacking rule")
+    parser.add_argument("--sizes", help="stack sizes, e.g. 8,16,32,64: trials/s of each")
     args = parser.parse_args()
     n = 16 if args.quick else 64
     print(f"BLAS: {blas_report()}")
@@ -264,6 +301,11 @@ def main() -> int:
         return 0
     if args.profile:
         profile(args.profile, n)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
+    if args.sizes:
+        for name in args.cases:
+            sizes_table(name, n, max(1, args.repeat), [int(x) for x in args.sizes.split(",")])
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
     for name in args.cases:
