@@ -15,7 +15,8 @@ momentum; float32; one BLAS thread):
       digits, 64 trials, batch 64, 27 epochs; stacked three ways: padded to the widest member
       in one stack, bucketed by width (powers of two, each bucket padded to its widest), and
       "by rule" as the study runner does (the buckets where stacking pays, `engine.study.
-      stacking.pays`, as stacks; the others alone).
+      stacking.pays`, as stacks of at most `stacking.cache_limit` members one after the
+      other; the others alone). Cases (a) and (b) print "padded" (one stack) and "by rule".
 Columns: trials/s one at a time (`train_segment` per trial), stacked (`train_stacked`, one call
 for the whole case or per bucket), their ratio, and two GEMM-only bounds, both timed in this run
 in CPU seconds: "solo GEMMs" (each trial's 2-D products back to back, `_common.GemmBound`: what
@@ -94,15 +95,22 @@ def buckets(specs: list[ModelSpec]) -> list[list[int]]:
     return [groups[k] for k in sorted(groups)]
 
 
+def chunked(groups: list[list[int]], size: int) -> list[list[int]]:
+    """Each group split into consecutive stacks of at most ``size`` members."""
+    return [g[i:i + size] for g in groups for i in range(0, len(g), size)]
+
+
 def by_rule(specs: list[ModelSpec], cfgs: list[TrainConfig]) -> list[list[int]]:
-    """What the study runner does: the buckets where stacking pays as stacks, the rest alone."""
-    from engine.study.stacking import pays
+    """What the study runner does: the buckets where stacking pays as stacks of at most the
+    cache limit (one after the other), the rest alone."""
+    from engine.study.stacking import cache_limit, pays
 
     groups = []
     for g in buckets(specs):
-        j = g[0]
-        if pays({"hidden": list(specs[j].hidden)}, {"batch_size": cfgs[j].batch_size}):
-            groups.append(g)
+        model = {**specs[g[0]].to_dict(), "hidden": list(specs[g[0]].hidden)}
+        config = {"batch_size": cfgs[g[0]].batch_size, "optimizer": cfgs[g[0]].optimizer}
+        if pays(model, config):
+            groups.extend(chunked([g], cache_limit(model, config)))
         else:
             groups.extend([k] for k in g)
     return groups
@@ -143,7 +151,7 @@ def run_case(name: str, n: int, repeat: int) -> dict:
     ways = {"padded": [list(range(n))]}
     if name == "c":
         ways["bucketed"] = buckets(specs)
-        ways["by rule"] = by_rule(specs, cfgs)
+    ways["by rule"] = by_rule(specs, cfgs)
     out: dict = {"name": name, "n": n, "epochs": epochs, "n_steps": n_steps}
     with one_blas_thread():
         train_stacked(states[:2], cfgs[:2], data, 1)  # warm up both paths
@@ -230,11 +238,6 @@ def pays_table(n: int, repeat: int, epochs: int = 3) -> None:
                     print(f"  bn={bn!s:5s} batch {batch:3d} width {width:3d} (rows x width "
                           f"{batch * width:6,d}): ratio {solo / stacked:5.2f}x  {rule}",
                           flush=True)
-
-
-def chunked(groups: list[list[int]], size: int) -> list[list[int]]:
-    """Each group split into consecutive stacks of at most ``size`` members."""
-    return [g[i:i + size] for g in groups for i in range(0, len(g), size)]
 
 
 def sizes_table(name: str, n: int, repeat: int, sizes: list[int]) -> None:

@@ -36,46 +36,22 @@ from engine.nn.fast import make_targets
 from engine.nn.health import AUTO, HEALTH_ROWS, Cadence, check_every, epoch_health
 from engine.nn.model import ModelSpec
 from engine.nn.optim import learning_rate_at
-from engine.nn.stacked_arena import StackArena, stack_spec
-from engine.nn.stacked_optim import FULL_WIDTH, Hyper
+from engine.nn.stacked_arena import StackArena
+from engine.nn.stacked_budget import (  # noqa: F401 (the sizes of a stack, re-exported)
+    CACHE_BUDGET,
+    CACHE_FLOOR,
+    EVAL_ELEMENTS,
+    EVAL_ROWS,
+    MEMORY_BOUND,
+    cache_members,
+    max_members,
+    stack_bytes,
+    step_bytes,
+)
+from engine.nn.stacked_optim import Hyper
 from engine.nn.stacked_step import StackWorkspace, before_table
 from engine.nn.state import TrainState, copy_state
 from engine.nn.train import SegmentResult, _check_data, _spans, one_blas_thread
-
-EVAL_ELEMENTS = 1 << 19  # a validation chunk holds at most this many activations (P rows H):
-# chunks of 2 MiB (float32) evaluated 1.3x faster than of 8 MiB on digits, 64 x 64-64-10 and
-# widths 8..256 (smaller chunks lose again to the calls a chunk costs)
-EVAL_ROWS = 64  # and at most this many rows: 200 x 64 x 16 (case (a)) in 4 chunks 1.2x faster
-MEMORY_BOUND = 256 * 2**20  # bytes a stacked work unit may take (``max_members``)
-
-
-def stack_bytes(specs: list[ModelSpec], optimizer: str, batch_size: int, n_train: int,
-                n_val: int) -> int:
-    """An upper estimate of what ``train_stacked`` allocates for these members (bytes)."""
-    from engine.nn.model import param_shapes
-    from engine.nn.optim import SLOTS
-
-    spec = stack_spec(specs)
-    p, item = len(specs), np.dtype(spec.dtype).itemsize
-    size = sum(int(np.prod(s)) for s in param_shapes(spec).values())
-    knobs = 6 if size < FULL_WIDTH else 0  # Hyper.widen
-    arena = p * size * item * (3 + len(SLOTS[optimizer]) + 2 + knobs + 2)  # w g scratch slots
-    # snapshot, L2 matrix, knobs and the two training workspaces' transposed weights
-    widths = (*spec.hidden, spec.n_outputs)
-    b = min(batch_size, n_train)
-    per_row = sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs
-    steps = 2 * p * b * per_row * item  # the full batch's workspace and the last one's
-    rows = max(1, min(n_val, EVAL_ROWS, EVAL_ELEMENTS // (p * max(widths))))
-    evals = 2 * p * rows * per_row * item
-    epoch = p * n_train * (spec.n_outputs * item + 8 + 8 + 1)  # targets, perm, labels, marks
-    return arena + steps + evals + epoch + p * n_val * 9
-
-
-def max_members(spec: ModelSpec, optimizer: str, batch_size: int, n_train: int, n_val: int,
-                bound: int = MEMORY_BOUND) -> int:
-    """The most members of ``spec`` one stacked unit may hold under ``bound`` bytes."""
-    one = stack_bytes([spec], optimizer, batch_size, n_train, n_val)
-    return max(1, bound // max(one, 1))
 
 
 class StackTrainer:

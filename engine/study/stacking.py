@@ -1,21 +1,24 @@
 """Stacked work units for the study runner: trials of one shape trained as one computation.
 
-Stacking is on by default (``StudyRunner(stack=False)`` or ``$PANDA_CAVIAR_STACK=0`` turns it
-off) for the trials where it pays (``pays``: the mini-batch rows times the widest hidden layer,
-rounded up to its power of two, at most ``PAYS_ELEMENTS``). A free worker slot then takes the
-next started trial and every other queued trial that can share its stack (``stack_key``: depth,
-activation, batch norm, optimizer, batch size and the width bucket, a power of two), and, for a
-sampler that does not learn, asks new trials to fill it; a trial where stacking does not pay
-trains alone. ``stacking_plan`` says which of a study's trials will stack (the designer and the
-study page show it). The stack
-holds at most ``limit`` members: ``MAX_MEMBERS``, the memory bound
-(``engine.nn.stacked.max_members``, 256 MiB a unit) and a share of what is left so that every
-worker gets a stack. One segment trains every member the same number of epochs (the fewest any
-member may train before its next milestone), and each member's result is recorded exactly as a
-solo segment's (its own transaction: metrics + checkpoint + state), so the schedulers work
-unchanged: an ASHA member pruned at a rung leaves (the next stack is formed from the trials
-still queued), a PBT population paused at a round boundary trains on as one stack after the
-round, and a runner killed mid-stack re-runs only the members whose segment was not committed.
+Stacking is on by default (``StudyRunner(stack=False)`` or ``$PANDA_CAVIAR_STACK=0`` turns it off)
+for the trials where it pays (``pays``: the mini-batch rows times the widest hidden layer, rounded
+up to its power of two, at most ``PAYS_ELEMENTS``). A free worker slot then takes the next started
+trial and every other queued trial that can share its stack (``stack_key``: depth, activation,
+batch norm, optimizer, batch size and the width bucket, a power of two), and, for a sampler that
+does not learn, asks new trials to fill it; a trial where stacking does not pay trains alone.
+``stacking_plan`` says which of a study's trials will stack (the designer and the study page show
+it). The stack holds at most ``limit`` members: ``MAX_MEMBERS``, the memory bound
+(``engine.nn.stacked.max_members``, 256 MiB a unit), the cache budget (``cache_limit``:
+``engine.nn.stacked.cache_members``, the largest power of two of members whose steps fit 8 MiB, at
+least 8; a larger stack's steps stream from memory: 64 x 64-64-10 with BN trained 1.55x one at a
+time, two stacks of 32 1.8x) and a share of what is left so that every worker gets a stack; a
+larger group trains as several stacks one after the other. One segment trains every member the same
+number of epochs (the fewest any member may train before its next milestone), and each member's
+result is recorded exactly as a solo segment's (its own transaction: metrics + checkpoint + state),
+so the schedulers work unchanged: an ASHA member pruned at a rung leaves (the next stack is formed
+from the trials still queued), a PBT population paused at a round boundary trains on as one stack
+after the round, and a runner killed mid-stack re-runs only the members whose segment was not
+committed.
 """
 
 from __future__ import annotations
@@ -67,18 +70,33 @@ def stack_key(run: TrialRun) -> tuple:
             c["optimizer"], c["batch_size"], int(math.log2(bucket_width(m))))
 
 
+def padded_spec(model: dict):
+    """The ``ModelSpec`` a stack of ``model``'s key trains (every hidden layer at its bucket)."""
+    from engine.nn import ModelSpec
+
+    hidden = [bucket_width(model)] * len(model["hidden"])
+    return ModelSpec.from_dict({**model, "hidden": hidden})
+
+
+def cache_limit(model: dict, config: dict, n_train: int | None = None) -> int:
+    """The members a stack of this trial's key may hold for its steps to fit the cache
+    (``engine.nn.stacked.cache_members``, at the padded width)."""
+    from engine.nn.stacked import cache_members
+
+    batch = int(config["batch_size"])
+    return cache_members(padded_spec(model), config["optimizer"],
+                         batch if n_train is None else min(batch, n_train))
+
+
 def limit(runner, run: TrialRun) -> int:
     """How many members a stack started by ``run`` may hold."""
-    from engine.nn import ModelSpec
     from engine.nn.stacked import max_members
     from engine.run.work import dataset_for
 
     data = dataset_for(runner.study["dataset"], runner.csv_text)
-    hidden = (2 ** stack_key(run)[-1],) * len(run.model["hidden"])
-    spec = ModelSpec.from_dict({**run.model, "hidden": list(hidden)})
-    bound = max_members(spec, run.config["optimizer"], run.config["batch_size"],
-                        len(data.X_train), len(data.X_val))
-    n = min(MAX_MEMBERS, bound)
+    bound = max_members(padded_spec(run.model), run.config["optimizer"],
+                        run.config["batch_size"], len(data.X_train), len(data.X_val))
+    n = min(MAX_MEMBERS, bound, cache_limit(run.model, run.config, len(data.X_train)))
     n_trials = runner.study["n_trials"]
     if n_trials is not None:  # share what is left between the workers
         left = len(runner.queue) + 1 + max(0, n_trials - runner.history.number)
@@ -177,7 +195,9 @@ def stacking_plan(trials: list[tuple[dict, dict]], *, learns: bool, workers: int
     on = enabled(on)
     total = len(trials)
     paying = [(m, c) for m, c in trials if pays(m, c)]
-    largest = min(MAX_MEMBERS, max(1, math.ceil((n_trials or total) / max(1, workers))))
+    largest = min(MAX_MEMBERS, max(1, math.ceil((n_trials or total) / max(1, workers))),
+                  max((cache_limit({"n_inputs": 1, "n_classes": 2, **m}, {"optimizer": "adam", **c})
+                       for m, c in paying), default=MAX_MEMBERS))  # (defaults for a sketch)
     out = {"on": on, "stacked": len(paying) if on else 0, "total": total, "largest": largest}
     if not on:
         out["text"] = "Stacking is off ($PANDA_CAVIAR_STACK=0): every trial trains alone."

@@ -318,3 +318,18 @@ def test_two_class_loss_is_logaddexp_for_any_logit(binary_data):
         sigmoid = np.exp(u - np.logaddexp(0, u))
         assert np.allclose(ws.ds[:, j, 0], sign * sigmoid / 8, rtol=1e-12, atol=0)
         assert np.array_equal(mark[:, j], (zj > 0) == (sign < 0))
+
+
+def test_cache_rule_keeps_small_members_in_one_stack_and_splits_memory_bound_ones():
+    """benchmarks/stacked.py --sizes: 2-16-16-2 (batch 32) gained up to 64 members, 64-64-10
+    with BN (batch 64) lost from 32 to 64; the rule gives the first its full stack, splits the
+    second, and a stack it gives fits the budget while twice it would not (above the floor)."""
+    from engine.nn.stacked import CACHE_BUDGET, CACHE_FLOOR, cache_members, step_bytes
+
+    small, bn = ModelSpec(2, (16, 16), 2, batch_norm=False), ModelSpec(64, (64,), 10)
+    assert cache_members(small, "adam", 32) >= 64
+    assert CACHE_FLOOR <= cache_members(bn, "adam", 64) < 64
+    for spec, batch in ((small, 32), (bn, 64), (ModelSpec(64, (128,), 10), 64)):
+        n, one = cache_members(spec, "adam", batch), step_bytes(spec, "adam", batch)
+        assert n * one <= CACHE_BUDGET < 2 * n * one
+    assert cache_members(ModelSpec(64, (2048,), 10), "adam", 256) == CACHE_FLOOR

@@ -175,6 +175,23 @@ def test_the_runner_stacks_by_default_only_where_it_pays(tmp_path, monkeypatch, 
         assert sizes == []
 
 
+def test_a_group_larger_than_the_cache_limit_trains_as_several_stacks(tmp_path):
+    """40 wide trials (256 units, batch 32: stacking pays) on 2 workers: a worker's share (20)
+    is above the cache limit, so the runner trains units of at most that limit."""
+    from engine.search import trial_config
+    from engine.study.stacking import cache_limit, pays
+
+    fixed = {"hidden_layers": 1, "hidden_units": 256, "batch_size": 32}
+    model, config = trial_config(fixed, 2, 2)[:2]
+    cap = cache_limit(model, config)
+    assert pays(model, config) and 2 <= cap < 20
+    sizes: list[int] = []
+    study_id = make(tmp_path / "d.db", {"kind": "full_budget", "n_epochs": 1}, 40, fixed=fixed)
+    assert run(tmp_path / "d.db", study_id, sizes) == "complete"
+    assert max(sizes) == cap and sum(sizes) <= 40  # the first units full, none above the cap
+    assert all(state == "complete" for state, _ in curves(tmp_path / "d.db", study_id).values())
+
+
 def test_the_stacking_plan_says_which_trials_stack_and_why():
     from engine.study.stacking import stacking_plan, stacking_plan_for
 
