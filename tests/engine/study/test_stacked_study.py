@@ -192,6 +192,18 @@ def test_a_group_larger_than_the_cache_limit_trains_as_several_stacks(tmp_path):
     assert all(state == "complete" for state, _ in curves(tmp_path / "d.db", study_id).values())
 
 
+def test_the_stacking_plan_caps_its_largest_stack_at_the_cache_limit():
+    from engine.search import trial_config
+    from engine.study.stacking import cache_limit, stacking_plan
+
+    small = trial_config({"hidden_layers": 2, "hidden_units": 16, "batch_size": 32}, 2, 2)[:2]
+    digits = trial_config({"hidden_layers": 1, "hidden_units": 64, "batch_size": 64}, 64, 10)[:2]
+    assert stacking_plan([small] * 64, learns=False, workers=1, on=True)["largest"] == 64
+    plan = stacking_plan([digits] * 64, learns=False, workers=1, on=True)
+    assert plan["largest"] == cache_limit(*digits) < 64
+    assert f"stacks of up to {plan['largest']} per worker" in plan["text"]
+
+
 def test_the_stacking_plan_says_which_trials_stack_and_why():
     from engine.study.stacking import stacking_plan, stacking_plan_for
 
