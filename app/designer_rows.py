@@ -66,6 +66,16 @@ class Row:
         return self.dimension is not None
 
 
+WIDGET_DEFAULTS = "_draft.defaults"  # session key: {widget key: the default it is drawn with}
+
+
+def keyed(key: str, default: Any) -> str:
+    """A designer widget's ``key``, with the ``default`` it is drawn with remembered (Start
+    over, ``app.drafts.forget_draft``, sets the widget back to it)."""
+    st.session_state.setdefault(WIDGET_DEFAULTS, {})[key] = default
+    return key
+
+
 def defaults() -> tuple[set[str], dict[str, Any]]:
     """The names searched by default and the default fixed value of every knob."""
     space = default_space()
@@ -140,7 +150,8 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
                                    vertical_alignment="center")
     else:
         c_mode, c_low, c_high, c_scale = st.columns(COLUMNS, gap=GAP, vertical_alignment="center")
-    search = c_mode.toggle("search", value=searched_default, key=f"{key}.search",
+    search = c_mode.toggle("search", value=searched_default,
+                           key=keyed(f"{key}.search", searched_default),
                            label_visibility="collapsed", persist_state="session")
     row = Row(name)
     try:
@@ -148,8 +159,9 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
             options = list(knob.options)
             if search:
                 chosen = c_low.multiselect("options", options, default=options,
-                                           key=f"{key}.options", label_visibility="collapsed",
-                                           format_func=str, persist_state="session")
+                                           key=keyed(f"{key}.options", options),
+                                           label_visibility="collapsed", format_func=str,
+                                           persist_state="session")
                 if not chosen:
                     raise SpaceError(f"{name}: pick at least one option, or turn search off to "
                                      "fix one value")
@@ -157,25 +169,28 @@ def render_row(name: str, searched_default: bool, fixed_default: Any) -> Row:
             else:
                 row.fixed = c_low.selectbox("value", options,
                                             index=options.index(fixed_default),
-                                            key=f"{key}.value", format_func=str,
+                                            key=keyed(f"{key}.value", fixed_default),
+                                            format_func=str,
                                             label_visibility="collapsed",
                                             persist_state="session")
             return row
         low, high, scale = RANGES.get(name, (fixed_default, fixed_default, "linear"))
         if search:
             scales = ["linear", "log"] if knob.kind == "int" else list(SCALE_LABELS)
-            low_text = c_low.text_input("low", fmt(low), key=f"{key}.low",
+            low_text = c_low.text_input("low", fmt(low), key=keyed(f"{key}.low", fmt(low)),
                                         label_visibility="collapsed", persist_state="session")
-            high_text = c_high.text_input("high", fmt(high), key=f"{key}.high",
+            high_text = c_high.text_input("high", fmt(high), key=keyed(f"{key}.high", fmt(high)),
                                           label_visibility="collapsed", persist_state="session")
             scale = c_scale.selectbox("scale", scales, index=scales.index(scale),
-                                      format_func=SCALE_LABELS.get, key=f"{key}.scale",
+                                      format_func=SCALE_LABELS.get,
+                                      key=keyed(f"{key}.scale", scale),
                                       label_visibility="collapsed", persist_state="session")
             row.dimension = build_dimension(name, low_text, high_text, scale)
             row.warning = linear_range_warning(name, row.dimension.low, row.dimension.high,
                                                scale)
         else:
-            text = c_low.text_input("value", fmt(fixed_default), key=f"{key}.value",
+            text = c_low.text_input("value", fmt(fixed_default),
+                                    key=keyed(f"{key}.value", fmt(fixed_default)),
                                     label_visibility="collapsed", persist_state="session")
             value = parse_number(text, name, knob.kind == "int")
             value = float(value) if knob.kind == "float" else value
@@ -209,7 +224,8 @@ def count_box(column, label: str, default: int, low: int, high: int, key: str,
               problems: list[str], *, field: str = "", **kwargs) -> int:
     """A number box for a whole number in ``low..high``, checked by :func:`bounded` (its
     messages name ``field``, default the label)."""
-    value = column.number_input(label, value=default, step=kwargs.pop("step", 1), key=key,
+    value = column.number_input(label, value=default, step=kwargs.pop("step", 1),
+                                key=keyed(key, default),
                                 persist_state="session", **kwargs)
     with column:
         return bounded(value, field or label, low, high, problems)
@@ -247,7 +263,8 @@ def pbt_schedule(columns: list, problems: list[str]) -> dict | None:
     interval = count_box(columns[1], "Epochs per round", 4, 1, MAX_EPOCHS,
                          "designer.pbt_interval", problems)
     rounds = count_box(columns[2], "Rounds", 5, 1, MAX_ROUNDS, "designer.pbt_rounds", problems)
-    share = columns[3].slider("Replace the bottom %", 5, 50, 25, key="designer.pbt_quantile",
+    share = columns[3].slider("Replace the bottom %", 5, 50, 25,
+                              key=keyed("designer.pbt_quantile", 25),
                               persist_state="session")
     if len(problems) > before:
         return None
@@ -276,7 +293,8 @@ def budget_section(problems: list[str]) -> tuple[dict, int, str]:
     scheduler is None while an epochs box holds 0 (a problem already named)."""
     st.subheader("Budget and resources")
     budget = st.columns(4)
-    schedule = budget[0].radio("Schedule", list(SCHEDULES), key="designer.schedule",
+    schedule = budget[0].radio("Schedule", list(SCHEDULES),
+                               key=keyed("designer.schedule", next(iter(SCHEDULES))),
                                format_func=SCHEDULES.get, persist_state="session")
     epochs, epochs_ok = 1, True
     if schedule != "pbt":
@@ -297,13 +315,15 @@ def budget_section(problems: list[str]) -> tuple[dict, int, str]:
                      "min_epochs": first, "eta": eta}
         epochs_ok = epochs_ok and len(problems) == before
     where = st.columns(4)
-    backend = where[0].radio("Run on", list(BACKENDS), key="designer.backend",
+    backend = where[0].radio("Run on", list(BACKENDS),
+                             key=keyed("designer.backend", next(iter(BACKENDS))),
                              format_func=BACKENDS.get, persist_state="session")
     workers = count_box(where[1], "Workers", min(2, os.cpu_count() or 1), 1, MAX_WORKERS,
                         "designer.workers", problems)
     address = ""
     if backend == "dask":
-        address = where[2].text_input("Dask scheduler address", key="designer.address",
+        address = where[2].text_input("Dask scheduler address",
+                                      key=keyed("designer.address", ""),
                                       placeholder="tcp://127.0.0.1:8786", persist_state="session")
         if not address.strip():
             problems.append("give the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
@@ -319,7 +339,8 @@ def goal_section(problems: list[str]) -> tuple[dict, int | None]:
     epoch_budget or None). Samplers, schedulers and zooms all read the objective."""
     goal = st.columns(4)
     metric = goal[0].selectbox("Optimise", list(OBJECTIVES), format_func=OBJECTIVES.get,
-                               key="designer.objective", persist_state="session")
+                               key=keyed("designer.objective", next(iter(OBJECTIVES))),
+                               persist_state="session")
     cap = count_box(
         goal[1], "Epochs in all (0 = no cap)", 0, 0, MAX_EPOCH_BUDGET, "designer.epoch_budget",
         problems, field="Epochs in all", step=100,

@@ -25,7 +25,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.designer_rows import draft_field_ok
+from app.designer_rows import WIDGET_DEFAULTS, draft_field_ok
 from engine.data import DatasetSpec
 from engine.storage.blobs import get_upload
 from engine.storage.drafts import (
@@ -131,13 +131,20 @@ def remember_draft(conn: sqlite3.Connection) -> None:
 
 
 def forget_draft(conn: sqlite3.Connection) -> None:
-    """Start the designer over: this tab's draft (and the old single one) and this session's
-    designer values are dropped (the chosen dataset stays)."""
+    """Start the designer over: this tab's draft (and the old single one) are dropped and
+    this session's designer values go back to their defaults (the chosen dataset stays).
+
+    A widget drawn with ``app.designer_rows.keyed`` is set to its default: one whose key were only
+    deleted would go on showing what the browser held, and send it back at the next click."""
     delete_draft(conn, draft_name())
     delete_draft(conn, NAME)
+    defaults = st.session_state.get(WIDGET_DEFAULTS, {})
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(PREFIXES):
-            del st.session_state[key]
+            if key in defaults:
+                st.session_state[key] = defaults[key]
+            else:
+                del st.session_state[key]
     st.session_state[_SAVED] = _fingerprint(draft_values())
 
 

@@ -21,6 +21,7 @@ from app.designer_rows import (
     dask_unreachable,
     defaults,
     goal_section,
+    keyed,
     pbt_note,
     render_header,
     render_row,
@@ -69,7 +70,7 @@ problems: list[str] = []
 
 head = st.columns([2, 2, 1])
 name = head[0].text_input("Study name", placeholder="e.g. learning-rate sweep on moons",
-                          key="designer.name", persist_state="session")
+                          key=keyed("designer.name", ""), persist_state="session")
 head[1].markdown(f"**Dataset:** {plain(spec_label(dataset_spec))}")
 head[1].page_link(PAGES["data"], label="change the dataset", icon=":material/dataset:")
 seed = count_box(head[2], "Seed", 0, 0, MAX_SEED, "designer.seed", problems)
@@ -78,8 +79,8 @@ head[2].button("Start over", key="designer.reset", on_click=forget_draft, args=(
                help="Clear this design (it is kept across refreshes and restarts until then)")
 
 kind = st.segmented_control("Sampler", list(SAMPLERS), format_func=SAMPLERS.get,
-                            default="random", required=True, key="designer.sampler",
-                            persist_state="session")
+                            default="random", required=True,
+                            key=keyed("designer.sampler", "random"), persist_state="session")
 st.caption(f"**{SAMPLERS[kind]}** · {sampler_summary(kind)}.")
 settings = st.columns(4)
 sampler: dict = {"kind": kind}
@@ -90,7 +91,7 @@ if kind in ("random", "quasi_random", "zoom", "tpe", "gp", "coarse_to_fine"):
                          problems)
 if kind == "quasi_random":
     sampler["method"] = settings[1].selectbox(
-        "Sequence", ["sobol", "lhs"], key="designer.qmc", persist_state="session",
+        "Sequence", ["sobol", "lhs"], key=keyed("designer.qmc", "sobol"), persist_state="session",
         format_func={"sobol": "Sobol (scrambled)", "lhs": "Latin hypercube"}.get)
 if kind == "grid":
     before = len(problems)
@@ -104,11 +105,12 @@ if kind == "coarse_to_fine":
         problems.append("coarse-to-fine needs a parent study with at least one scored trial")
     else:
         parent = settings[1].selectbox(
-            "Parent study", candidates, key="designer.parent",
+            "Parent study", candidates, key=keyed("designer.parent", candidates[0]),
             format_func=lambda s: f"#{s['id']} {s['name']} ({status_badge(s['status'])})")
-        top_pct = settings[2].slider("Zoom around the top %", 1, 100, 20, key="designer.top")
+        top_pct = settings[2].slider("Zoom around the top %", 1, 100, 20,
+                                     key=keyed("designer.top", 20))
         shrink = settings[3].slider("Smallest box side (share of the range)", 0.05, 1.0, 0.5,
-                                    key="designer.shrink")
+                                    key=keyed("designer.shrink", 0.5))
 
 # ---- the space: one row per knob, each with a preview slot ---------------------------------
 searched_default, fixed_default = defaults()
