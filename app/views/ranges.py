@@ -12,7 +12,7 @@ axes as Plotly ``constraintrange``s. The ranges are UI state, per study, in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import streamlit as st
 
@@ -84,11 +84,18 @@ def _widget(study_id: int, name: str, end: str) -> str:
     return f"ranges.{study_id}.{name}.{end}"
 
 
-def clear_ranges(study_id: int, names: Sequence[str]) -> None:
+def clear_ranges(study_id: int, dims: Mapping[str, dict]) -> None:
+    """Drop the study's ranges and set every from/to box back to its parameter's whole range
+    (an ``on_click`` callback: a box whose key were only deleted would go on showing, and
+    send back with the next Apply, the range a person typed)."""
     st.session_state[ranges_key(study_id)] = {}
-    for name in names:
-        for end in ("low", "high", "options"):
-            st.session_state.pop(_widget(study_id, name, end), None)
+    for name, dim in dims.items():
+        if dim.get("type") == "choice":
+            st.session_state[_widget(study_id, name, "options")] = list(dim["options"])
+            continue
+        kind = int if dim.get("type") == "int" else float
+        st.session_state[_widget(study_id, name, "low")] = kind(dim["low"])
+        st.session_state[_widget(study_id, name, "high")] = kind(dim["high"])
 
 
 def range_form(study: dict) -> None:
@@ -122,10 +129,9 @@ def range_form(study: dict) -> None:
                                key=_widget(study_id, name, "high")))
         apply = st.form_submit_button("Apply to every view", icon=":material/filter_alt:",
                                       key=f"ranges.apply.{study_id}")
-    if saved and st.button("Clear the ranges", key=f"ranges.clear.{study_id}",
-                           icon=":material/filter_alt_off:"):
-        clear_ranges(study_id, list(dims))
-        st.rerun()
+    if saved:
+        st.button("Clear the ranges", key=f"ranges.clear.{study_id}",
+                  icon=":material/filter_alt_off:", on_click=clear_ranges, args=(study_id, dims))
     if apply:
         try:
             st.session_state[ranges_key(study_id)] = checked_ranges(study["space"], typed)

@@ -113,12 +113,16 @@ def selection_bar(study: dict, trials: list[dict]) -> list[dict]:
                    f"{'…' if len(numbers) > 12 else ''})" if numbers else "")
                 + (f", within {describe(ranges)}" if ranges else "")
                 + (f", the best {top}%" if top < 100 else ""), icon=":material/filter_alt:")
-    if (numbers is not None or ranges) and c3.button("Show all",
-                                                     key=f"selection.clear.{study['id']}"):
-        st.session_state[_key(study["id"])] = None
-        clear_ranges(study["id"], list(study["space"].get("params", {})))
-        st.rerun()
+    if numbers is not None or ranges:
+        c3.button("Show all", key=f"selection.clear.{study['id']}", on_click=show_all,
+                  args=(study,))
     return shown
+
+
+def show_all(study: dict) -> None:
+    """Drop the selection and the ranges (an ``on_click`` callback: see ``clear_ranges``)."""
+    st.session_state[_key(study["id"])] = None
+    clear_ranges(study["id"], study["space"].get("params", {}))
 
 
 def narrow_metrics(study: dict, trials: Sequence[dict], metrics: Mapping[str, list]) -> dict:
