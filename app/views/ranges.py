@@ -107,7 +107,7 @@ def range_form(study: dict) -> None:
     with st.form(f"ranges.{study_id}"):
         st.markdown("**Filter by ranges** (every view of the study; drawn on the axes above)")
         typed: dict = {}
-        columns = st.columns(min(3, len(dims)))
+        columns = st.columns(min(2, len(dims)))  # 3 a row cut 0.000001 in its box
         for i, (name, dim) in enumerate(dims.items()):
             box = columns[i % len(columns)].container(border=True)
             if dim.get("type") == "choice":

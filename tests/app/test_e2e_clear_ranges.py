@@ -13,6 +13,7 @@ import pytest
 from engine.storage.db import connect
 from tests.app.conftest import fresh, poll, screenshot, wait_settled
 from tests.app.fakes import fake_study
+from tests.app.test_e2e_narrow import CUT_NUMBERS
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +32,8 @@ def test_cleared_ranges_show_the_whole_range_and_stay_cleared(streamlit_server, 
     wait_settled(page, timeout=60)
     low = page.get_by_label("learning_rate from")
     whole = low.input_value()
+    assert page.get_by_label("l2 from").input_value() == "0.000001"
+    assert page.evaluate(CUT_NUMBERS) == []  # every box shows its whole number
     low.fill("0.001")
     low.press("Tab")
     page.get_by_role("button", name="Apply to every view").click()
