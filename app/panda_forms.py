@@ -72,11 +72,14 @@ def _fingerprint(d: dict) -> str:
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 
-# How the float knobs' boxes print their value: "%g" (shortest, six significant digits), so
+# How the float knobs' boxes print their value (display only: an untouched box returns the
+# knob's value with every digit, and only a changed box is sent). Six significant digits, so
 # 0.0001 reads 0.0001 and 0.99999 reads 0.99999 (with "%.3f" / "%.4f" they read 0.000 and
-# 1.0000), and a value adopted from a search (dropout 0.1234) is shown as it is.
-KNOB_FORMATS = {name: "%g" for name in ("l2", "momentum", "beta1", "beta2", "dropout",
-                                        "bn_momentum", "decay_rate")}
+# 1.0000), and Adam's beta1 as a search drew it, 0.9962684670368088, reads 0.996268 ("%g" is
+# no format to Streamlit's box: it printed all 16 digits and cut them); L2 four, so a drawn
+# 7.15437745364513e-05 reads 0.00007154 and fits its box (an L2 is typed as 1e-4 or 2.5e-5).
+KNOB_FORMATS = {name: "%.6g" for name in ("momentum", "beta1", "beta2", "dropout",
+                                          "bn_momentum", "decay_rate")} | {"l2": "%.4g"}
 
 
 def knob_widgets(
@@ -133,8 +136,10 @@ def knobs_form(view: dict) -> dict | None:
     config = view["config"]
     with st.form(f"knobs_{view['id']}_{_fingerprint(config)}"):
         st.markdown("**Training knobs** (they apply from the next epoch on)")
+        # one knob a row: a trial's knobs come with every digit its sampler drew (Adam's
+        # beta1 0.9962684670368088), which two a row cut in their boxes in the side column
         values = knob_widgets(config, batch_norm=view["model"]["batch_norm"],
-                              optimizer=config["optimizer"])
+                              optimizer=config["optimizer"], columns=1)
         submitted = st.form_submit_button("Apply knobs", type="primary")
     if not submitted:
         return None
