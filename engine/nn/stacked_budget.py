@@ -32,18 +32,27 @@ CACHE_BUDGET = 8 * 2**20  # bytes a stack's step may work through (``cache_membe
 CACHE_FLOOR = 8  # the fewest members ``cache_members`` gives
 
 
+def _params(spec: ModelSpec) -> int:
+    """Parameters a member holds (entries)."""
+    return sum(int(np.prod(s)) for s in param_shapes(spec).values())
+
+
+def _per_row(spec: ModelSpec) -> int:
+    """Entries a step workspace holds per mini-batch row (activations and gradients)."""
+    return sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs
+
+
 def stack_bytes(specs: list[ModelSpec], optimizer: str, batch_size: int, n_train: int,
                 n_val: int) -> int:
     """An upper estimate of what ``train_stacked`` allocates for these members (bytes)."""
     spec = stack_spec(specs)
     p, item = len(specs), np.dtype(spec.dtype).itemsize
-    size = sum(int(np.prod(s)) for s in param_shapes(spec).values())
+    size, per_row = _params(spec), _per_row(spec)
     knobs = 6 if size < FULL_WIDTH else 0  # Hyper.widen
     arena = p * size * item * (3 + len(SLOTS[optimizer]) + 2 + knobs + 2)  # w g scratch slots
     # snapshot, L2 matrix, knobs and the two training workspaces' transposed weights
     widths = (*spec.hidden, spec.n_outputs)
     b = min(batch_size, n_train)
-    per_row = sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs
     steps = 2 * p * b * per_row * item  # the full batch's workspace and the last one's
     rows = max(1, min(n_val, EVAL_ROWS, EVAL_ELEMENTS // (p * max(widths))))
     evals = 2 * p * rows * per_row * item
@@ -63,9 +72,7 @@ def step_bytes(spec: ModelSpec, optimizer: str, batch_size: int) -> int:
     and gradients for ``batch_size`` rows (as ``stack_bytes`` counts them) plus its parameters,
     their gradients and the optimizer's slots."""
     item = np.dtype(spec.dtype).itemsize
-    size = sum(int(np.prod(s)) for s in param_shapes(spec).values())
-    per_row = sum(9 * h for h in spec.hidden) + 4 * spec.n_outputs + spec.n_inputs
-    return item * (batch_size * per_row + size * (2 + len(SLOTS[optimizer])))
+    return item * (batch_size * _per_row(spec) + _params(spec) * (2 + len(SLOTS[optimizer])))
 
 
 def cache_members(spec: ModelSpec, optimizer: str, batch_size: int,

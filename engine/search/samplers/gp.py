@@ -345,8 +345,9 @@ class GPSampler(LearningSampler):
         (``warp.offset``: the kernel is fitted as for ``prior_mean="mean"``)."""
         rows = conditioning_rows(data.losses, data.numbers)
         warp = Warp(data.losses[rows])
-        warp.offset = prior_level(warp(data.losses[rows]), self.prior_mean)
         y = warp(data.losses[rows])
+        warp.offset = prior_level(y, self.prior_mean)
+        y = y - warp.offset
         x = encode(space, data.units[rows])
         if len(data.pending):
             x = np.concatenate([x, encode(space, data.pending)])
