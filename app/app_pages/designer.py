@@ -193,9 +193,11 @@ try:
         units = sampler_from_dict(plan["sampler"]).sample_unit(
             preview_space, n_preview, min(max(0, seed), MAX_SEED))
         if (n_trials or 0) >= 1:
+            parent_data = load_dataset(conn, parent["dataset"])
             stacking = studies.stacking_plan_for(
                 plan["space"], plan["sampler"], parent["scheduler"], n_trials=int(n_trials),
-                seed=min(max(0, seed), MAX_SEED), workers=parent["workers"])
+                seed=min(max(0, seed), MAX_SEED), workers=parent["workers"],
+                n_features=parent_data.n_features, n_classes=parent_data.n_classes)
         for knob_name in preview_space.dimension_names:
             slots[knob_name] = st.empty()
     elif preview_space is not None and preview_space.n_dims and sampler_ok:
@@ -210,7 +212,9 @@ try:
                             epoch_budget=epoch_budget, objective=objective, preview=1)
         stacking = studies.stacking_plan_for(space.to_dict(), sampler, scheduler,
                                              n_trials=checked_trials, seed=checked_seed,
-                                             workers=min(max(1, workers), MAX_WORKERS))
+                                             workers=min(max(1, workers), MAX_WORKERS),
+                                             n_features=dataset.n_features,
+                                             n_classes=dataset.n_classes)
 except (ValueError, LookupError) as err:  # the engine's messages name the field and value
     problems.append(menu_words(err))
     st.error(f"Not launchable yet: {plain(menu_words(err))}", icon=":material/error:")

@@ -21,7 +21,7 @@ from app.common import (
     status_badge,
     trials_total,
 )
-from app.datasets import spec_label
+from app.datasets import load_dataset, spec_label
 from app.live import live_part, refresh_note
 from app.study_views import views_for
 from app.views.health import flag_summary
@@ -84,10 +84,11 @@ def describe_study(s: dict) -> str:
 st.markdown(f"### {plain(study['name'])} &nbsp; {status_badge(study['status'])}")
 st.caption(describe_study(study))
 with friendly_errors("say how the study's trials train"):
+    data = load_dataset(conn, study["dataset"])
     stacked = studies.stacking_plan_for(
         study["space"], study["sampler"], study["scheduler"], n_trials=study["n_trials"],
-        seed=study["seed"], workers=study["workers"],
-        params=[t["params"] for t in studies.list_trials(conn, study_id)])
+        seed=study["seed"], workers=study["workers"], n_features=data.n_features,
+        n_classes=data.n_classes, params=[t["params"] for t in studies.list_trials(conn, study_id)])
     st.caption(f":material/stacks: {stacked['text']}")
 with buttons:
     if active and st.button("Stop", key="study.stop", width="stretch",

@@ -196,8 +196,7 @@ def stacking_plan(trials: list[tuple[dict, dict]], *, learns: bool, workers: int
     total = len(trials)
     paying = [(m, c) for m, c in trials if pays(m, c)]
     largest = min(MAX_MEMBERS, max(1, math.ceil((n_trials or total) / max(1, workers))),
-                  max((cache_limit({"n_inputs": 1, "n_classes": 2, **m}, {"optimizer": "adam", **c})
-                       for m, c in paying), default=MAX_MEMBERS))  # (defaults for a sketch)
+                  max((cache_limit(m, c) for m, c in paying), default=MAX_MEMBERS))
     out = {"on": on, "stacked": len(paying) if on else 0, "total": total, "largest": largest}
     if not on:
         out["text"] = "Stacking is off ($PANDA_CAVIAR_STACK=0): every trial trains alone."
@@ -233,10 +232,12 @@ PLAN_PREVIEW = 64  # trials sampled to judge a study's plan before any is asked
 
 
 def stacking_plan_for(space: dict, sampler: dict, scheduler: dict, *, n_trials: int | None,
-                      seed: int, workers: int, params: list[dict] | None = None,
-                      on: bool | None = None) -> dict:
-    """``stacking_plan`` for a study's settings: over ``params`` (the trials stored so far) or,
-    without any, the first ``PLAN_PREVIEW`` trials its sampler would ask."""
+                      seed: int, workers: int, n_features: int, n_classes: int,
+                      params: list[dict] | None = None, on: bool | None = None) -> dict:
+    """``stacking_plan`` for a study's settings on a dataset of ``n_features`` inputs and
+    ``n_classes`` classes (the members' shapes, so the cache limit is the runner's): over
+    ``params`` (the trials stored so far) or, without any, the first ``PLAN_PREVIEW`` trials
+    its sampler would ask."""
     from engine.search import Space, sampler_from_dict, trial_config
 
     space_obj, built = Space.from_dict(space), sampler_from_dict(sampler)
@@ -247,6 +248,6 @@ def stacking_plan_for(space: dict, sampler: dict, scheduler: dict, *, n_trials: 
                       for u in built.sample_unit(space_obj, count, seed)]
         except (ValueError, LookupError):  # a sampler that cannot ask ahead: decided per trial
             params = []
-    pairs = [trial_config(p, 1, 2)[:2] for p in params]
+    pairs = [trial_config(p, n_features, n_classes)[:2] for p in params]
     return stacking_plan(pairs, learns=built.learns, workers=workers, n_trials=n_trials,
                          population=scheduler.get("kind") == "pbt", on=on)

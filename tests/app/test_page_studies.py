@@ -225,6 +225,7 @@ def test_the_trials_view_says_which_epoch_babysitting_forks_at(open_page, conn):
 
 def test_the_study_page_says_whether_its_trials_train_stacked(open_page, conn):
     """The engine's plan over the study's own trials, as the designer said it before launch."""
+    from engine.data import DatasetSpec, build_dataset
     from engine.study.stacking import stacking_plan_for
 
     study_id = fake_study(conn, 6, 3)
@@ -232,8 +233,10 @@ def test_the_study_page_says_whether_its_trials_train_stacked(open_page, conn):
     no_exception(at)
     note = next(c.value for c in at.caption if ":material/stacks:" in c.value)
     study = store.get_study(conn, study_id)
+    data = build_dataset(DatasetSpec.from_dict(study["dataset"]))
     plan = stacking_plan_for(study["space"], study["sampler"], study["scheduler"],
                              n_trials=6, seed=study["seed"], workers=study["workers"],
+                             n_features=data.n_features, n_classes=data.n_classes,
                              params=[t["params"] for t in store.list_trials(conn, study_id)])
     assert plan["total"] == 6 and note == f":material/stacks: {plan['text']}"
     assert plan["text"].startswith(("Runs stacked", "Every trial trains alone"))

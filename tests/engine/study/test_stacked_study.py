@@ -204,11 +204,28 @@ def test_the_stacking_plan_caps_its_largest_stack_at_the_cache_limit():
     assert f"stacks of up to {plan['largest']} per worker" in plan["text"]
 
 
+def test_the_stacking_plan_caps_at_the_cache_limit_of_the_datasets_shape():
+    """The plan sizes its members from the dataset, as the runner does: 2,000 inputs make each
+    member's first layer large, so its stacks are smaller than on two inputs."""
+    from engine.search import trial_config
+    from engine.study.stacking import cache_limit, stacking_plan_for
+
+    fixed = {"hidden_layers": 1, "hidden_units": 64, "batch_size": 64}
+    space = {"params": {}, "fixed": fixed}
+    plans = {n: stacking_plan_for(space, {"kind": "random"}, FULL, n_trials=64, seed=0,
+                                  workers=1, n_features=n, n_classes=10, on=True)
+             for n in (2, 2000)}
+    assert plans[2000]["largest"] == cache_limit(*trial_config(fixed, 2000, 10)[:2])
+    assert plans[2000]["largest"] < plans[2]["largest"] == cache_limit(
+        *trial_config(fixed, 2, 10)[:2])
+
+
 def test_the_stacking_plan_says_which_trials_stack_and_why():
+    from engine.search import trial_config
     from engine.study.stacking import stacking_plan, stacking_plan_for
 
-    small = ({"hidden": [16]}, {"batch_size": 32})
-    wide = ({"hidden": [256]}, {"batch_size": 64})
+    small = trial_config({"hidden_layers": 1, "hidden_units": 16, "batch_size": 32}, 2, 2)[:2]
+    wide = trial_config({"hidden_layers": 1, "hidden_units": 256, "batch_size": 64}, 2, 2)[:2]
     plan = stacking_plan([small] * 6, learns=False, workers=2, on=True)
     assert (plan["stacked"], plan["total"], plan["largest"]) == (6, 6, 3)
     assert plan["text"].startswith(
@@ -226,7 +243,7 @@ def test_the_stacking_plan_says_which_trials_stack_and_why():
     space = {"params": {"hidden_units": {"type": "int", "low": 8, "high": 512, "scale": "log"}},
              "fixed": {"batch_size": 64}}
     plan = stacking_plan_for(space, {"kind": "random"}, FULL, n_trials=200, seed=0, workers=2,
-                             on=True)
+                             n_features=2, n_classes=2, on=True)
     assert plan["total"] == 64 and 0 < plan["stacked"] < 64  # 8..128 stack, 129..512 do not
     assert plan["largest"] == 64  # min(64, 200 trials / 2 workers)
 
