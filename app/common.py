@@ -54,6 +54,12 @@ STATUS_BADGES = {
     "diverged": "✗ diverged",
 }
 ACTIVE_STATUSES = ("queued", "running", "stopping")
+# A description beside its one action button (st.columns): at 1,024 px with the sidebar open
+# [3, 1] cut the buttons' labels ("▶ Run the demo…"), [3, 2] "Run random vs zoom vs GP"
+TEXT_AND_BUTTON = [4, 3]
+# A listed study or session (overview): name, status, figures, Open, Resume; [3, 2, 2, 1, 1]
+# cut "Open" at 1,024 px
+LIST_ROW = [3, 2, 2, 1.4, 1.8]
 
 
 def status_badge(status: str) -> str:

@@ -87,7 +87,7 @@ def pick_session() -> None:
 
 
 def run_controls(session_id: int, view: dict) -> None:
-    cols = st.columns([1, 0.7, 1, 1.1, 0.8])
+    cols = st.columns([1, 0.7, 1, 1.3, 0.7])  # at 1024 px "Run until paused" needs 1.3
     if cols[0].button("Run 1 epoch", key="run1", width="stretch"):
         send(session_id, "run", "run an epoch", epochs=1)
     n = cols[1].number_input("epochs", min_value=1, max_value=10_000, value=5, step=1,
@@ -321,7 +321,7 @@ def adopted_from(conn, trial_id: int | None) -> str:
 def show_session(session_id: int) -> None:
     conn = get_conn()
     view = babysit.session_view(conn, session_id)
-    head = st.columns([4, 1])
+    head = st.columns([3, 1.4])  # at 1024 px [4, 1] cut "Choose another session"
     head[0].subheader(f"#{view['id']} {plain(view['name'])}")
     head[0].caption(
         f"Model {tuple(view['model']['hidden'])} {view['model']['activation']}"

@@ -17,6 +17,7 @@ from app.charts.search import SCORES, best_trial
 from app.common import (
     ACTIVE_STATUSES,
     PAGES,
+    TEXT_AND_BUTTON,
     friendly_errors,
     get_conn,
     query_ints,
@@ -44,7 +45,7 @@ def launch_grid_vs_random() -> None:
 
 
 box = st.container(border=True)
-left, right = box.columns([3, 1], vertical_alignment="center")
+left, right = box.columns(TEXT_AND_BUTTON, vertical_alignment="center")
 left.markdown("**Grid vs random at equal budget.** Two searches of 9 trials each over the "
               "learning rate (which matters) and dropout (which barely does): the 3x3 grid "
               "tries only 3 learning rates, random search tries 9. Watch which finds the "

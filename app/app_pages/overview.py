@@ -9,7 +9,9 @@ redraws the page without the timer.
 import streamlit as st
 
 from app.common import (
+    LIST_ROW,
     PAGES,
+    TEXT_AND_BUTTON,
     end_live,
     friendly_errors,
     get_conn,
@@ -42,7 +44,7 @@ def start_demo() -> None:
 
 
 hero = st.container(border=True)
-left, right = hero.columns([3, 1], vertical_alignment="center")
+left, right = hero.columns(TEXT_AND_BUTTON, vertical_alignment="center")
 left.markdown("**See it work in a minute:** a random search over the learning rate, width, L2 "
               f"and Adam's β1 on handwritten digits, {DEMO_TRIALS} trials of {DEMO_EPOCHS} "
               "epochs on 2 workers. "
@@ -50,8 +52,8 @@ left.markdown("**See it work in a minute:** a random search over the learning ra
 if right.button("▶ Run the demo study", type="primary", key="overview.demo", width="stretch"):
     start_demo()
 links = hero.columns(3)
-links[0].page_link(PAGES["designer"], label="Design your own search", icon=":material/tune:")
-links[1].page_link(PAGES["data"], label="Choose or upload data", icon=":material/dataset:")
+links[0].page_link(PAGES["designer"], label="Design a search", icon=":material/tune:")
+links[1].page_link(PAGES["data"], label="Choose data", icon=":material/dataset:")
 links[2].page_link(PAGES["babysit"], label="Babysit one model", icon=":material/child_care:")
 
 def lists(was_live: bool) -> None:
@@ -66,7 +68,7 @@ def lists(was_live: bool) -> None:
                                                           key="overview.all")
         for study in all_studies if show_all else all_studies[:SHOWN]:
             row = st.container(border=True)
-            c = row.columns([3, 2, 2, 1, 1], vertical_alignment="center")
+            c = row.columns(LIST_ROW, vertical_alignment="center")
             done = sum(study["counts"][k] for k in FINISHED)
             c[0].markdown(f"**#{study['id']} {plain(study['name'])}**")
             c[0].caption(f"{study['sampler']['kind'].replace('_', '-')} search"
@@ -96,7 +98,7 @@ def lists(was_live: bool) -> None:
             if status == "running" and not session.get("runner_alive", True):
                 status = "interrupted"
             row = st.container(border=True)
-            c = row.columns([3, 2, 2, 1, 1], vertical_alignment="center")
+            c = row.columns(LIST_ROW, vertical_alignment="center")
             c[0].markdown(f"**#{session['id']} {plain(session['name'])}**")
             c[1].markdown(status_badge(status))
             c[2].caption(f"epoch {session.get('head_epoch')}, branch {session.get('branch')}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.common import friendly_errors, get_conn, set_query
+from app.common import TEXT_AND_BUTTON, friendly_errors, get_conn, set_query
 from app.presets import random_vs_learning
 from engine import study as studies
 
@@ -18,7 +18,7 @@ def launch_random_vs_learning() -> None:
 
 def learning_box(box) -> None:
     """A row in ``box`` (the page's container): the sentence and the button."""
-    left, right = box.columns([3, 1], vertical_alignment="center")
+    left, right = box.columns(TEXT_AND_BUTTON, vertical_alignment="center")
     left.markdown("**Random vs zoom vs Bayesian at equal budget.** Three searches of 24 trials "
                   "each over four knobs: random search, a zoom that narrows its box round by "
                   "round, and a Gaussian process that models the score. Each learning search "

@@ -68,6 +68,11 @@ CUT_NUMBERS = r"""() => {
   return out;
 }"""
 
+CUT_LABELS = r"""() => Array.from(document.querySelectorAll(
+    '[data-testid="stMain"] button, [data-testid="stMain"] [data-testid="stPageLink"]'))
+  .filter(b => Array.from(b.querySelectorAll('*')).some(e => e.scrollWidth > e.clientWidth + 1))
+  .map(b => b.innerText)"""
+
 CUT_METRICS = r"""() => Array.from(document.querySelectorAll(
     '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *'))
   .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
@@ -123,3 +128,15 @@ def test_the_babysit_forms_at_1024_px_show_whole_numbers(streamlit_server, lapto
     screenshot(laptop, "narrow-3-babysit-knobs-1024")
     assert laptop.evaluate(CUT_NUMBERS) == []
     assert laptop.evaluate(CUT_METRICS) == []  # the learning rate reads 1e-4, not "0.0…"
+    assert laptop.evaluate(CUT_LABELS) == []  # "Choose another session", "Run until paused"
+
+
+def test_the_overview_and_compare_at_1024_px_cut_no_button_label(streamlit_server, laptop):
+    """The first buttons a newcomer sees ("▶ Run the demo study", its three links, "Run random
+    vs zoom vs GP") once read "▶ Run the demo…" and "Design your own searc"."""
+    url = streamlit_server["url"]
+    open_settled(laptop, f"{url}/", 'button:has-text("Run the demo study")')
+    assert laptop.evaluate(CUT_LABELS) == []
+    open_settled(laptop, f"{url}/compare", 'button:has-text("Run random vs zoom vs GP")')
+    screenshot(laptop, "narrow-4-compare-1024")
+    assert laptop.evaluate(CUT_LABELS) == []
