@@ -100,6 +100,26 @@ def step_allocation(specs, configs, data, n_steps: int = 50) -> dict:
     return {"faults": faults / n_steps, "transient": peak - base, "kept": kept - base}
 
 
+class _TimedCall:
+    """One NumPy callable timed per calling line; its attributes (a ufunc's ``reduce``, say)
+    are the real ones, untimed."""
+
+    def __init__(self, f, name: str, acc, calls) -> None:
+        self._f, self._name, self._acc, self._calls = f, name, acc, calls
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.thread_time()
+        out = self._f(*args, **kwargs)
+        frame = sys._getframe(1)
+        key = f"{self._name} {frame.f_code.co_name}:{frame.f_lineno}"
+        self._acc[key] += time.thread_time() - t0
+        self._calls[key] += 1
+        return out
+
+    def __getattr__(self, name: str):
+        return getattr(self._f, name)
+
+
 class _Timed:
     """Stands in for the `np` module: every callable comes back wrapped in a timer."""
 
@@ -111,18 +131,7 @@ class _Timed:
         if not callable(f) or isinstance(f, type):
             return f
         if name not in self._cache:
-            acc, calls, clock = self._acc, self._calls, time.thread_time
-
-            def timed(*args, _f=f, _name=name, **kwargs):
-                t0 = clock()
-                out = _f(*args, **kwargs)
-                frame = sys._getframe(1)
-                key = f"{_name} {frame.f_code.co_name}:{frame.f_lineno}"
-                acc[key] += clock() - t0
-                calls[key] += 1
-                return out
-
-            self._cache[name] = timed
+            self._cache[name] = _TimedCall(f, name, self._acc, self._calls)
         return self._cache[name]
 
 
