@@ -99,6 +99,18 @@ def test_corrupt_checkpoints_are_refused_with_a_reason():
 
 
 
+def test_entries_in_fortran_order_or_sharing_a_header_read_back_their_own_values():
+    state = new_state(ModelSpec(3, (4,), 3), 0)
+    w1 = state.params["W1"]
+    blob = _rewrite(state_to_bytes(state), replace={"params/W1.npy": np.asfortranarray(w1)})
+    assert np.array_equal(state_from_bytes(blob).params["W1"], w1)
+    other = new_state(ModelSpec(3, (4,), 3), 1)  # the same headers, other values
+    back = state_from_bytes(state_to_bytes(other)).params["W1"]
+    assert np.array_equal(back, other.params["W1"]) and not np.array_equal(back, w1)
+    back[0, 0] = 7.0  # a loaded array is the caller's own, writable
+    assert state_from_bytes(state_to_bytes(other)).params["W1"][0, 0] != 7.0
+
+
 def test_checkpoint_without_history_is_smaller_and_resumes_the_same(tiny_data):
     state = train_segment(new_state(ModelSpec(5, (6,), 3), 0), TrainConfig(), tiny_data, 3).state
     full, lean = state_to_bytes(state), state_to_bytes(state, history=False)
