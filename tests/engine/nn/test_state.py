@@ -111,6 +111,18 @@ def test_entries_in_fortran_order_or_sharing_a_header_read_back_their_own_values
     assert state_from_bytes(state_to_bytes(other)).params["W1"][0, 0] != 7.0
 
 
+def test_checkpoint_entries_are_the_npy_files_numpy_writes():
+    state = new_state(ModelSpec(3, (4,), 3, batch_norm=True), 0)
+    state.opt_state["w_t"] = np.asfortranarray(np.arange(6.0).reshape(2, 3))  # any layout
+    with zipfile.ZipFile(io.BytesIO(state_to_bytes(state))) as zf:
+        for name in ("params/W1", "buffers/running_mean1", "opt/step", "opt/w_t"):
+            group, _, key = name.partition("/")
+            arrays = {"params": state.params, "buffers": state.buffers, "opt": state.opt_state}
+            reference = io.BytesIO()
+            np.lib.format.write_array(reference, arrays[group][key].copy(order="C"))
+            assert zf.read(f"{name}.npy") == reference.getvalue(), name
+
+
 def test_checkpoint_without_history_is_smaller_and_resumes_the_same(tiny_data):
     state = train_segment(new_state(ModelSpec(5, (6,), 3), 0), TrainConfig(), tiny_data, 3).state
     full, lean = state_to_bytes(state), state_to_bytes(state, history=False)
