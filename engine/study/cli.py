@@ -152,8 +152,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     _log_to_stdout()
     status = run_study(_db_path(args), study_id, **_stack_option(args))
-    print(f"study {study_id}: {status}")
+    _print_outcome(args, study_id, status)
     return 0 if status in ("complete", "stopped") else 1
+
+
+def _print_outcome(args: argparse.Namespace, study_id: int, status: str) -> None:
+    """The runner's final status, and why when it failed (the study's stored message)."""
+    from engine.storage.studies import get_study
+
+    message = get_study(_connect(args), study_id)["message"] if status == "failed" else None
+    print(f"study {study_id}: {status}" + (f": {message}" if message else ""))
 
 
 def _stack_option(args: argparse.Namespace) -> dict:
@@ -221,7 +229,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     _log_to_stdout()
     status = run_study(_db_path(args), args.study_id, **_stack_option(args))
-    print(f"study {args.study_id}: {status}")
+    _print_outcome(args, args.study_id, status)
     return 0 if status in ("complete", "stopped") else 1
 
 

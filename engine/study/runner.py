@@ -140,13 +140,15 @@ class StudyRunner:
     def _run_guarded(self, conn: sqlite3.Connection) -> str:
         try:
             return self._run(conn)
+        except ConnectionError as exc:  # the cluster is unreachable or cannot run the engine
+            log.error("study %s: cannot run its trials: %s", self.study_id, exc)  # no traceback:
+            message = str(exc)  # the message says what is wrong and how to fix it
         except Exception as exc:
             log.exception("study %s: runner crashed", self.study_id)
-            if not self.host.lost:
-                message = (str(exc) if isinstance(exc, ConnectionError)  # e.g. ClusterNotReady
-                           else f"runner crashed: {type(exc).__name__}: {exc}")
-                retrying(lambda: store.set_study_status(conn, self.study_id, "failed", message))
-            return "failed"
+            message = f"runner crashed: {type(exc).__name__}: {exc}"
+        if not self.host.lost:
+            retrying(lambda: store.set_study_status(conn, self.study_id, "failed", message))
+        return "failed"
 
     def _run(self, conn: sqlite3.Connection) -> str:
         self._start(conn)

@@ -232,19 +232,38 @@ def test_a_second_runner_leaves_the_study_alone(db_path):
         holder.wait()
 
 
-def test_runner_crash_marks_the_study_failed(db_path):
+def test_runner_crash_marks_the_study_failed(db_path, caplog):
     study_id = make_study(db_path, n_trials=1)
 
     def no_executor(study):
         raise ConnectionError("cannot reach the Dask scheduler at 'tcp://nowhere:1'")
 
-    status = run_study(db_path, study_id, work_fn=fake_work.fake_segment,
-                       executor_factory=no_executor)
+    with caplog.at_level("INFO", logger="engine"):
+        status = run_study(db_path, study_id, work_fn=fake_work.fake_segment,
+                           executor_factory=no_executor)
     assert status == "failed"
     conn = connect(db_path)
     study = store.get_study(conn, study_id)
     assert study["status"] == "failed" and "cannot reach the Dask scheduler" in study["message"]
     assert not runners.runner_alive(conn, "study", study_id)
+    # a cluster the user can fix is said in one line, not as a crash with a traceback
+    said = [r for r in caplog.records if "tcp://nowhere:1" in r.getMessage()]
+    assert said and all(r.exc_info is None for r in said)
+    assert not any("crashed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_real_crash_is_logged_with_its_traceback(db_path, caplog):
+    study_id = make_study(db_path, n_trials=1)
+
+    def broken(study):
+        raise KeyError("workers")
+
+    with caplog.at_level("INFO", logger="engine"):
+        assert run_study(db_path, study_id, work_fn=fake_work.fake_segment,
+                         executor_factory=broken) == "failed"
+    crashed = [r for r in caplog.records if "runner crashed" in r.getMessage()]
+    assert crashed and crashed[0].exc_info is not None
+    assert "runner crashed: KeyError" in store.get_study(connect(db_path), study_id)["message"]
 
 
 @pytest.mark.parametrize("state", ["running", "stopping"])

@@ -191,6 +191,21 @@ def test_cli_creates_and_runs_a_study(db_path):
 
 
 
+def test_cli_says_why_a_study_failed_without_a_traceback(db_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(  # port 9 (discard) refuses at once: no scheduler there
+        [sys.executable, "-m", "engine", "run", "--trials", "1", "--epochs", "1", "--dataset",
+         "moons", "--samples", "100", "--scheduler", "tcp://127.0.0.1:9", "--db", str(db_path)],
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("study 1: failed: cannot reach the Dask scheduler at"), last
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_cli_runs_population_based_training(db_path):
     import subprocess
     import sys
