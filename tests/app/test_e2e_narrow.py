@@ -15,6 +15,7 @@ import pytest
 from engine import babysit
 from engine.storage.db import connect
 from tests.app.conftest import poll, screenshot, wait_settled
+from tests.app.fakes import fake_study
 
 pytestmark = pytest.mark.browser
 
@@ -68,9 +69,14 @@ CUT_NUMBERS = r"""() => {
   return out;
 }"""
 
+# A label is cut when a part of it overflows inside the button, or when the button itself ends
+# past its element's box: a segmented control scrolls its row of buttons sideways instead of
+# wrapping, so its last segment is clipped with no overflow inside any button.
 CUT_LABELS = r"""() => Array.from(document.querySelectorAll(
     '[data-testid="stMain"] button, [data-testid="stMain"] [data-testid="stPageLink"]'))
-  .filter(b => Array.from(b.querySelectorAll('*')).some(e => e.scrollWidth > e.clientWidth + 1))
+  .filter(b => Array.from(b.querySelectorAll('*')).some(e => e.scrollWidth > e.clientWidth + 1)
+    || (b.closest('[data-testid="stElementContainer"]') || b).getBoundingClientRect().right + 1
+       < b.getBoundingClientRect().right)
   .map(b => b.innerText)"""
 
 CUT_METRICS = r"""() => Array.from(document.querySelectorAll(
@@ -139,4 +145,22 @@ def test_the_overview_and_compare_at_1024_px_cut_no_button_label(streamlit_serve
     assert laptop.evaluate(CUT_LABELS) == []
     open_settled(laptop, f"{url}/compare", 'button:has-text("Run random vs zoom vs GP")')
     screenshot(laptop, "narrow-4-compare-1024")
+    assert laptop.evaluate(CUT_LABELS) == []
+
+
+def test_the_compare_controls_and_resume_at_1024_px_cut_no_label(streamlit_server, laptop):
+    """With studies to compare, the Score choice once showed "best validatio" for "best
+    validation loss" (two segments in half of a 1,024 px page's main area); a stopped study's
+    "Resume" in the overview's list had never been measured."""
+    url = streamlit_server["url"]
+    conn = connect(streamlit_server["db"])
+    first = fake_study(conn, 4, 2, name="stopped one", status="stopped", finished=2)
+    second = fake_study(conn, 4, 2, name="second", seed=1)
+    conn.close()
+    open_settled(laptop, f"{url}/", 'button:has-text("Resume")')
+    screenshot(laptop, "narrow-5-overview-resume-1024")
+    assert laptop.evaluate(CUT_LABELS) == []
+    open_settled(laptop, f"{url}/compare?studies={first},{second}",
+                 'button:has-text("best validation loss")')
+    screenshot(laptop, "narrow-6-compare-studies-1024")
     assert laptop.evaluate(CUT_LABELS) == []
