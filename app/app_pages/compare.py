@@ -98,12 +98,14 @@ def comparison() -> None:
         summary = []
         for e in entries:
             best = best_trial(e["trials"], score)
+            # the score the page compares comes beside the name: at 1,024 px wide the table
+            # scrolls sideways after "trials", and a last column went unseen
             summary.append({
-                "study": f"#{e['id']} {e['name']}", "status": status_badge(e["status"]),
-                "data": spec_label(e["dataset"]),
-                "sampler": e["sampler"]["kind"], "trials": len(e["trials"]),
-                "epochs trained": e["epochs_done"],
+                "study": f"#{e['id']} {e['name']}",
                 SCORES[score]: None if best is None else best[score],
+                "status": status_badge(e["status"]), "sampler": e["sampler"]["kind"],
+                "trials": len(e["trials"]), "epochs trained": e["epochs_done"],
+                "data": spec_label(e["dataset"]),
             })
         st.dataframe(summary, hide_index=True, key="compare.summary")
         datasets = list(dict.fromkeys(spec_label(e["dataset"]) for e in entries))

@@ -28,6 +28,9 @@ def test_two_studies_side_by_side(open_page, conn):
     assert at.multiselect[0].value == [a, b]
     summary = at.dataframe[0].value
     assert list(summary["study"]) == [f"#{a} A", f"#{b} B"]
+    # what is compared comes first: at 1,024 px the table scrolls sideways and hid its last
+    # column, the score
+    assert list(summary.columns[:2]) == ["study", "best validation accuracy"]
     budget, distinct, points = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
     assert [t["name"] for t in budget["data"]] == [f"#{a} A", f"#{b} B"]
     assert [t["y"] for t in distinct["data"]] == [[9, 9], [9, 9]]
