@@ -39,3 +39,14 @@ def short(value: float, digits: int = 3) -> str:
         return "0" if number == 0 else str(number)
     rounded = float(f"{number:.{digits}g}")
     return _compact(Decimal(repr(rounded)).normalize(), rounded)
+
+
+def elapsed(seconds: float) -> str:
+    """A duration short enough for a narrow metric: 63 -> '63 s', 754 -> '13 min', 9000 ->
+    '2.5 h' (a study's '4,321 s' needed 120 px where the live page's column has under 100)."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    if seconds < 100 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

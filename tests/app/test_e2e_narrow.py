@@ -80,7 +80,8 @@ CUT_LABELS = r"""() => Array.from(document.querySelectorAll(
   .map(b => b.innerText)"""
 
 CUT_METRICS = r"""() => Array.from(document.querySelectorAll(
-    '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *'))
+    '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *,' +
+    '[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *'))
   .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
 
 
@@ -163,4 +164,20 @@ def test_the_compare_controls_and_resume_at_1024_px_cut_no_label(streamlit_serve
     open_settled(laptop, f"{url}/compare?studies={first},{second}",
                  'button:has-text("best validation loss")')
     screenshot(laptop, "narrow-6-compare-studies-1024")
+    assert laptop.evaluate(CUT_LABELS) == []
+
+
+def test_the_study_page_at_1024_px_cuts_no_figure_or_its_name(streamlit_server, laptop):
+    """The live study's four figures in four equal columns read "Best validation acc…" and
+    "Pruned / diverged / …" at 1,024 px; an elapsed "4,321 s" needs more than its column."""
+    conn = connect(streamlit_server["db"])
+    study_id = fake_study(conn, 6, 3, name="narrow study")
+    # as a long study reads: 11,520 epochs in 4,321 s (two of the widest figures)
+    conn.execute("UPDATE studies SET created_at = updated_at - 4321 WHERE id = ?", (study_id,))
+    conn.execute("UPDATE trials SET epochs_done = 1920 WHERE study_id = ?", (study_id,))
+    conn.close()
+    open_settled(laptop, f"{streamlit_server['url']}/studies?study={study_id}",
+                 '[data-testid="stMetricLabel"]:has-text("Elapsed")')
+    screenshot(laptop, "narrow-7-study-1024")
+    assert laptop.evaluate(CUT_METRICS) == []
     assert laptop.evaluate(CUT_LABELS) == []

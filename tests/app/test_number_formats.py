@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.designer_rows import RANGES, knob_label
-from app.numbers import fmt, short
+from app.numbers import elapsed, fmt, short
 from app.panda_forms import KNOB_FORMATS
 from engine.search import KNOBS
 
@@ -77,3 +77,10 @@ def test_knob_names_break_only_after_an_underscore():
 def test_short_keeps_three_digits_and_never_prints_zero(value, shown):
     assert short(value) == shown
     assert short(1e-4, 2) == "1e-4" and short(0.00032, 2) == "3.2e-4"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 s"), (63.4, "63 s"), (99.4, "99 s"), (754, "13 min"), (5999, "100 min"),
+    (9000, "2.5 h"), (-3, "0 s")])
+def test_an_elapsed_time_stays_short(seconds, text):
+    assert elapsed(seconds) == text

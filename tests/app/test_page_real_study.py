@@ -98,7 +98,7 @@ def test_summary_and_curves_show_the_stored_numbers(open_page, study, stored, co
     assert at.get("progress")[0].value == 100
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epochs trained"] == str(N_TRIALS * EPOCHS)
-    assert metrics["Best validation accuracy"] == f"{max(t['best_val_acc'] for t in trials):.3f}"
+    assert metrics["Best val accuracy"] == f"{max(t['best_val_acc'] for t in trials):.3f}"
     assert metrics["Pruned / diverged / failed"] == "0 / 0 / 0"
     curves = charts(at)[0]["data"]  # val loss: the top trials each, the rest in one grey trace
     drawn = {round(y, 6) for t in curves if t.get("name", "").startswith("val")
