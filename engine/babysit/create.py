@@ -12,6 +12,7 @@ import sqlite3
 
 from engine.babysit.live import build_session_dataset
 from engine.babysit.policy import check_auto, check_retention
+from engine.babysit.replay import first_epoch_replays
 from engine.data import DatasetSpec
 from engine.nn import (
     ModelSpec,
@@ -144,11 +145,16 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
                                      model_kwargs["n_classes"]), seed)
         history = []
     name = name or f"{study['name']} · trial {trial['number']}"
+    # its earlier epochs can be rebuilt from its seed (engine.babysit.replay), unless it is a
+    # babysat model returned to the study (trained from another session's) or a replay from
+    # the seed does not give its first epoch (trained stacked: rounding, then drift)
+    replay = trial.get("origin") != "session"
+    first = next((m for m in history if m["epoch"] == 1), None)
+    if replay and first is not None:
+        replay = first_epoch_replays(new_state(state.spec, seed),
+                                     TrainConfig.from_dict(train_config), data, first)
     payload = {"study_id": study["id"], "trial_id": trial_id, "trial_number": trial["number"],
-               "epoch": state.epoch,
-               # its earlier epochs can be rebuilt from its seed (engine.babysit.replay), unless
-               # it is a babysat model returned to the study (trained from another session's)
-               "replay": trial.get("origin") != "session"}
+               "epoch": state.epoch, "replay": replay}
     return _insert(
         conn, name=name, state=state, dataset=spec.to_dict(),
         config=TrainConfig.from_dict(train_config), seed=seed, auto=None, retention=None,

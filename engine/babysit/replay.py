@@ -6,8 +6,10 @@ reachable: the trial started from ``new_state(model, trial_seed)`` (the session'
 and ``seed``) and training is deterministic (resume is bitwise, BLAS on one thread), so
 replaying epochs 1..k from there with the knobs each node records gives the trial's epoch-k
 weights. The replay is checked against the trial's stored metrics, epoch by epoch; a trial
-that did not train that way (a PBT exploit swapped its weights, a stacked run, a babysat model
-returned to its study) differs, and the rollback is refused with both numbers.
+that did not train that way (a PBT exploit swapped its weights, a babysat model returned to
+its study) differs, and the rollback is refused with both numbers. A trial trained stacked
+differs from epoch 1 on: ``first_epoch_replays`` tells it at adoption, and its earlier epochs
+are then no targets at all (the adopted event's ``replay: false``).
 
 ``replay_plan`` (no training: what ``validate`` calls in the UI's process) says whether a node
 can be rebuilt; ``rebuild`` (the runner, or a foreground CLI holding the slot) trains and stores
@@ -35,6 +37,16 @@ class ReplayPlan:
 
     start: dict | None
     steps: tuple[dict, ...]
+
+
+def first_epoch_replays(state: TrainState, config: TrainConfig, data, recorded: dict) -> bool:
+    """Whether one epoch from ``state`` (a trial's initial weights) gives the trial's recorded
+    epoch 1 bitwise. A trial the runner trained stacked does not (float32 rounding: 5.6e-8 on
+    the demo's first train loss), and the gap grows: replayed alone, its epoch-30 losses were
+    up to 2.4x off, so each of its earlier epochs offered as a rollback target was refused."""
+    result = train_segment(state, config, data, 1)
+    got = result.metrics[0] if result.metrics else {}
+    return result.status == "ok" and all(got.get(k) == recorded.get(k) for k in CHECKED)
 
 
 def adopted_epoch(conn: sqlite3.Connection, session: dict) -> int | None:

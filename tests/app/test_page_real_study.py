@@ -20,6 +20,7 @@ import pytest
 
 from engine import babysit
 from engine.storage import studies as store
+from engine.storage.db import connect
 from engine.study.facade import new_study
 from engine.study.runner import run_study
 from tests.app.conftest import no_exception
@@ -39,7 +40,9 @@ def real_db(tmp_path_factory):
     study_id = new_study(path, name="real runner", space=SPACE, sampler={"kind": "random"},
                          scheduler={"kind": "full_budget", "n_epochs": EPOCHS}, dataset=MOONS,
                          n_trials=N_TRIALS, seed=3, workers=2)
-    assert run_study(path, study_id) == "complete"
+    # alone: a trial trained stacked cannot be replayed (see the stacked test below), and
+    # whether the best one stacked depended on how the two workers took the trials
+    assert run_study(path, study_id, stack=False) == "complete"
     return path, study_id
 
 
@@ -132,6 +135,27 @@ def test_babysitting_a_real_trial_rolls_back_into_its_history(open_page, study, 
     assert rebuilt == list(range(EPOCHS))  # the real trial's epochs, before any new one
     babysit.execute(conn, session_id, "rollback", {"epoch": 1})  # replay matches the runner's
     assert babysit.session_view(conn, session_id)["head_epoch"] == 1
+
+
+def test_a_stacked_trial_offers_no_earlier_epoch_to_roll_back_to(tmp_path):
+    """The demo trains stacked: each of an adopted trial's earlier epochs was offered as "the
+    trial's, rebuilt on rollback", and each rollback to one was refused by the runner (its
+    replay, trained alone, is not the stacked run)."""
+    path = tmp_path / "stacked.db"
+    space = {"params": {"learning_rate": SPACE["params"]["learning_rate"]},
+             "fixed": {"hidden_layers": 1, "hidden_units": 8, "batch_size": 32}}
+    study_id = new_study(path, name="stacked", space=space, sampler={"kind": "random"},
+                         scheduler={"kind": "full_budget", "n_epochs": EPOCHS}, dataset=MOONS,
+                         n_trials=4, seed=3, workers=1)
+    assert run_study(path, study_id, stack=True) == "complete"
+    stacked = connect(path)
+    try:
+        for trial in store.list_trials(stacked, study_id):
+            view = babysit.session_view(stacked, babysit.adopt_trial(stacked, trial["id"]))
+            assert view["head_epoch"] == EPOCHS
+            assert [t["epoch"] for t in view["rollback_targets"] if t["rebuild"]] == []
+    finally:
+        stacked.close()
 
 
 def test_sampled_points_draw_each_parameter_on_its_scale(open_page, study):
