@@ -13,7 +13,13 @@ import json
 
 import streamlit as st
 
-from app.charts.babysit import boundary_figure, curves_figure, event_log_rows, loss_jump
+from app.charts.babysit import (
+    boundary_figure,
+    curves_figure,
+    event_log_rows,
+    last_refusal,
+    loss_jump,
+)
 from app.common import db_path, friendly_errors, get_conn, plain, query_int, status_badge
 from app.live import live_part, refresh_note
 from app.numbers import short
@@ -215,6 +221,8 @@ def live_status(session_id: int, was_busy: bool) -> None:
         st.warning(view["message"], icon=":material/pan_tool:")
     elif jump := loss_jump(head.get("val_loss"), view["best"], view["config"]["learning_rate"]):
         st.warning(jump, icon=":material/trending_up:")
+    if refused := last_refusal(babysit.session_events(conn, session_id)):
+        st.error(plain(refused), icon=":material/block:")
     refresh_note()
     if view["needs_runner"]:
         st.warning("This session's runner stopped while it had work to do.")

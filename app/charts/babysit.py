@@ -143,13 +143,31 @@ def describe_event(event: dict) -> str:
     elif kind in ("diverged", "failed", "rejected"):
         detail = payload.get("message", "")
         if kind == "rejected":
-            detail = f"{payload.get('command')}: {detail}"
+            detail = f"{payload.get('command')}: {refusal(payload)}"
         text = f"{kind}: {detail}".rstrip(": ")
     else:  # created, adopted, pause, and kinds added later
         text = f"{who}: {kind}" if kind == "pause" else kind
     if payload.get("reason") and kind != "done":
         text += f" ({payload['reason']})"
     return text
+
+
+def refusal(payload: dict) -> str:
+    """A rejected command's message without the command's name it repeats ("rollback:
+    rollback: epoch 30 ..." in the log)."""
+    message, command = str(payload.get("message", "")), f"{payload.get('command')}: "
+    return message[len(command):] if message.startswith(command) else message
+
+
+def last_refusal(events: Sequence[dict]) -> str:
+    """'The last rollback was not applied: <why>' while the newest thing the person did is a
+    command the runner refused ("" otherwise): the refusal was one line deep in the event log
+    and the click looked as if it did nothing."""
+    mine = [e for e in events if e.get("actor") != "auto"]
+    if not mine or mine[-1]["kind"] != "rejected":
+        return ""
+    payload = mine[-1].get("payload") or {}
+    return f"The last {payload.get('command')} was not applied: {refusal(payload)}"
 
 
 def event_log_rows(events: Sequence[dict]) -> list[dict]:

@@ -333,3 +333,22 @@ def test_moving_the_pace_as_the_stored_one_changes_keeps_the_persons_choice(open
     no_exception(at)
     assert at.select_slider(key=f"pace_{session_id}").value == 5
     poll(at, lambda a: babysit.session_view(conn, session_id)["pace"] == 5.0)
+
+
+def test_a_command_the_runner_refused_says_so_beside_the_controls(open_page, conn):
+    """A rollback the runner could not apply (e.g. an earlier epoch it could not rebuild) was
+    one line deep in the event log: the page looked as if the click did nothing."""
+    from engine.babysit.commands import record_rejected
+
+    session_id = trained_session(conn, 2)
+    record_rejected(conn, session_id, "rollback", {"epoch": 1},
+                    "rollback: epoch 1 of the adopted trial cannot be rebuilt")
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    assert [e.value for e in at.error] == [
+        "The last rollback was not applied: epoch 1 of the adopted trial cannot be rebuilt"]
+    log = " ".join(m.value for m in at.markdown)
+    assert "rejected: rollback: epoch 1" in log and "rollback: rollback" not in log
+    babysit.execute(conn, session_id, "run", {"epochs": 1})  # a later command clears it
+    at.run()
+    assert not at.error
