@@ -66,6 +66,7 @@ OURS = {
     "gp-5": ({"kind": "gp", "n_startup": 5}, FULL),  # shorter Sobol starts
     "gp-6": ({"kind": "gp", "n_startup": 6}, FULL),
     "gp-8": ({"kind": "gp", "n_startup": 8}, FULL),
+    "gp-tr": ({"kind": "gp", "trust_region": True}, FULL),  # asks inside TuRBO's box
     "gp-mean": ({"kind": "gp", "prior_mean": "mean"}, FULL),  # the default until 2026-12-04
     "gp-5-mean": ({"kind": "gp", "n_startup": 5, "prior_mean": "mean"}, FULL),
     "random+asha": ({"kind": "random"}, ASHA),

@@ -71,16 +71,18 @@ def sobol(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
 
 def candidates(
     best: np.ndarray, d: int, rng: np.random.Generator, n_sobol: int = 1024, n_local: int = 256,
-    scale: float = 0.05,
+    scale: float = 0.05, bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Sobol points of the cube plus Gaussian steps (``scale``) around each row of ``best``
-    ``(k, d)``, clipped to the cube: ``(n_sobol + n_local, d)``."""
-    points = [sobol(n_sobol, d, rng)]
+    ``(k, d)``, clipped to the cube: ``(n_sobol + n_local, d)``. ``bounds``: ``(low, high)``
+    ``(d,)``, a box to draw in instead of the cube (the steps clipped to it)."""
+    low, high = (np.zeros(d), np.ones(d)) if bounds is None else bounds
+    points = [low + sobol(n_sobol, d, rng) * (high - low)]
     if len(best) and n_local:
         centres = best[rng.integers(0, len(best), n_local)]
         steps = rng.standard_normal((n_local, d)) * scale * rng.choice([0.2, 1.0, 4.0],
                                                                          (n_local, 1))
-        points.append(np.clip(centres + steps, 0.0, 1.0))
+        points.append(np.clip(centres + steps, low, high))
     return np.concatenate(points)
 
 
@@ -90,9 +92,11 @@ def maximise(
     numeric: list[int],
     n_refine: int = 4,
     max_iter: int = 40,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank the points ``start`` ``(m, d)`` by ``acquisition`` and refine the best ``n_refine``
-    with L-BFGS-B over the columns ``numeric``; returns ``(points (m, d), values (m,))``, best
+    with L-BFGS-B over the columns ``numeric`` (within ``bounds``, ``(low, high)`` ``(d,)``,
+    if given, else the cube); returns ``(points (m, d), values (m,))``, best
     first (refined points replace their starts).
 
     The starts are refined together, as one problem whose objective is the sum of their
@@ -110,6 +114,8 @@ def maximise(
         return points, values
     base = points[:r]  # (r, d)
     h = 1e-6
+    low, high = (np.zeros(base.shape[1]), np.ones(base.shape[1])) if bounds is None else bounds
+    box = list(zip(np.tile(low[numeric], r), np.tile(high[numeric], r)))
 
     def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
         x = x.reshape(r, q)
@@ -122,9 +128,9 @@ def maximise(
         return float(f[:, 0].sum()), ((f[:, 1:] - f[:, :1]) / step).ravel()
 
     result = minimize(negative, base[:, numeric].ravel(), jac=True, method="L-BFGS-B",
-                      bounds=[(0.0, 1.0)] * (r * q), options={"maxiter": max_iter})
+                      bounds=box, options={"maxiter": max_iter})
     refined = base.copy()
-    refined[:, numeric] = np.clip(result.x.reshape(r, q), 0.0, 1.0)
+    refined[:, numeric] = np.clip(result.x.reshape(r, q), low[numeric], high[numeric])
     new_values = np.asarray(acquisition(refined), dtype=np.float64)
     better = new_values > values[:r]
     points[:r][better], values[:r][better] = refined[better], new_values[better]

@@ -79,3 +79,19 @@ def test_candidates_stay_in_the_cube_around_the_best() -> None:
     local = points[32:]
     near = np.min(np.linalg.norm(local[:, None] - best[None], axis=2), axis=1)
     assert np.median(near) < 0.1
+
+
+def test_candidates_and_refinement_stay_in_a_box_when_given_one() -> None:
+    rng = np.random.default_rng(2)
+    low, high = np.array([0.2, 0.0, 0.6]), np.array([0.4, 1.0, 0.9])
+    points = candidates(np.array([[0.3, 0.5, 0.95]]), 3, rng, n_sobol=64, n_local=64,
+                        bounds=(low, high))
+    assert np.all((points >= low) & (points <= high))
+    target = np.array([0.31, 0.77, 0.5])  # column 2's peak is outside the box: its edge wins
+
+    def bump(units: np.ndarray) -> np.ndarray:
+        return -np.sum((units - target) ** 2, axis=1)
+
+    best, _ = maximise(bump, points, numeric=[0, 1, 2], bounds=(low, high))
+    assert np.all((best >= low) & (best <= high))
+    np.testing.assert_allclose(best[0], [0.31, 0.77, 0.6], atol=1e-3)
