@@ -13,7 +13,8 @@ epoch). Drawing 1,000 trials as 1,000 Plotly traces is slow to send and to draw,
 A trial whose loss blew up (above ``BLOWUP`` = 1e3; a cross-entropy at chance is ln C, a few
 units) would flatten every other curve on a linear axis. So the y axis has three modes
 (``Y_SCALES``): ``"auto"`` (the default) is linear with its range fitted to the normal trials
-(the blown-up ones clipped at the top edge, where a marker says their peak), ``"linear"`` shows
+(the blown-up ones clipped at the top edge, where a marker says their peak; a lone spike far
+above every curve's start goes off the top, and the note says so), ``"linear"`` shows
 everything, ``"log"`` puts the y axis on a log scale. In every mode blown-up trials are drawn
 as their own flagged trace (legend and hover say so) and a note above the chart counts them.
 """
@@ -26,6 +27,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.charts.ticks import log_ticks, tick_text
+from app.numbers import short
 
 METRICS = {"loss": "loss", "acc": "accuracy"}
 SPLITS = ("train", "val")
@@ -36,6 +38,8 @@ BLOWUP = 1e3  # a loss above this is a blow-up, not a curve to fit the axis to
 BLOWUP_COLOR = "#b8860b"
 Y_SCALES = ("auto", "linear", "log")
 HEADROOM = 1.08  # the clipped axis ends a little above the highest normal point
+SPIKE_PERCENTILE = 95  # the fitted axis keeps the curves' starts and 95 % of their points...
+SPIKE_RATIO = 2.0  # ...unless a point goes this far above them: it is cut off at the top
 
 
 def _columns(metrics: Mapping[str, Sequence], key: str) -> np.ndarray:
@@ -196,16 +200,14 @@ def curves_figure(
     drawn = np.concatenate([_columns(metrics, f"{s}_{metric}") for s in splits] or [[]])
     if y_scale == "log":
         fig.update_yaxes(**log_ticks(drawn.tolist(), max_ticks=7))
-    elif y_scale == "auto" and peaks:
-        normal = np.concatenate([
-            _columns(metrics, f"{s}_{metric}")[~np.isin(numbers, list(peaks))] for s in splits])
-        normal = normal[np.isfinite(normal)]
-        if len(normal):
-            low, high = min(0.0, float(normal.min())), float(normal.max())
-            top = high * HEADROOM if high > 0 else 1.0
-            fig.update_yaxes(range=[low, top])
-            _mark_clipped(fig, metrics, splits, peaks, top)
+    spike = None
+    if y_scale == "auto" and metric == "loss":
+        spike = _fit_axis(fig, metrics, splits, peaks)
     note = blowup_note(peaks, y_scale)
+    if spike is not None:
+        top, high = spike
+        note += ("; " if note else "") + (f"spikes up to {short(high)} go off the top at "
+                                          f"{short(top)} ('all' shows them)")
     if note:
         fig.update_layout(title={"text": "⚠ " + note, "font": {"size": 13, "color": BLOWUP_COLOR},
                                  "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"},
@@ -213,6 +215,35 @@ def curves_figure(
     fig.update_layout(meta={"blown_up": list(peaks), "y_scale": y_scale, "note": note},
                       uirevision=f"{metric}-{y_scale}")  # keep zoom while curves grow
     return fig
+
+
+def _fit_axis(fig: go.Figure, metrics: Mapping[str, Sequence], splits: Sequence[str],
+              peaks: Mapping[int, float]) -> tuple[float, float] | None:
+    """The clipped linear axis: fitted to the normal trials (blown-up ones marked at its top
+    edge), and topped at the highest start of a curve or the 95th percentile of the points
+    when one spike goes far above both (the demo's loss curves start near 2.4 and one point
+    jumped to 35: every curve was a flat line at the bottom). (top, highest point) when a
+    spike is cut, else None."""
+    numbers = _columns(metrics, "number")
+    keep = ~np.isin(numbers, list(peaks))
+    first = np.r_[True, numbers[1:] != numbers[:-1]] if len(numbers) else np.zeros(0, bool)
+    normal = np.concatenate([_columns(metrics, f"{s}_loss")[keep] for s in splits])
+    starts = np.concatenate([_columns(metrics, f"{s}_loss")[keep & first] for s in splits])
+    normal, starts = normal[np.isfinite(normal)], starts[np.isfinite(starts)]
+    if not len(normal):
+        return None
+    low, high = min(0.0, float(normal.min())), float(normal.max())
+    top = high * HEADROOM if high > 0 else 1.0
+    cap = HEADROOM * max(float(starts.max()) if len(starts) else 0.0,
+                         float(np.percentile(normal, SPIKE_PERCENTILE)))
+    spiky = cap > 0 and high > SPIKE_RATIO * cap
+    if spiky:
+        top = cap
+    if peaks or spiky:
+        fig.update_yaxes(range=[low, top])
+    if peaks:
+        _mark_clipped(fig, metrics, splits, peaks, top)
+    return (top, high) if spiky else None
 
 
 def _mark_clipped(fig: go.Figure, metrics: Mapping[str, Sequence], splits: Sequence[str],

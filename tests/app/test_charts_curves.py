@@ -134,3 +134,18 @@ def test_a_blown_up_best_trial_keeps_its_own_highlight():
     names = [t.name for t in fig.data]
     assert "val: best (trial 2)" in names and "val: ⚠ blew up" not in names
     assert fig.layout.meta["blown_up"] == [2]
+
+
+def test_one_spike_far_above_every_curve_goes_off_the_fitted_axis():
+    """The demo's digits curves start near 2.4 and fall; one validation point jumped to 35 (no
+    blow-up: under 1e3), and on the fitted axis every curve was a flat line at the bottom."""
+    m = metrics(6, 10)
+    m["val_loss"] = [2.4 * 0.8 ** (e - 1) for e in m["epoch"]]
+    m["val_loss"][23] = 35.0
+    fig = curves_figure(m, "loss", ["val"])
+    low, high = fig.layout.yaxis.range
+    assert low == 0 and 2.4 < high < 3
+    assert "spikes up to 35 go off the top at 2.59 ('all' shows them)" in fig.layout.meta["note"]
+    assert curves_figure(m, "loss", ["val"], y_scale="linear").layout.yaxis.range is None
+    m["val_loss"][23] = 4.0  # a curve that rises a little above its start stays whole
+    assert curves_figure(m, "loss", ["val"]).layout.yaxis.range is None
