@@ -181,3 +181,13 @@ def test_the_study_page_at_1024_px_cuts_no_figure_or_its_name(streamlit_server, 
     screenshot(laptop, "narrow-7-study-1024")
     assert laptop.evaluate(CUT_METRICS) == []
     assert laptop.evaluate(CUT_LABELS) == []
+
+
+def test_the_data_page_at_1024_px_cuts_no_figure_or_link(streamlit_server, laptop):
+    """Four figures in a row in two thirds of the page read "Training ex…" and "Validation …",
+    and the link under the dataset's controls "Go to the search designe"."""
+    open_settled(laptop, f"{streamlit_server['url']}/data",
+                 '[data-testid="stMetricLabel"]:has-text("Classes")')
+    screenshot(laptop, "narrow-8-data-1024")
+    assert laptop.evaluate(CUT_METRICS) == []
+    assert laptop.evaluate(CUT_LABELS) == []
