@@ -223,7 +223,7 @@ with friendly_errors("load the model"):
 if failed:
     choose_another("insp_reset")
 if model is not None:
-    head = st.columns([3, 1])
+    head = st.columns([3, 1.4])  # at 1,024 px [3, 1] cut "Choose another…"
     head[0].markdown(f"**{plain(model.label)}** · data: {plain(display_name(model.dataset.spec))}")
     with head[1]:
         choose_another("insp_close")

@@ -41,8 +41,10 @@ def bn_histograms_figure(
 
     ``features`` picks columns (units); None pools all of them. Four histogram traces.
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "before batch norm: z", "after normalisation: (z − mean) / std"))
+    # short titles in 13 px: at 1,024 px each panel is ~165 px wide, and "before batch norm:
+    # z" ran into "after normalisation: (z − mean) / std" (16 px, 280 px long)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("before: z", "after: (z − mean) / std"))
+    fig.update_annotations(font_size=13)
     for col, (train, evaluation) in enumerate(((z_train, z_eval), (z_hat_train, z_hat_eval)), 1):
         for data, mode, color in ((train, "training mode", TRAIN_MODE),
                                   (evaluation, "evaluation mode", EVAL_MODE)):

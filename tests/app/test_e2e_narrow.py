@@ -191,3 +191,39 @@ def test_the_data_page_at_1024_px_cuts_no_figure_or_link(streamlit_server, lapto
     screenshot(laptop, "narrow-8-data-1024")
     assert laptop.evaluate(CUT_METRICS) == []
     assert laptop.evaluate(CUT_LABELS) == []
+
+
+# Plotly titles (subplot titles are annotations) that run into each other or out of their
+# chart: their boxes, measured in the page
+CROWDED_TITLES = r"""() => {
+  const out = [];
+  for (const plot of document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')) {
+    const box = plot.getBoundingClientRect();
+    const texts = Array.from(plot.querySelectorAll('.annotation-text, .gtitle'))
+      .map(e => [e.textContent, e.getBoundingClientRect()]).filter(([t, r]) => r.width > 0);
+    texts.forEach(([t, r], i) => {
+      if (r.left < box.left - 1 || r.right > box.right + 1) out.push(t + " (out)");
+      texts.slice(i + 1).forEach(([u, s]) => {
+        if (r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom)
+          out.push(t + " / " + u);
+      });
+    });
+  }
+  return out;
+}"""
+
+
+def test_the_inspector_at_1024_px_cuts_no_button_and_crowds_no_title(streamlit_server, laptop):
+    """"Choose another…" was cut, and the batch-norm histograms' titles ran into each other
+    ("before batch normafter normalisation: (z − mean")."""
+    conn = connect(streamlit_server["db"])
+    session_id = babysit.new_session(
+        conn, name="inspected", model={"hidden": [8], "batch_norm": True},
+        dataset={"kind": "moons", "n_samples": 100, "seed": 0},
+        config={"learning_rate": 0.01}, seed=0)
+    conn.close()
+    open_settled(laptop, f"{streamlit_server['url']}/inspector?session={session_id}",
+                 '[data-testid="stMain"] .js-plotly-plot')
+    screenshot(laptop, "narrow-9-inspector-1024")
+    assert laptop.evaluate(CUT_LABELS) == []
+    assert laptop.evaluate(CROWDED_TITLES) == []
