@@ -114,9 +114,11 @@ def sampler_preview(name: str, dim: dict, values: Sequence) -> go.Figure:
     y = _jitter(len(values))
     own = plot_values(axis, values)
     rows = 1 if axis.axis_type == "linear" else 2
-    titles = [f"{axis.title(name)} on its {dim.get('scale', 'linear')} scale"]
+    # short, in plain words: at 1,024 px "the same points on a linear axis of learning_rate"
+    # ran out of its chart; a beta's axis (1 - beta) is on a log scale, not "one_minus_log"
+    titles = [f"{axis.title(name)} on a {'linear' if rows == 1 else 'log'} scale"]
     if rows == 2:
-        titles.append(f"the same points on a linear axis of {axis.title(name)}")
+        titles.append("the same points on a linear axis")
     fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.38)
     marker = {"size": 6, "color": "#2f6f4f", "opacity": 0.75}
     for row in range(1, rows + 1):

@@ -125,3 +125,15 @@ def test_many_points_switch_to_webgl():
     trials = make_trials(search.MANY_POINTS + 1)
     fig = search.params_vs_score(trials, SPACE.to_dict())
     assert isinstance(fig.data[0], go.Scattergl)
+
+
+def test_sampler_preview_titles_are_short_and_in_plain_words():
+    """At 1,024 px "the same points on a linear axis of learning_rate" ran out of its chart,
+    and a beta's preview read "1 - beta1 on its one_minus_log scale" (the engine's name)."""
+    beta = {"type": "float", "low": 0.8, "high": 0.999, "scale": "one_minus_log"}
+    fig = search.sampler_preview("beta1", beta, [0.9, 0.99])
+    assert [a.text for a in fig.layout.annotations] == [
+        "1 - beta1 on a log scale", "the same points on a linear axis"]
+    lr = SPACE.params["learning_rate"].to_dict()
+    fig = search.sampler_preview("learning_rate", lr, [0.001, 0.01])
+    assert fig.layout.annotations[0].text == "learning_rate on a log scale"

@@ -110,6 +110,7 @@ def test_the_designer_at_1024_px_breaks_no_word_and_cuts_no_number(streamlit_ser
     screenshot(laptop, "narrow-1-designer-1024")
     assert laptop.evaluate(BROKEN_WORDS) == []
     assert laptop.evaluate(CUT_NUMBERS) == []
+    assert laptop.evaluate(CROWDED_TITLES) == []  # a preview's title ran out of its chart
 
 
 def test_the_babysit_forms_at_1024_px_show_whole_numbers(streamlit_server, laptop):

@@ -24,7 +24,7 @@ def test_defaults_are_launchable_with_previews(open_page):
     assert errors(at) == [] and not launch_button(at).disabled
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(specs) == 5  # the default space searches five knobs
-    lr = next(s for s in specs if "learning_rate on its log scale" in json.dumps(s))
+    lr = next(s for s in specs if "learning_rate on a log scale" in json.dumps(s))
     assert lr["layout"]["xaxis"]["type"] == "log" and lr["layout"]["xaxis2"]["type"] == "linear"
     beta = next(s for s in specs if "1 - beta1" in json.dumps(s))
     assert beta["layout"]["xaxis"]["type"] == "log"
@@ -254,7 +254,7 @@ def test_one_bad_knob_keeps_the_other_knobs_previews(open_page):
     specs = [json.dumps(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
     assert len(specs) == 4  # the five searched knobs but l2
     assert not any("l2 on its" in s for s in specs)
-    assert any("learning_rate on its log scale" in s for s in specs)
+    assert any("learning_rate on a log scale" in s for s in specs)
     assert "No preview until this row is fixed." in [c.value for c in at.caption]
     # two bad rows, and a count out of range too: the valid knobs still show where they land
     at.text_input(key="hp.learning_rate.high").set_value("-1").run()
