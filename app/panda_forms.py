@@ -156,7 +156,11 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
                 "beta2": 0.999, "batch_size": 32, "l2": 0.0, "dropout": 0.0,
                 "bn_momentum": 0.9, "decay": "none", "decay_rate": 0.0, "decay_every": 10}
     with st.form("new_session"):
-        name = st.text_input("Name", value=f"session {datetime.now():%Y-%m-%d %H:%M}")
+        # the default is fixed once per browser session: drawn anew each run, it changed
+        # when the minute turned, the box became a new widget and a typed name was lost
+        default = st.session_state.setdefault("new_session.default_name",
+                                              f"session {datetime.now():%Y-%m-%d %H:%M}")
+        name = st.text_input("Name", value=default)
         st.markdown("**Data**")
         c = st.columns(5)
         kind = c[0].selectbox("Dataset", BUILTIN_KINDS, index=BUILTIN_KINDS.index("moons"))
@@ -194,11 +198,13 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
     if not batch_norm:
         values.pop("bn_momentum", None)
     try:
-        return babysit.new_session(
+        session_id = babysit.new_session(
             conn, name=name, model={"hidden": list(layers), "activation": activation,
                                     "batch_norm": bool(batch_norm)},
             dataset=dataset, config={**values, "optimizer": optimizer}, seed=int(seed),
         )
+        st.session_state.pop("new_session.default_name", None)  # the next one: a new time
+        return session_id
     except ValueError as err:
         st.error(f"Could not start the session: {plain(err)}", icon="🚫")
         return None

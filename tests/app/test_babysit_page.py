@@ -352,3 +352,27 @@ def test_a_command_the_runner_refused_says_so_beside_the_controls(open_page, con
     babysit.execute(conn, session_id, "run", {"epochs": 1})  # a later command clears it
     at.run()
     assert not at.error
+
+
+def test_a_name_typed_a_minute_before_starting_is_kept(open_page, conn, monkeypatch):
+    """The Name box's default is the time to the minute: when the minute turned between
+    typing and "Start the session", the box was a new widget and the session got the
+    default name instead of the one typed."""
+    import datetime as real
+
+    import app.panda_forms as forms
+
+    clock = iter(real.datetime(2026, 12, 6, 21, m) for m in range(40, 60))
+
+    class Ticking(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return next(clock)
+
+    monkeypatch.setattr(forms, "datetime", Ticking)
+    at = open_page("babysit")
+    widget(at, "text_input", "Name").set_value("my first model")
+    widget(at, "text_input", "Hidden layers (units)").set_value("8, 8")
+    button(at, "Start the session").click().run()
+    no_exception(at)
+    assert babysit.session_view(conn, 1)["name"] == "my first model"
