@@ -23,7 +23,7 @@ from app.charts.search import (
     params_vs_score,
     scored,
 )
-from app.common import PAGES, db_path, friendly_errors, open_study, plain
+from app.common import PAGES, db_path, friendly_errors, get_conn, open_study, plain
 from app.study_cache import study_metrics as cached_metrics
 from app.views import health as health_views
 from app.views.actions import TRY_KEY, hands_view
@@ -106,7 +106,8 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
         f" · best val acc {t['best_val_acc'] or 0:.3f}")
     # the widget may hand back the dict of an earlier run: use this run's row of that trial
     pick = next((t for t in with_checkpoint if t["id"] == pick["id"]), pick)
-    kept = studies.forkable_epochs(conn, pick)
+    kept, why = fork_epochs(str(db_path()), pick["id"], pick["epochs_done"],
+                            pick.get("checkpoint_id"))
     epoch = None
     if len(kept) > 1:
         epoch = st.number_input(
@@ -129,10 +130,22 @@ def trials_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
                    "start (a study keeps one checkpoint per trial).")
     elif kept:
         st.caption(f"Babysit from here forks trial {pick['number']} at epoch {kept[-1]}, its "
-                   f"latest, only: {studies.replay_refusal(conn, pick)}.")
+                   f"latest, only: {why}.")
     else:
         st.caption(f"Trial {pick['number']} has no checkpoint kept: babysitting starts it "
                    "afresh (epoch 0) with its knobs and seed.")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def fork_epochs(path: str, trial_id: int, epochs_done: int,
+                checkpoint_id: int | None) -> tuple[list[int], str]:
+    """The epochs a trial can be forked at, and why only its latest ("" otherwise), probed
+    once per trial, epoch count and checkpoint (the probe trains its epoch 1: 0.1 s for the
+    demo's nets; the Trials view redraws every second while a study runs)."""
+    conn = get_conn()
+    trial = studies.get_trial(conn, trial_id)
+    return (studies.forkable_epochs(conn, trial, probe=True),
+            studies.replay_refusal(conn, trial, probe=True))
 
 
 def _pair_picker(names: list[str], key: str) -> tuple[str, str]:

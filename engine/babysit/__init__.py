@@ -16,7 +16,7 @@ from engine.lazy import lazy_exports
 _EXPORTS = {
     "COMMANDS": "checks", "execute": "commands", "load_state_at": "live",
     "validate": "checks",
-    "adopt_trial": "create", "new_session": "create",
+    "adopt_trial": "create", "new_session": "create", "trial_replays": "create",
     "ensure_runner": "runner", "send": "runner", "serve": "runner",
     "CheckpointPruned": "engine.storage.sessions", "SessionNotFound": "engine.storage.sessions",
     "list_sessions": "views", "load_head_state": "views", "session_curves": "views",

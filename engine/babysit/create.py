@@ -119,44 +119,60 @@ def new_session(
     )
 
 
-def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None,
-                from_scratch: bool = False) -> int:
-    """Create a session that continues a study's trial: its dataset, architecture and training
-    hyperparameters, from its latest checkpoint (from scratch, epoch 0 with the trial's seed, if
-    it has none or ``from_scratch``); return its id."""
+def _trial_setup(conn: sqlite3.Connection, trial: dict):
+    """A study trial's (study, dataset spec, data, model, config, seed), as its runner had."""
     # Imported here: engine.study.runner pulls in the executors (and Dask on first use).
     from engine.search.trial import trial_config
     from engine.study.runner import trial_seed
 
-    trial = studies.get_trial(conn, trial_id)
     study = studies.get_study(conn, trial["study_id"])
     spec = DatasetSpec.from_dict(study["dataset"])
     data = build_session_dataset(conn, spec.to_dict())
     model_kwargs, train_config, _ = trial_config(
         trial["params"], int(data.X_train.shape[1]), int(data.n_classes)
     )
+    model = _model_for(model_kwargs, model_kwargs["n_inputs"], model_kwargs["n_classes"])
     seed = trial_seed(int(study["seed"]), int(trial["number"]))  # as the study runner seeds it
+    return study, spec, data, model, TrainConfig.from_dict(train_config), seed
+
+
+def trial_replays(conn: sqlite3.Connection, trial_id: int) -> bool:
+    """Whether a replay from the trial's seed retraces its epochs: not for a babysat model
+    returned to its study (trained from another session's), nor when one epoch from the seed
+    is not bitwise its recorded epoch 1 (it trained stacked: rounding, then drift). Trains
+    that one epoch."""
+    trial = studies.get_trial(conn, trial_id)
+    if trial.get("origin") == "session":
+        return False
+    first = next((m for m in studies.trial_metrics(conn, trial_id) if m["epoch"] == 1), None)
+    if first is None:
+        return True
+    _, _, data, model, config, seed = _trial_setup(conn, trial)
+    return first_epoch_replays(new_state(model, seed), config, data, first)
+
+
+def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = None,
+                from_scratch: bool = False) -> int:
+    """Create a session that continues a study's trial: its dataset, architecture and training
+    hyperparameters, from its latest checkpoint (from scratch, epoch 0 with the trial's seed, if
+    it has none or ``from_scratch``); return its id."""
+    trial = studies.get_trial(conn, trial_id)
+    study, spec, _, model, config, seed = _trial_setup(conn, trial)
     blob = None if from_scratch else studies.trial_checkpoint(conn, trial_id)
     if blob is not None:
         state = state_from_bytes(blob)
         history = [m for m in studies.trial_metrics(conn, trial_id) if m["epoch"] <= state.epoch]
     else:
-        state = new_state(_model_for(model_kwargs, model_kwargs["n_inputs"],
-                                     model_kwargs["n_classes"]), seed)
+        state = new_state(model, seed)
         history = []
     name = name or f"{study['name']} · trial {trial['number']}"
-    # its earlier epochs can be rebuilt from its seed (engine.babysit.replay), unless it is a
-    # babysat model returned to the study (trained from another session's) or a replay from
-    # the seed does not give its first epoch (trained stacked: rounding, then drift)
-    replay = trial.get("origin") != "session"
-    first = next((m for m in history if m["epoch"] == 1), None)
-    if replay and first is not None:
-        replay = first_epoch_replays(new_state(state.spec, seed),
-                                     TrainConfig.from_dict(train_config), data, first)
     payload = {"study_id": study["id"], "trial_id": trial_id, "trial_number": trial["number"],
-               "epoch": state.epoch, "replay": replay}
+               "epoch": state.epoch,
+               # its earlier epochs can be rebuilt from its seed (engine.babysit.replay)?
+               "replay": trial_replays(conn, trial_id) if history
+               else trial.get("origin") != "session"}
     return _insert(
-        conn, name=name, state=state, dataset=spec.to_dict(),
-        config=TrainConfig.from_dict(train_config), seed=seed, auto=None, retention=None,
-        history=history, source_trial_id=trial_id, event=("adopted", payload),
+        conn, name=name, state=state, dataset=spec.to_dict(), config=config, seed=seed,
+        auto=None, retention=None, history=history, source_trial_id=trial_id,
+        event=("adopted", payload),
     )

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from engine import babysit
+from engine import study as studies_api
 from engine.storage import studies as store
 from engine.storage.db import connect
 from engine.study.facade import new_study
@@ -137,11 +138,12 @@ def test_babysitting_a_real_trial_rolls_back_into_its_history(open_page, study, 
     assert babysit.session_view(conn, session_id)["head_epoch"] == 1
 
 
-def test_a_stacked_trial_offers_no_earlier_epoch_to_roll_back_to(tmp_path):
+def test_a_stacked_trial_offers_no_earlier_epoch_to_roll_back_to_or_fork_at(app_db, open_page):
     """The demo trains stacked: each of an adopted trial's earlier epochs was offered as "the
     trial's, rebuilt on rollback", and each rollback to one was refused by the runner (its
-    replay, trained alone, is not the stacked run)."""
-    path = tmp_path / "stacked.db"
+    replay, trained alone, is not the stacked run); "Babysit from here" offered to fork it at
+    any earlier epoch, replayed alone into other weights (2.4x off in loss by epoch 30)."""
+    path = app_db
     space = {"params": {"learning_rate": SPACE["params"]["learning_rate"]},
              "fixed": {"hidden_layers": 1, "hidden_units": 8, "batch_size": 32}}
     study_id = new_study(path, name="stacked", space=space, sampler={"kind": "random"},
@@ -154,8 +156,15 @@ def test_a_stacked_trial_offers_no_earlier_epoch_to_roll_back_to(tmp_path):
             view = babysit.session_view(stacked, babysit.adopt_trial(stacked, trial["id"]))
             assert view["head_epoch"] == EPOCHS
             assert [t["epoch"] for t in view["rollback_targets"] if t["rebuild"]] == []
+            with pytest.raises(ValueError, match="trained stacked with other trials"):
+                studies_api.fork_trial(stacked, trial["id"], epoch=1, start=False)
     finally:
         stacked.close()
+    at = show(open_page("studies", study=study_id), "Trials")
+    no_exception(at)
+    assert not [n for n in at.number_input if n.label == "... from epoch"]
+    assert any(f"at epoch {EPOCHS}, its latest, only: it trained stacked" in c.value
+               for c in at.caption)
 
 
 def test_sampled_points_draw_each_parameter_on_its_scale(open_page, study):
