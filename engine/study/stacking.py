@@ -23,12 +23,14 @@ committed.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field, replace
 
 from engine.study.trials import TrialRun, segment_epochs
 
+log = logging.getLogger("engine.runner")
 MAX_MEMBERS = 64
 # Stacking pays while a member's activations per layer (batch rows x widest hidden layer, its
 # power-of-two bucket) stay this small: measured on digits with 16 members (BN on and off,
@@ -147,7 +149,21 @@ def submit(runner, conn, run: TrialRun) -> None:
     task = {k: v for k, v in runner._task(conn, runs[0]).items()
             if k not in ("model", "config", "checkpoint", "seed", "health_last")}
     task.update(n_epochs=n_epochs, members=members)
+    log.info("study %s: trials %s train as one stack (%d members, %d epoch%s)",
+             runner.study_id, _numbers([r.number for r in runs]), len(runs), n_epochs,
+             "" if n_epochs == 1 else "s")
     runner.slots.submit(runner.stack_fn, task, Stack(runs))
+
+
+def _numbers(numbers: list[int]) -> str:
+    """Trial numbers as runs: [0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    spans: list[list[int]] = []
+    for n in sorted(numbers):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def handle(runner, conn, future, stack: Stack, generation: int) -> None:

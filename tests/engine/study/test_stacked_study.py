@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.run.stacked_work import run_stacked_segment
@@ -190,6 +192,22 @@ def test_a_group_larger_than_the_cache_limit_trains_as_several_stacks(tmp_path):
     assert run(tmp_path / "d.db", study_id, sizes) == "complete"
     assert max(sizes) == cap and sum(sizes) <= 40  # the first units full, none above the cap
     assert all(state == "complete" for state, _ in curves(tmp_path / "d.db", study_id).values())
+
+
+def test_the_runner_says_which_trials_train_as_one_stack(tmp_path, caplog):
+    from engine.study.stacking import _numbers
+
+    assert _numbers([7, 0, 2, 1, 5, 8]) == "0-2, 5, 7-8" and _numbers([3]) == "3"
+    sizes: list[int] = []
+    study_id = make(tmp_path / "d.db", FULL, 6)
+    with caplog.at_level("INFO", logger="engine"):
+        assert run(tmp_path / "d.db", study_id, sizes) == "complete"
+    said = [re.fullmatch(r"study \d+: trials ([\d, -]+) train as one stack \((\d+) members, "
+                         r"\d+ epochs?\)", r.getMessage())
+            for r in caplog.records if "train as one stack" in r.getMessage()]
+    assert all(said) and sizes and max(sizes) > 1
+    assert [int(m[2]) for m in said] == sizes  # one line per stacked unit, in order
+    assert said[0][1] == "0-2"  # the first unit: the first three trials asked
 
 
 def test_the_stacking_plan_caps_its_largest_stack_at_the_cache_limit():
