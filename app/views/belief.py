@@ -45,7 +45,9 @@ def belief_view(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> No
     if kind == "zoom":
         zoom_belief(study, trials, belief, names)
     else:
-        st.caption(f"{belief.get('model', 'model')} of the score ({objective.label}), learnt "
+        model = str(belief.get("model", "model"))
+        model = model[:1].upper() + model[1:]  # the start of a sentence ("gaussian process")
+        st.caption(f"{model} of the score ({objective.label}), learnt "
                    f"from {len(belief.get('observed', []))} results at epoch "
                    f"{belief.get('epoch')}. Each panel varies one parameter with the others "
                    "held at the best trial (red circle); grey dots are the trials observed.")

@@ -45,6 +45,9 @@ def test_belief_shows_a_slice_per_parameter(open_page, conn, kind):
     assert sum(t.get("name") == "observed trials" for t in figure["data"]) == n_params
     assert figure["layout"]["xaxis"]["type"] == "log"  # the demo space's learning rate
     assert any("held at the best trial" in c.value for c in at.caption)
+    # the caption is a sentence: it read "gaussian process (mean, 2 sd band) of the score ..."
+    start = {"gp": "Gaussian process (mean", "tpe": "Parzen-smoothed scores"}[kind]
+    assert any(c.value.startswith(start) for c in at.caption), [c.value for c in at.caption]
 
 
 def test_zoom_belief_draws_the_rounds(open_page, conn):
