@@ -194,7 +194,9 @@ def curves_figure(
         legend_title_text="solid: validation, dotted: training" if both else "",
         xaxis_title="epoch", yaxis_title=METRICS[metric], height=400, template="plotly_white",
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "title": {"side": "top left"}},
+        # title side "top", not "top left": with "top left" Plotly wraps the entries as if the
+        # title took no room, and at 1,024 px "val: trial 13" ran 100 px past the chart
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "title": {"side": "top"}},
     )
     fig.update_yaxes(type="log" if y_scale == "log" else "linear")
     drawn = np.concatenate([_columns(metrics, f"{s}_{metric}") for s in splits] or [[]])

@@ -182,6 +182,8 @@ def test_the_study_page_at_1024_px_cuts_no_figure_or_its_name(streamlit_server, 
     screenshot(laptop, "narrow-7-study-1024")
     assert laptop.evaluate(CUT_METRICS) == []
     assert laptop.evaluate(CUT_LABELS) == []
+    laptop.locator('[data-testid="stMain"] .js-plotly-plot .legend').first.wait_for()
+    assert laptop.evaluate(LEGEND_OUT) == []  # the curves' legend ran off at "val: trial"
 
 
 def test_the_data_page_at_1024_px_cuts_no_figure_or_link(streamlit_server, laptop):
@@ -209,6 +211,20 @@ CROWDED_TITLES = r"""() => {
           out.push(t + " / " + u);
       });
     });
+  }
+  return out;
+}"""
+
+
+# Legend entries of a Plotly chart that end past its right edge
+LEGEND_OUT = r"""() => {
+  const out = [];
+  for (const plot of document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')) {
+    const box = plot.getBoundingClientRect();
+    for (const t of plot.querySelectorAll('.legend .traces')) {
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && r.right > box.right + 1) out.push(t.textContent);
+    }
   }
   return out;
 }"""
