@@ -155,7 +155,8 @@ def new_session_form(conn: sqlite3.Connection) -> int | None:
     defaults = {"learning_rate": 0.01, "optimizer": "adam", "momentum": 0.9, "beta1": 0.9,
                 "beta2": 0.999, "batch_size": 32, "l2": 0.0, "dropout": 0.0,
                 "bn_momentum": 0.9, "decay": "none", "decay_rate": 0.0, "decay_every": 10}
-    with st.form("new_session"):
+    # Enter in a box starts nothing: it started the session before the rest was chosen
+    with st.form("new_session", enter_to_submit=False):
         # the default is fixed once per browser session: drawn anew each run, it changed
         # when the minute turned, the box became a new widget and a typed name was lost
         default = st.session_state.setdefault("new_session.default_name",

@@ -164,7 +164,7 @@ def softmax_tab(model: insp.Inspected, X: np.ndarray, y: np.ndarray, split: str)
 def experiment_form(model: insp.Inspected | None) -> None:
     spec = model.state.spec if model else None
     own = f"this model's data: {display_name(model.dataset.spec)}" if model else None
-    with st.form("bn_experiment"):
+    with st.form("bn_experiment", enter_to_submit=False):  # Enter launches no sessions
         st.caption("The same network, initial weights and batches, with and without batch "
                    "norm, trained by two babysitting sessions in the background.")
         c = st.columns(5)

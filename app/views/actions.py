@@ -80,7 +80,8 @@ def add_form(conn: sqlite3.Connection, study: dict, trials: list[dict]) -> None:
     # A new spot picked on a chart gets fresh inputs (a keyed input keeps what it holds).
     tried = st.session_state.get(TRY_KEY)
     picked = f".{zlib.crc32(repr(sorted(tried.items())).encode())}" if tried else ""
-    with st.form("hands.add"):
+    # Enter confirms a number, it adds no trial (it did: then the button added a second)
+    with st.form("hands.add", enter_to_submit=False):
         values = {name: _value_input(name, dim, base.get(name),
                                      f"hands.add.{name}.{start}{picked}")
                   for name, dim in dims.items()}
