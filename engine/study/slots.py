@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -76,6 +77,7 @@ class Slots:
         self.exited: dict[int, set[int] | None] = {}  # generation -> pids gone when it broke
         self._claim_dir: str | None = None
         self._serial = 0
+        self._warming: threading.Thread | None = None
 
     def open(self) -> Slots:
         """Make the executor (local workers start importing NumPy at once, on another core)."""
@@ -98,9 +100,19 @@ class Slots:
         return len(self.inflight) < self.capacity
 
     def warm_up(self, dataset: dict, csv_text: str | None) -> None:
-        """Every worker imports the engine and builds the data while the runner does too."""
-        for _ in range(self.capacity):
-            self.executor.submit(warm_up, dataset, csv_text)
+        """Every worker imports the engine and builds the data while the runner does too. The
+        warm-ups are submitted from a thread: a local pool's first submit waits for its fork
+        server to import NumPy, SciPy and the engine (~0.3 s), which the runner spends on its
+        own imports and data instead; ``submit`` waits for that thread first."""
+        def submit_all() -> None:
+            try:
+                for _ in range(self.capacity):
+                    self.executor.submit(warm_up, dataset, csv_text)
+            except Exception:  # a pool broken or shut down: the first real submit says so
+                return
+
+        self._warming = threading.Thread(target=submit_all, name="warm-up", daemon=True)
+        self._warming.start()
 
     def _submit(self, fn: Callable[[dict], dict], task: dict) -> Future:
         if not isinstance(self.executor, ProcessPoolExecutor):
@@ -122,6 +134,9 @@ class Slots:
 
     def submit(self, fn: Callable[[dict], dict], task: dict, run: Any) -> None:
         """Start ``fn(task)`` for ``run``; a pool broken since the last look is replaced."""
+        if self._warming is not None:  # the warm-ups go first
+            self._warming.join()
+            self._warming = None
         try:
             future = self._submit(fn, task)
         except BrokenProcessPool:  # a worker died since the last look: the pool takes no more
