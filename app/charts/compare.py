@@ -103,14 +103,21 @@ def distinct_values_figure(entries: Sequence[dict]) -> go.Figure:
     """Grouped bars: distinct values tried per parameter, one bar per study. A 3x3 grid tries
     3 learning rates in 9 trials; random search tries 9."""
     names, counts = distinct_counts(entries)
+    # Bars across, the parameters down the side: in half of a 1,024 px page, upright bars of
+    # three studies put their counts side by side ("242424") and their slanted names under the
+    # legend ("learni")
     fig = go.Figure([
-        go.Bar(x=names, y=c, name=label(entry), marker_color=PALETTE[i % len(PALETTE)],
-               text=c, textposition="outside")
+        go.Bar(y=names, x=c, orientation="h", name=label(entry),
+               marker_color=PALETTE[i % len(PALETTE)], text=c, textposition="outside",
+               textfont={"size": 11}, constraintext="none", cliponaxis=False)
         for i, (entry, c) in enumerate(zip(entries, counts))
     ])
-    fig.update_layout(barmode="group", yaxis_title="distinct values tried",
-                      template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    _legend_below(fig, len(entries), 320)
+    fig.update_layout(barmode="group", xaxis_title="distinct values tried",
+                      template="plotly_white", margin={"l": 10, "r": 30, "t": 30, "b": 10})
+    fig.update_yaxes(autorange="reversed", automargin=True)  # the first parameter on top
+    # 22 px a bar or more, for the counts in 11 px apart; the legend under the axis title
+    height = max(320, 80 + 22 * len(names) * len(entries))
+    _legend_below(fig, len(entries), height, y=-0.1 - 60 / height)
     return fig
 
 

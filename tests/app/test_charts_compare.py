@@ -42,7 +42,8 @@ def test_a_3x3_grid_tries_3_learning_rates_random_tries_9():
     assert names == ["learning_rate", "dropout"]
     assert counts == [[3, 3], [9, 9]]
     fig = compare.distinct_values_figure([GRID, RANDOM])
-    assert [list(t.y) for t in fig.data] == [[3, 3], [9, 9]]
+    assert [list(t.x) for t in fig.data] == [[3, 3], [9, 9]]
+    assert [list(t.y) for t in fig.data] == [names, names] and fig.data[0].orientation == "h"
 
 
 def test_overlay_points_uses_the_parameter_scales():

@@ -158,14 +158,18 @@ def test_the_compare_controls_and_resume_at_1024_px_cut_no_label(streamlit_serve
     conn = connect(streamlit_server["db"])
     first = fake_study(conn, 4, 2, name="stopped one", status="stopped", finished=2)
     second = fake_study(conn, 4, 2, name="second", seed=1)
+    third = fake_study(conn, 24, 2, name="third", seed=2)
     conn.close()
     open_settled(laptop, f"{url}/", 'button:has-text("Resume")')
     screenshot(laptop, "narrow-5-overview-resume-1024")
     assert laptop.evaluate(CUT_LABELS) == []
-    open_settled(laptop, f"{url}/compare?studies={first},{second}",
+    open_settled(laptop, f"{url}/compare?studies={first},{second},{third}",
                  'button:has-text("best validation loss")')
+    laptop.locator('[data-testid="stMain"] .js-plotly-plot .bars').first.wait_for()
     screenshot(laptop, "narrow-6-compare-studies-1024")
     assert laptop.evaluate(CUT_LABELS) == []
+    # the distinct-values bars: three studies' counts read "242424", names "learni"
+    assert laptop.evaluate(CROWDED_BARS) == []
 
 
 def test_the_study_page_at_1024_px_cuts_no_figure_or_its_name(streamlit_server, laptop):
@@ -211,6 +215,33 @@ CROWDED_TITLES = r"""() => {
           out.push(t + " / " + u);
       });
     });
+  }
+  return out;
+}"""
+
+
+# The numbers on a bar chart's bars closer than 2 px to each other (side by side they read as
+# one number), and tick labels under the chart's legend or past its edge
+CROWDED_BARS = r"""() => {
+  const out = [];
+  const near = (r, s, gap) => r.left < s.right + gap && s.left < r.right + gap
+    && r.top < s.bottom - 2 && s.top < r.bottom - 2;  // on one line, at most gap apart
+  for (const plot of document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')) {
+    if (!plot.querySelector('.bars')) continue;
+    const box = plot.getBoundingClientRect();
+    const rects = Array.from(plot.querySelectorAll('.bars text'))
+      .map(e => [e.textContent, e.getBoundingClientRect()]).filter(([t, r]) => r.width > 0);
+    rects.forEach(([t, r], i) => rects.slice(i + 1).forEach(([u, s]) => {
+      if (near(r, s, 2)) out.push(t + " / " + u);
+    }));
+    const legend = plot.querySelector('.legend');
+    const lbox = legend ? legend.getBoundingClientRect() : null;
+    for (const e of plot.querySelectorAll('.xtick text, .ytick text, .g-xtitle text')) {
+      const r = e.getBoundingClientRect();
+      if (r.width === 0) continue;
+      if (r.left < box.left - 1 || r.bottom > box.bottom + 1) out.push(e.textContent + " (cut)");
+      if (lbox && lbox.width > 0 && near(r, lbox, 0)) out.push(e.textContent + " (legend)");
+    }
   }
   return out;
 }"""

@@ -33,7 +33,7 @@ def test_two_studies_side_by_side(open_page, conn):
     assert list(summary.columns[:2]) == ["study", "best validation accuracy"]
     budget, distinct, points = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
     assert [t["name"] for t in budget["data"]] == [f"#{a} A", f"#{b} B"]
-    assert [t["y"] for t in distinct["data"]] == [[9, 9], [9, 9]]
+    assert [t["x"] for t in distinct["data"]] == [[9, 9], [9, 9]]
     assert points["layout"]["xaxis"]["type"] == "log"
     at.segmented_control(key="compare.budget").set_value("seconds").run()
     no_exception(at)
