@@ -157,9 +157,10 @@ def rollback_controls(session_id: int, view: dict) -> None:
         t = targets[node_id]
         loss = "" if t["val_loss"] is None else f" · val loss {t['val_loss']:.4g}"
         where = "" if t["on_lineage"] else " (abandoned)" if t["abandoned"] else " (other branch)"
-        star = " ★ best" if node_id == (view["best"] or {}).get("node_id") else ""
+        # the star first: at 1,024 px the picker shows "epoch 74 · branch 0 · val l" and no more
+        star = "★ " if node_id == (view["best"] or {}).get("node_id") else ""
         rebuilt = " · the trial's, rebuilt on rollback" if t.get("rebuild") else ""
-        return f"epoch {t['epoch']} · branch {t['branch']}{loss}{where}{star}{rebuilt}"
+        return f"{star}epoch {t['epoch']} · branch {t['branch']}{loss}{where}{rebuilt}"
 
     node_id = st.selectbox("Epoch to go back to (or click a point on the curve)", order,
                            format_func=label, key=key,

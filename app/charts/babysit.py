@@ -191,7 +191,7 @@ def loss_jump(head_val_loss: float | None, best: dict | None, learning_rate: flo
     return (f"The validation loss jumped to {head_val_loss:.4g}, {head_val_loss / low:,.0f} "
             f"times its best ({low:.4g} at epoch {best['epoch']}): the learning rate "
             f"({learning_rate:g}) is probably too high. Roll back to epoch {best['epoch']} "
-            "(★ best in the picker) and turn it down.")
+            "(starred ★ in the picker) and turn it down.")
 
 
 def curves_figure(

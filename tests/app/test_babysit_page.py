@@ -376,3 +376,16 @@ def test_a_name_typed_a_minute_before_starting_is_kept(open_page, conn, monkeypa
     button(at, "Start the session").click().run()
     no_exception(at)
     assert babysit.session_view(conn, 1)["name"] == "my first model"
+
+
+def test_the_best_epoch_is_starred_where_a_narrow_picker_still_shows_it(open_page, conn):
+    """The loss-jump warning points at the starred epoch in the picker; the star came
+    last in the picker's label, which a 1,024 px page cuts after "epoch 74 · branch 0 · val l"."""
+    session_id = trained_session(conn, 3)
+    babysit.execute(conn, session_id, "set", {"learning_rate": 5.0})
+    babysit.execute(conn, session_id, "run", {"epochs": 2})  # worse than epoch 3 now
+    at = open_page("babysit", session=session_id)
+    no_exception(at)
+    picker = widget(at, "selectbox", "Epoch to go back to (or click a point on the curve)")
+    starred = [o for o in picker.options if "★" in o]
+    assert len(starred) == 1 and starred[0].startswith("★ epoch "), picker.options
