@@ -170,7 +170,10 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
                "epoch": state.epoch,
                # its earlier epochs can be rebuilt from its seed (engine.babysit.replay)?
                "replay": trial_replays(conn, trial_id) if history
-               else trial.get("origin") != "session"}
+               else trial.get("origin") != "session",
+               # its initial weights are its seed's (epoch 0 a target even when the later
+               # epochs do not replay: a trial trained stacked)
+               "initial": trial.get("origin") != "session"}
     return _insert(
         conn, name=name, state=state, dataset=spec.to_dict(), config=config, seed=seed,
         auto=None, retention=None, history=history, source_trial_id=trial_id,

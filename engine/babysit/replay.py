@@ -59,13 +59,25 @@ def adopted_epoch(conn: sqlite3.Connection, session: dict) -> int | None:
     return int((event["payload"] or {}).get("epoch", 0))
 
 
+def initial_only(conn: sqlite3.Connection, session: dict) -> bool:
+    """Whether only the adopted trial's epoch 0 can be rebuilt: its later epochs do not replay
+    (it trained stacked), but its initial weights are its seed's (``new_state``, no training)."""
+    if session.get("source_trial_id") is None:
+        return False
+    payload = (store.first_event(conn, session["id"], "adopted") or {}).get("payload") or {}
+    return not payload.get("replay", True) and bool(payload.get("initial", False))
+
+
 def replay_plan(conn: sqlite3.Connection, session: dict, node: dict,
                 adopted: int | None = None) -> ReplayPlan | None:
     """How ``node`` (without a checkpoint) can be rebuilt, or None when it cannot: only an
-    adopted trial's earlier epochs (branch 0, before the adopted epoch) with their metrics."""
+    adopted trial's earlier epochs (branch 0, before the adopted epoch) with their metrics,
+    or only its epoch 0 (``initial_only``)."""
     if node["checkpoint_id"] is not None or node["branch"] != 0:
         return None
     adopted = adopted_epoch(conn, session) if adopted is None else adopted
+    if adopted is None and node["epoch"] == 0 and initial_only(conn, session):
+        return ReplayPlan(None, ())
     if adopted is None or node["epoch"] >= adopted:
         return None
     path = store.lineage(conn, node["id"])
@@ -85,7 +97,8 @@ def rebuildable(conn: sqlite3.Connection, session: dict, nodes: list[dict]) -> s
     answer of ``replay_plan`` for each, for ``session_view``."""
     adopted = adopted_epoch(conn, session)
     if adopted is None:
-        return set()
+        return {n["id"] for n in nodes if n["branch"] == 0 and n["epoch"] == 0
+                and n["checkpoint_id"] is None and initial_only(conn, session)}
     history = sorted((n for n in nodes if n["branch"] == 0 and n["epoch"] < adopted),
                      key=lambda n: n["epoch"])
     out, reachable = set(), bool(history) and history[0]["epoch"] == 0

@@ -56,7 +56,7 @@ def test_rolling_back_rebuilds_the_trials_exact_weights_and_goes_on(conn):
     assert_states_equal(babysit.load_head_state(conn, sid), trial_state_at(0))
 
 
-def test_a_trial_whose_first_epoch_replay_does_not_give_offers_no_earlier_epochs(conn):
+def test_a_trial_whose_first_epoch_replay_does_not_give_offers_only_epoch_0(conn):
     """As a stacked run leaves it (float32 rounding at epoch 1, then drift): its earlier
     epochs were offered as targets and every rollback to one was refused by the runner."""
     study_id = studies.create_study(
@@ -72,11 +72,16 @@ def test_a_trial_whose_first_epoch_replay_does_not_give_offers_no_earlier_epochs
                            data, 3)
     studies.record_segment(conn, trial_id, result.metrics, state_to_bytes(result.state))
     sid = babysit.adopt_trial(conn, trial_id)
-    assert not any(t["rebuild"] for t in targets(conn, sid).values())
+    # only epoch 0 is rebuilt: the initial weights of the trial's seed, which need no replay
+    assert [e for e, t in targets(conn, sid).items() if t["rebuild"]] == [0]
     with pytest.raises(ValueError):
         validate(conn, sid, "rollback", {"epoch": 2})
     view = babysit.session_view(conn, sid)
     assert view["head_epoch"] == 3 and view["branch"] == 0  # nothing changed
+    babysit.execute(conn, sid, "rollback", {"epoch": 0})
+    view = babysit.session_view(conn, sid)
+    assert view["head_epoch"] == 0 and view["branch"] == 1
+    assert_states_equal(babysit.load_head_state(conn, sid), trial_state_at(0))
 
 
 def test_a_history_that_replay_does_not_reproduce_is_refused_with_both_numbers(conn):
