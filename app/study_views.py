@@ -144,8 +144,8 @@ def fork_epochs(path: str, trial_id: int, epochs_done: int,
     demo's nets; the Trials view redraws every second while a study runs)."""
     conn = get_conn()
     trial = studies.get_trial(conn, trial_id)
-    return (studies.forkable_epochs(conn, trial, probe=True),
-            studies.replay_refusal(conn, trial, probe=True))
+    why = studies.replay_refusal(conn, trial, probe=True)  # trains its epoch 1 once
+    return studies.forkable_epochs(conn, trial, refusal=why), why
 
 
 def _pair_picker(names: list[str], key: str) -> tuple[str, str]:

@@ -142,12 +142,17 @@ def trial_replays(conn: sqlite3.Connection, trial_id: int) -> bool:
     is not bitwise its recorded epoch 1 (it trained stacked: rounding, then drift). Trains
     that one epoch."""
     trial = studies.get_trial(conn, trial_id)
+    return _replays(conn, trial, studies.trial_metrics(conn, trial_id))
+
+
+def _replays(conn: sqlite3.Connection, trial: dict, history: list[dict], setup=None) -> bool:
+    """``trial_replays`` on the trial's recorded ``history`` (its ``_trial_setup`` if given)."""
     if trial.get("origin") == "session":
         return False
-    first = next((m for m in studies.trial_metrics(conn, trial_id) if m["epoch"] == 1), None)
+    first = next((m for m in history if m["epoch"] == 1), None)
     if first is None:
         return True
-    _, _, data, model, config, seed = _trial_setup(conn, trial)
+    _, _, data, model, config, seed = setup or _trial_setup(conn, trial)
     return first_epoch_replays(new_state(model, seed), config, data, first)
 
 
@@ -157,7 +162,8 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
     hyperparameters, from its latest checkpoint (from scratch, epoch 0 with the trial's seed, if
     it has none or ``from_scratch``); return its id."""
     trial = studies.get_trial(conn, trial_id)
-    study, spec, _, model, config, seed = _trial_setup(conn, trial)
+    setup = _trial_setup(conn, trial)
+    study, spec, _, model, config, seed = setup
     blob = None if from_scratch else studies.trial_checkpoint(conn, trial_id)
     if blob is not None:
         state = state_from_bytes(blob)
@@ -169,8 +175,7 @@ def adopt_trial(conn: sqlite3.Connection, trial_id: int, *, name: str | None = N
     payload = {"study_id": study["id"], "trial_id": trial_id, "trial_number": trial["number"],
                "epoch": state.epoch,
                # its earlier epochs can be rebuilt from its seed (engine.babysit.replay)?
-               "replay": trial_replays(conn, trial_id) if history
-               else trial.get("origin") != "session",
+               "replay": _replays(conn, trial, history, setup),
                # its initial weights are its seed's (epoch 0 a target even when the later
                # epochs do not replay: a trial trained stacked)
                "initial": trial.get("origin") != "session"}

@@ -47,9 +47,9 @@ def fork_trial(conn: sqlite3.Connection, trial_id: int, *, epoch: int | None = N
     epoch = trial["epochs_done"] if epoch is None else _int(epoch, "epoch", 1)
     if epoch == trial["epochs_done"]:
         return babysit.adopt_trial(conn, trial_id, name=name)
-    valid = forkable_epochs(conn, trial, probe=True)
+    why = replay_refusal(conn, trial, probe=True)  # trains its epoch 1 once
+    valid = forkable_epochs(conn, trial, refusal=why)
     if epoch not in valid:
-        why = replay_refusal(conn, trial, probe=True)
         raise ValueError(f"trial {trial['number']} cannot be forked at epoch {epoch}"
                          + (f" ({why})" if why else "") + "; valid: "
                          + (f"epoch=1..{trial['epochs_done']}" if len(valid) > 1 else
@@ -78,13 +78,17 @@ def replay_refusal(conn: sqlite3.Connection, trial: dict, *, probe: bool = False
     return ""
 
 
-def forkable_epochs(conn: sqlite3.Connection, trial: dict, *, probe: bool = False) -> list[int]:
+def forkable_epochs(conn: sqlite3.Connection, trial: dict, *, probe: bool = False,
+                    refusal: str | None = None) -> list[int]:
     """The epochs "babysit from here" can fork ``trial`` (a ``get_trial`` dict) at: its latest
-    (its kept checkpoint) and, unless ``replay_refusal`` (with ``probe``), every earlier one
-    from 1 (replayed); ``[]`` before a checkpoint exists."""
+    (its kept checkpoint) and, unless ``replay_refusal`` (with ``probe``; or ``refusal``, its
+    answer already at hand), every earlier one from 1 (replayed); ``[]`` before a checkpoint
+    exists."""
     if trial.get("checkpoint_id") is None:
         return []
-    if replay_refusal(conn, trial, probe=probe):
+    if refusal is None:
+        refusal = replay_refusal(conn, trial, probe=probe)
+    if refusal:
         return [trial["epochs_done"]]
     return list(range(1, trial["epochs_done"] + 1))
 

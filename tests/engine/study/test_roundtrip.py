@@ -145,3 +145,19 @@ def test_a_trial_that_took_over_weights_forks_only_at_its_latest_epoch(conn, tra
     assert forkable_epochs(conn, second) == [2]
     with pytest.raises(ValueError, match="took over another trial's weights.*valid: epoch=2"):
         fork_trial(conn, second["id"], epoch=1, start=False)
+
+
+def test_forking_asks_the_replay_probe_once(conn, trained, monkeypatch):
+    """The probe trains the trial's epoch 1: fork_trial asked it twice (the valid epochs, then
+    the reason), and so did the Trials view."""
+    calls = []
+
+    def stacked(conn, trial_id):
+        calls.append(trial_id)
+        return False  # as a trial trained stacked answers
+
+    monkeypatch.setattr(babysit, "trial_replays", stacked)
+    source = store.list_trials(conn, trained)[1]
+    with pytest.raises(ValueError, match="trained stacked with other trials"):
+        fork_trial(conn, source["id"], epoch=1, start=False)
+    assert calls == [source["id"]]
