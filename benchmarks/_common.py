@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: BLAS report, thread limits, timing, page faults.
+"""Shared helpers for the benchmarks: BLAS report, thread limits, timing, page faults, and a
+study's runner run as the dashboard starts it.
 
 Nothing here installs anything or changes the environment; a benchmark that wants another BLAS
 kernel says so in its own command line (see `engine_vs_torch.py`).
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import resource
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info
@@ -89,3 +92,24 @@ class GemmBound:
             for a, b, out in ops:
                 matmul(a, b, out=out)
         return time.perf_counter() - t0
+
+
+def run_runner(db: Path, study_id: int, env: dict[str, str] | None = None) -> dict:
+    """Run study ``study_id``'s runner in the foreground exactly as the dashboard starts it
+    (``engine.run.launch.runner_command``, from the repository root), its output in a log file
+    beside the database as the dashboard's runners have; ``env`` is added to its environment.
+    Returns {"seconds": wall seconds to the runner's exit, "launched": time.time() at launch,
+    "log": the log's text}; an exit code other than 0 fails with the log."""
+    from engine.run.launch import REPO_ROOT, runner_command
+
+    argv, runner_env = runner_command(["run", "--study", str(study_id)], db_path=db)
+    runner_env.update(env or {})
+    log_path = Path(db).with_name(f"runner-{study_id}.log")
+    with open(log_path, "w") as log:
+        launched, t0 = time.time(), time.perf_counter()
+        code = subprocess.Popen(argv, cwd=REPO_ROOT, env=runner_env, stdout=log,
+                                stderr=subprocess.STDOUT).wait()
+        seconds = time.perf_counter() - t0
+    text = log_path.read_text()
+    assert code == 0, text
+    return {"seconds": seconds, "launched": launched, "log": text}

@@ -25,7 +25,6 @@ import ctypes
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import blas_report  # noqa: E402
+from _common import blas_report, run_runner  # noqa: E402
 
-from engine.run.launch import runner_command  # noqa: E402
 from engine.storage import studies as store  # noqa: E402
 from engine.storage.db import connect  # noqa: E402
 from engine.study.facade import new_study  # noqa: E402
@@ -76,15 +74,8 @@ def run_study(db: Path, workers: int, n_trials: int, n_epochs: int) -> dict:
                          sampler={"kind": "random"}, dataset=DATA, n_trials=n_trials,
                          scheduler={"kind": "full_budget", "n_epochs": n_epochs},
                          workers=workers)
-    argv, env = runner_command(["run", "--study", str(study_id)], db_path=db)
-    log_path = db.with_name(f"runner-{study_id}.log")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(log_path, "w") as log:
-        t0 = time.perf_counter()
-        code = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT).wait()
-        elapsed = time.perf_counter() - t0
-    assert code == 0, log_path.read_text()
+    elapsed = run_runner(db, study_id)["seconds"]
     reap_descendants()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     conn = connect(db)

@@ -27,18 +27,15 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from _common import blas_report  # noqa: E402
+from _common import blas_report, run_runner  # noqa: E402
 
-from engine.run.launch import runner_command  # noqa: E402
 from engine.storage import studies as store  # noqa: E402
 from engine.storage.db import connect  # noqa: E402
 from engine.storage.trials import list_trials, trial_metrics  # noqa: E402
@@ -62,15 +59,7 @@ def run_study(db: Path, n_trials: int, stack: bool, workers: int, n_epochs: int 
     study_id = new_study(db, name=f"stacked-{stack}", space=SPACE, sampler={"kind": "random"},
                          dataset=DATA, n_trials=n_trials, seed=SEED, workers=workers,
                          scheduler={"kind": "full_budget", "n_epochs": n_epochs})
-    argv, env = runner_command(["run", "--study", str(study_id)], db_path=db)
-    env["PANDA_CAVIAR_STACK"] = "1" if stack else "0"
-    log_path = db.with_name(f"runner-{study_id}.log")
-    with open(log_path, "w") as log:
-        t0 = time.perf_counter()
-        code = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT).wait()
-        wall = time.perf_counter() - t0
-    assert code == 0, log_path.read_text()
+    run = run_runner(db, study_id, {"PANDA_CAVIAR_STACK": "1" if stack else "0"})
     conn = connect(db)
     try:
         assert store.get_study(conn, study_id)["status"] == "complete"
@@ -80,10 +69,10 @@ def run_study(db: Path, n_trials: int, stack: bool, workers: int, n_epochs: int 
         conn.close()
     assert len(rows) == n_trials and all(len(r) == n_epochs for r in rows.values())
     return {
-        "wall": wall,
+        "wall": run["seconds"],
         "training": sum(m["seconds"] for r in rows.values() for m in r),
         "final": {n: r[-1]["val_loss"] for n, r in rows.items()},
-        "segments": len(re.findall(r"trial \d+: epoch \d+/", log_path.read_text())) / n_trials,
+        "segments": len(re.findall(r"trial \d+: epoch \d+/", run["log"])) / n_trials,
     }
 
 

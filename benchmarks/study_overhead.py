@@ -31,7 +31,6 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,11 +44,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import blas_report  # noqa: E402
+from _common import blas_report, run_runner  # noqa: E402
 
 from engine.data import build_dataset  # noqa: E402
 from engine.nn import ModelSpec, TrainConfig, new_state, state_from_bytes, train_segment  # noqa: E402
-from engine.run.launch import runner_command  # noqa: E402
 from engine.search import trial_config  # noqa: E402
 from engine.storage import studies as store  # noqa: E402
 from engine.storage.db import connect  # noqa: E402
@@ -78,16 +76,8 @@ def study(db: Path, n_epochs: int):
     study_id = new_study(db, name="overhead", space={"params": {}, "fixed": FIXED},
                          sampler={"kind": "random"}, dataset=DATA, n_trials=1, seed=SEED,
                          scheduler={"kind": "full_budget", "n_epochs": n_epochs}, workers=1)
-    argv, env = runner_command(["run", "--study", str(study_id)], db_path=db)
-    log_path = db.with_name(f"runner-{study_id}.log")
-    with open(log_path, "w") as log:  # a log file, as the dashboard's runners have
-        launched = time.time()
-        t0 = time.perf_counter()
-        code = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT).wait()
-        elapsed = time.perf_counter() - t0
-    out = log_path.read_text()
-    assert code == 0, out
+    run = run_runner(db, study_id)
+    elapsed, launched, out = run["seconds"], run["launched"], run["log"]
     conn = connect(db)
     info = store.get_study(conn, study_id)
     assert info["status"] == "complete", info["status"]
